@@ -1,0 +1,112 @@
+"""``Resources``: CPU, memory, GPU and ephemeral storage of a replica group, as flytekit has it.
+
+A plain mapping works too, with either our names (``mem``, ``gpu``, ``ephemeral_storage``) or the
+Kubernetes ones (``memory``, ``ephemeral-storage``, ``nvidia.com/gpu`` or any extended resource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from airflow_tfjob.spec import quantity
+from airflow_tfjob.spec.errors import TFJobSpecError
+
+Quantity = str | int | float
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+
+# Our field name -> the Kubernetes resource name (gpu is resolved per instance).
+_K8S_NAMES = {"cpu": "cpu", "mem": "memory", "ephemeral_storage": "ephemeral-storage"}
+_ALIASES = {"memory": "mem", "ephemeral-storage": "ephemeral_storage"}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resource amounts for the ``tensorflow`` container of every replica in a group."""
+
+    cpu: Quantity | None = None
+    """CPU cores: ``2``, ``0.5`` or ``"500m"``."""
+    mem: Quantity | None = None
+    """Memory: ``"4Gi"``, ``"512Mi"``."""
+    gpu: Quantity | None = None
+    """Whole GPUs, sent as ``gpu_resource_name``."""
+    ephemeral_storage: Quantity | None = None
+    """Scratch disk: ``"10Gi"``."""
+    gpu_resource_name: str = DEFAULT_GPU_RESOURCE
+    """The extended resource a ``gpu`` becomes (``amd.com/gpu`` on AMD nodes)."""
+
+    def __post_init__(self) -> None:
+        self.to_k8s("Resources")
+
+    def to_k8s(self, field: str) -> dict[str, str]:
+        """The Kubernetes ``resources.requests``/``limits`` mapping, validated."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "gpu_resource_name" or value is None:
+                continue
+            name = self.gpu_resource_name if f.name == "gpu" else _K8S_NAMES[f.name]
+            out[name] = quantity.normalize(value, f"{field}.{f.name}")
+        if self.gpu is not None and quantity.to_decimal(out[self.gpu_resource_name]) % 1:
+            raise TFJobSpecError(f"{field}.gpu", self.gpu, "GPUs are whole devices: use an integer")
+        return out
+
+
+def to_k8s(value: Resources | Mapping[str, Quantity] | None, field: str) -> dict[str, str]:
+    """``Resources``, a mapping or None as the Kubernetes mapping; errors name ``field``."""
+    if value is None:
+        return {}
+    if isinstance(value, Resources):
+        return value.to_k8s(field)
+    if not isinstance(value, Mapping):
+        raise TFJobSpecError(
+            field, value, "must be Resources(cpu=..., mem=..., gpu=...) or a mapping of quantities"
+        )
+    out: dict[str, str] = {}
+    for key, amount in value.items():
+        name = _ALIASES.get(key, key)
+        if name == "gpu":
+            out.update(Resources(gpu=amount).to_k8s(field))
+        elif name in _K8S_NAMES:
+            out[_K8S_NAMES[name]] = quantity.normalize(amount, f"{field}.{key}")
+        elif isinstance(key, str) and "/" in key:  # extended resource, e.g. "amd.com/gpu"
+            out[key] = quantity.normalize(amount, f"{field}.{key}")
+        else:
+            raise TFJobSpecError(
+                f"{field}.{key}",
+                amount,
+                "unknown resource; use cpu, mem (or memory), gpu, ephemeral_storage, "
+                "or an extended resource name containing '/' such as 'nvidia.com/gpu'",
+            )
+    return out
+
+
+def check_requests_within_limits(
+    requests: dict[str, str], limits: dict[str, str], field: str
+) -> dict[str, str]:
+    """Raise when a request exceeds its limit; return limits completed for extended resources.
+
+    Kubernetes requires extended resources (GPUs) to have a limit equal to the request, so a GPU
+    given only as a request is copied to the limits, and unequal ones are an error.
+    """
+    limits = dict(limits)
+    for name, request in requests.items():
+        extended = "/" in name
+        if name not in limits:
+            if extended:
+                limits[name] = request
+            continue
+        req, lim = quantity.to_decimal(request), quantity.to_decimal(limits[name])
+        if extended and req != lim:
+            raise TFJobSpecError(
+                f"{field}.requests[{name!r}]",
+                request,
+                f"extended resources need requests equal to limits ({limits[name]!r})",
+            )
+        if req > lim:
+            raise TFJobSpecError(
+                f"{field}.requests[{name!r}]",
+                request,
+                f"must not exceed {field}.limits[{name!r}] = {limits[name]!r}",
+            )
+    return limits
