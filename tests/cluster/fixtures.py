@@ -32,11 +32,15 @@ def _start(
     try:
         cluster = cluster_mod.start_cluster(rbac=rbac, workdir=workdir)
     except cluster_mod.ClusterError as e:
-        pytest.fail(f"test kube-apiserver unavailable: {e}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+        failure = str(e)
+    else:
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
+        return
+    # Outside the except block, so the report shows the reason, not a chained traceback.
+    pytest.fail(f"test kube-apiserver unavailable: {failure}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -121,4 +121,6 @@ def _install_handlers() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread; atexit still holds
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _chain(signum, signal.getsignal(signum)))
+        previous = signal.getsignal(signum)
+        if previous != signal.SIG_IGN:  # an ignored signal (nohup, `cmd &`) stays ignored
+            signal.signal(signum, _chain(signum, previous))
