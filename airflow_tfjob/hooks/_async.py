@@ -1,0 +1,262 @@
+"""``AsyncTFJobHook``: the asynchronous twin (``kubernetes_asyncio``); see ``hooks.tfjob``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_tfjob.hooks import _resource as res
+from airflow_tfjob.hooks import _retry, errors
+from airflow_tfjob.hooks._base import POD, Settings, failure, read_kubeconfig
+
+T = TypeVar("T")
+
+
+class AsyncTFJobHook(Settings, BaseHook):
+    """Asynchronous TFJob API access (``kubernetes_asyncio``), the twin of ``TFJobHook``.
+
+    :param kubernetes_conn_id: The ``kubernetes`` connection to use (None: only the arguments).
+    :param config_file: A kubeconfig file, read into ``config_dict`` (cncf's async hook ignores it).
+    :param config_dict: A kubeconfig as a dict (what triggers receive from the worker).
+    :param cluster_context: The kubeconfig context.
+    :param in_cluster: Use the pod's service account.
+    :param disable_verify_ssl: Skip TLS verification (test clusters only).
+    """
+
+    def __init__(
+        self, kubernetes_conn_id: str | None = Settings.default_conn_name, **kwargs: Any
+    ) -> None:
+        Settings.__init__(self, kubernetes_conn_id, **kwargs)
+        BaseHook.__init__(self)
+        self._cncf: Any = None
+
+    async def _kube(self) -> Any:
+        if self._cncf is None:
+            from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
+
+            config = self.config_dict
+            if config is None and self.config_file:
+                config = await asyncio.to_thread(read_kubeconfig, self.config_file)
+            self._cncf = AsyncKubernetesHook(config_dict=config, **self._cncf_kwargs())
+        return self._cncf
+
+    async def _call(
+        self,
+        fn: Callable[[Any], Awaitable[T]],
+        *,
+        verb: str,
+        namespace: str,
+        name: str = "",
+        resource: str = res.RESOURCE,
+    ) -> T:
+        from tenacity import AsyncRetrying
+
+        try:
+            async for attempt in AsyncRetrying(**_retry.retry_kwargs()):
+                with attempt:
+                    async with (await self._kube()).get_conn() as api:
+                        return await fn(api)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise failure(exc, verb, resource, namespace, name) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _custom(api: Any) -> Any:
+        from kubernetes_asyncio.client import CustomObjectsApi
+
+        return CustomObjectsApi(api)
+
+    @staticmethod
+    def _core(api: Any) -> Any:
+        from kubernetes_asyncio.client import CoreV1Api
+
+        return CoreV1Api(api)
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create a TFJob; 409 raises ``TFJobConflict``."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        call = lambda api: self._custom(api).create_namespaced_custom_object(
+            res.GROUP, res.VERSION, ns, res.PLURAL, manifest
+        )
+        return await self._call(call, verb="create", namespace=ns, name=name)
+
+    async def get(self, name: str, namespace: str) -> dict[str, Any]:
+        """Read a TFJob; 404 raises ``TFJobNotFound``."""
+        call = lambda api: self._custom(api).get_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name
+        )
+        return await self._call(call, verb="get", namespace=namespace, name=name)
+
+    async def delete(
+        self, name: str, namespace: str, *, uid: str | None = None, propagation: str = "Foreground"
+    ) -> bool:
+        """Delete a TFJob and (foreground) its pods; False when it was already gone."""
+        body = res.delete_body(propagation, uid)
+        call = lambda api: self._custom(api).delete_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body=body
+        )
+        try:
+            await self._call(call, verb="delete", namespace=namespace, name=name)
+        except errors.TFJobNotFound:
+            return False
+        return True
+
+    async def list_jobs(
+        self, namespace: str, *, label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """TFJobs matching ``label_selector`` and the list's resourceVersion."""
+        call = lambda api: self._custom(api).list_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, label_selector=label_selector
+        )
+        return res.list_result(await self._call(call, verb="list", namespace=namespace))
+
+    async def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a TFJob."""
+        call = lambda api: self._custom(api).patch_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
+        )
+        return await self._call(call, verb="patch", namespace=namespace, name=name)
+
+    async def watch(
+        self,
+        namespace: str,
+        *,
+        resource_version: str | None,
+        name: str | None = None,
+        label_selector: str = "",
+        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """TFJob events and BOOKMARKs from ``resource_version``; 410 raises TFJobWatchExpired."""
+        kwargs = res.watch_kwargs(
+            resource_version,
+            name=name,
+            label_selector=label_selector,
+            timeout_seconds=timeout_seconds,
+        )
+        args = (res.GROUP, res.VERSION, namespace, res.PLURAL)
+        async for item in self._watch(
+            lambda api: self._custom(api).list_namespaced_custom_object,
+            args,
+            kwargs,
+            namespace,
+            res.RESOURCE,
+        ):
+            yield item
+
+    async def list_pods(self, name: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """The job's pods (by the operator's labels) and the list's resourceVersion."""
+
+        async def call(api: Any) -> bytes:
+            response = await self._core(api).list_namespaced_pod(
+                namespace, label_selector=res.pods_selector(name), _preload_content=False
+            )
+            return bytes(await response.read())
+
+        return res.list_result(
+            res.decode(await self._call(call, verb="list", namespace=namespace, resource=POD))
+        )
+
+    async def watch_pods(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        resource_version: str | None,
+        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Pod events of the job from ``resource_version``."""
+        kwargs = res.watch_kwargs(
+            resource_version,
+            name=None,
+            label_selector=res.pods_selector(name),
+            timeout_seconds=timeout_seconds,
+        )
+        async for item in self._watch(
+            lambda api: self._core(api).list_namespaced_pod, (namespace,), kwargs, namespace, POD
+        ):
+            yield item
+
+    async def _watch(
+        self,
+        func: Callable[[Any], Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        namespace: str,
+        resource: str,
+    ) -> AsyncIterator[dict[str, Any]]:
+        from kubernetes_asyncio import watch
+
+        try:
+            async with (await self._kube()).get_conn() as api, watch.Watch() as stream:
+                async for raw in stream.stream(func(api), *args, **kwargs):
+                    yield res.event(raw)
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise failure(exc, "watch", resource, namespace, "") from exc
+
+    async def read_log(
+        self,
+        pod: str,
+        namespace: str,
+        *,
+        container: str = res.CONTAINER,
+        tail_lines: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> str:
+        """A container's log so far."""
+        query = res.log_query(
+            container, tail_lines=tail_lines, since_time=since_time, timestamps=timestamps
+        )
+
+        async def call(api: Any) -> bytes:
+            return bytes(await (await self._log_request(api, pod, namespace, query)).read())
+
+        data = await self._call(
+            call, verb="read log of", namespace=namespace, name=pod, resource=POD
+        )
+        return data.decode("utf-8", "replace")
+
+    async def stream_log(
+        self,
+        pod: str,
+        namespace: str,
+        *,
+        container: str = res.CONTAINER,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> AsyncIterator[str]:
+        """Follow a container's log line by line until the container ends."""
+        query = [
+            *res.log_query(
+                container, tail_lines=None, since_time=since_time, timestamps=timestamps
+            ),
+            ("follow", "true"),
+        ]
+        try:
+            async with (await self._kube()).get_conn() as api:
+                response = await self._log_request(api, pod, namespace, query)
+                async for line in response.content:
+                    yield line.decode("utf-8", "replace").rstrip("\n")
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            raise failure(exc, "follow log of", POD, namespace, pod) from exc
+
+    @staticmethod
+    async def _log_request(api: Any, pod: str, namespace: str, query: list[tuple[str, str]]) -> Any:
+        return await api.call_api(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "GET",
+            {"namespace": namespace, "name": pod},
+            query,
+            {"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+        )

@@ -1,0 +1,79 @@
+"""What both hooks share: connection settings, error translation, kubeconfig files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow_tfjob.hooks import _retry, errors
+
+
+def failure(
+    exc: BaseException, verb: str, resource: str, namespace: str, name: str
+) -> BaseException:
+    status = _retry.status_of(exc)
+    if status is not None and status != 0:
+        body = getattr(exc, "body", None)
+        return errors.translate(
+            status,
+            str(getattr(exc, "reason", "")),
+            body,
+            verb=verb,
+            resource=resource,
+            namespace=namespace,
+            name=name,
+        )
+    if _retry.is_connection_error(exc):
+        return errors.TFJobUnavailable(
+            f"cannot {verb} {resource} {namespace}/{name}: the API server is unreachable "
+            f"({type(exc).__name__})"
+        )
+    return exc
+
+
+POD = "pods"
+
+
+class Settings:
+    """Connection parameters shared by both hooks (what the cncf hooks are built from)."""
+
+    conn_name_attr = "kubernetes_conn_id"
+    default_conn_name = "kubernetes_default"
+    conn_type = "kubernetes"
+    hook_name = "Kubeflow TFJob"
+
+    def __init__(
+        self,
+        kubernetes_conn_id: str | None = default_conn_name,
+        *,
+        config_file: str | None = None,
+        config_dict: dict[str, Any] | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        disable_verify_ssl: bool | None = None,
+    ) -> None:
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.config_file = config_file
+        self.config_dict = config_dict
+        self.cluster_context = cluster_context
+        self.in_cluster = in_cluster
+        self.disable_verify_ssl = disable_verify_ssl
+
+    def _cncf_kwargs(self) -> dict[str, Any]:
+        return {
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+            "disable_verify_ssl": self.disable_verify_ssl,
+        }
+
+
+def read_kubeconfig(path: str) -> dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise errors.TFJobError(
+            f"config_file {path!r} is not a kubeconfig (expected a YAML mapping)"
+        )
+    return data

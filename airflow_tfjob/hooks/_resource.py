@@ -1,0 +1,79 @@
+"""The one place that knows where TFJobs live in the Kubernetes API, and the shared, pure parts
+of every request the twin hooks make (lightkube's ``prepare_request``/``handle_response`` split)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_tfjob.spec.status import JOB_NAME_LABEL
+
+GROUP = "kubeflow.org"
+VERSION = "v1"
+PLURAL = "tfjobs"
+RESOURCE = f"{PLURAL}.{GROUP}"
+CONTAINER = "tensorflow"
+DEFAULT_WATCH_SECONDS = 60
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def watch_kwargs(
+    resource_version: str | None, *, name: str | None, label_selector: str, timeout_seconds: int
+) -> dict[str, Any]:
+    """Arguments of a list call turned watch; a timeout also turns off the clients' own retries."""
+    kwargs: dict[str, Any] = {
+        "timeout_seconds": max(1, int(timeout_seconds)),
+        "allow_watch_bookmarks": True,
+    }
+    if resource_version:
+        kwargs["resource_version"] = resource_version
+    if name:
+        kwargs["field_selector"] = f"metadata.name={name}"
+    if label_selector:
+        kwargs["label_selector"] = label_selector
+    return kwargs
+
+
+def pods_selector(job_name: str) -> str:
+    """The operator's label selector for a job's pods."""
+    return f"{JOB_NAME_LABEL}={job_name}"
+
+
+def delete_body(propagation: str, uid: str | None) -> dict[str, Any]:
+    """DeleteOptions; with ``uid``, a precondition so we never delete a newer namesake."""
+    body: dict[str, Any] = {"propagationPolicy": propagation}
+    if uid:
+        body["preconditions"] = {"uid": uid}
+    return body
+
+
+def log_query(
+    container: str, *, tail_lines: int | None, since_time: str | None, timestamps: bool
+) -> list[tuple[str, str]]:
+    """Query parameters of a log read; ``sinceTime`` is raw because neither client has it."""
+    query = [("container", container)]
+    if tail_lines is not None:
+        query.append(("tailLines", str(tail_lines)))
+    if since_time:
+        query.append(("sinceTime", since_time))
+    if timestamps:
+        query.append(("timestamps", "true"))
+    return query
+
+
+def event(raw: dict[str, Any]) -> dict[str, Any]:
+    """A watch event as ``{"type", "object"}`` with the object as plain JSON."""
+    obj = raw.get("raw_object", raw.get("object"))
+    return {"type": raw.get("type"), "object": obj}
+
+
+def decode(data: bytes | str) -> Any:
+    """A JSON body."""
+    return json.loads(data)
+
+
+def list_result(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """Items and the list's resourceVersion (where a watch continues)."""
+    return list(body.get("items") or []), str(
+        (body.get("metadata") or {}).get("resourceVersion") or ""
+    )

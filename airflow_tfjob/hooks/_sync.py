@@ -1,0 +1,256 @@
+"""``TFJobHook``: the synchronous twin (``kubernetes`` client); see ``hooks.tfjob``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import Any, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_tfjob.hooks import _resource as res
+from airflow_tfjob.hooks import _retry, errors
+from airflow_tfjob.hooks._base import POD, Settings, failure
+
+T = TypeVar("T")
+
+
+class TFJobHook(Settings, BaseHook):
+    """Synchronous TFJob API access (``kubernetes`` client).
+
+    :param kubernetes_conn_id: The ``kubernetes`` connection to use.
+    :param config_file: A kubeconfig file (overrides the connection's).
+    :param config_dict: A kubeconfig as a dict.
+    :param cluster_context: The kubeconfig context.
+    :param in_cluster: Use the pod's service account.
+    :param disable_verify_ssl: Skip TLS verification (test clusters only).
+    """
+
+    def __init__(
+        self, kubernetes_conn_id: str | None = Settings.default_conn_name, **kwargs: Any
+    ) -> None:
+        Settings.__init__(self, kubernetes_conn_id, **kwargs)
+        BaseHook.__init__(self)
+
+    @cached_property
+    def _kube(self) -> Any:
+        from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+        return KubernetesHook(
+            config_file=self.config_file, config_dict=self.config_dict, **self._cncf_kwargs()
+        )
+
+    @cached_property
+    def api_client(self) -> Any:
+        """The ``kubernetes.client.ApiClient`` of this connection."""
+        return self._kube.get_conn()
+
+    def get_namespace(self) -> str | None:
+        """The connection's default namespace, if it sets one."""
+        namespace = self._kube.get_namespace()
+        return str(namespace) if namespace else None
+
+    def _call(
+        self,
+        fn: Callable[[], T],
+        *,
+        verb: str,
+        namespace: str,
+        name: str = "",
+        resource: str = res.RESOURCE,
+    ) -> T:
+        from tenacity import Retrying
+
+        try:
+            for attempt in Retrying(**_retry.retry_kwargs()):
+                with attempt:
+                    return fn()
+        except Exception as exc:
+            raise failure(exc, verb, resource, namespace, name) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @cached_property
+    def _custom(self) -> Any:
+        from kubernetes.client import CustomObjectsApi
+
+        return CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def _core(self) -> Any:
+        from kubernetes.client import CoreV1Api
+
+        return CoreV1Api(self.api_client)
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create a TFJob; 409 raises ``TFJobConflict``."""
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        call = lambda: self._custom.create_namespaced_custom_object(
+            res.GROUP, res.VERSION, ns, res.PLURAL, manifest
+        )
+        return self._call(call, verb="create", namespace=ns, name=name)
+
+    def get(self, name: str, namespace: str) -> dict[str, Any]:
+        """Read a TFJob; 404 raises ``TFJobNotFound``."""
+        call = lambda: self._custom.get_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name
+        )
+        return self._call(call, verb="get", namespace=namespace, name=name)
+
+    def delete(
+        self, name: str, namespace: str, *, uid: str | None = None, propagation: str = "Foreground"
+    ) -> bool:
+        """Delete a TFJob and (foreground) its pods; False when it was already gone."""
+        body = res.delete_body(propagation, uid)
+        call = lambda: self._custom.delete_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body=body
+        )
+        try:
+            self._call(call, verb="delete", namespace=namespace, name=name)
+        except errors.TFJobNotFound:
+            return False
+        return True
+
+    def list_jobs(
+        self, namespace: str, *, label_selector: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """TFJobs matching ``label_selector`` and the list's resourceVersion."""
+        call = lambda: self._custom.list_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, label_selector=label_selector
+        )
+        return res.list_result(self._call(call, verb="list", namespace=namespace))
+
+    def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch a TFJob (e.g. ``{"spec": {"runPolicy": {"suspend": true}}}``)."""
+        call = lambda: self._custom.patch_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
+        )
+        return self._call(call, verb="patch", namespace=namespace, name=name)
+
+    def watch(
+        self,
+        namespace: str,
+        *,
+        resource_version: str | None,
+        name: str | None = None,
+        label_selector: str = "",
+        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
+    ) -> Iterator[dict[str, Any]]:
+        """TFJob events and BOOKMARKs from ``resource_version``; 410 raises TFJobWatchExpired."""
+        kwargs = res.watch_kwargs(
+            resource_version,
+            name=name,
+            label_selector=label_selector,
+            timeout_seconds=timeout_seconds,
+        )
+        yield from self._watch(
+            self._custom.list_namespaced_custom_object,
+            (res.GROUP, res.VERSION, namespace, res.PLURAL),
+            kwargs,
+            namespace,
+            res.RESOURCE,
+        )
+
+    def list_pods(self, name: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """The job's pods (by the operator's labels) and the list's resourceVersion."""
+        call = lambda: self._core.list_namespaced_pod(
+            namespace, label_selector=res.pods_selector(name), _preload_content=False
+        )
+        return res.list_result(
+            res.decode(self._call(call, verb="list", namespace=namespace, resource=POD).data)
+        )
+
+    def watch_pods(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        resource_version: str | None,
+        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
+    ) -> Iterator[dict[str, Any]]:
+        """Pod events of the job from ``resource_version``."""
+        kwargs = res.watch_kwargs(
+            resource_version,
+            name=None,
+            label_selector=res.pods_selector(name),
+            timeout_seconds=timeout_seconds,
+        )
+        yield from self._watch(self._core.list_namespaced_pod, (namespace,), kwargs, namespace, POD)
+
+    def _watch(
+        self,
+        func: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        namespace: str,
+        resource: str,
+    ) -> Iterator[dict[str, Any]]:
+        from kubernetes import watch
+
+        stream = watch.Watch()
+        try:
+            for raw in stream.stream(func, *args, **kwargs):
+                yield res.event(raw)
+        except Exception as exc:
+            raise failure(exc, "watch", resource, namespace, "") from exc
+        finally:
+            stream.stop()
+
+    def read_log(
+        self,
+        pod: str,
+        namespace: str,
+        *,
+        container: str = res.CONTAINER,
+        tail_lines: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> str:
+        """A container's log so far."""
+        query = res.log_query(
+            container, tail_lines=tail_lines, since_time=since_time, timestamps=timestamps
+        )
+        call = lambda: bytes(self._log_request(pod, namespace, query).data)
+        data = self._call(call, verb="read log of", namespace=namespace, name=pod, resource=POD)
+        return data.decode("utf-8", "replace")
+
+    def stream_log(
+        self,
+        pod: str,
+        namespace: str,
+        *,
+        container: str = res.CONTAINER,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[str]:
+        """Follow a container's log line by line until the container ends."""
+        query = [
+            *res.log_query(
+                container, tail_lines=None, since_time=since_time, timestamps=timestamps
+            ),
+            ("follow", "true"),
+        ]
+        response = self._call(
+            lambda: self._log_request(pod, namespace, query),
+            verb="follow log of",
+            namespace=namespace,
+            name=pod,
+            resource=POD,
+        )
+        try:
+            for line in response:
+                yield line.decode("utf-8", "replace").rstrip("\n")
+        except Exception as exc:
+            raise failure(exc, "follow log of", POD, namespace, pod) from exc
+        finally:
+            response.release_conn()
+
+    def _log_request(self, pod: str, namespace: str, query: list[tuple[str, str]]) -> Any:
+        return self.api_client.call_api(
+            "/api/v1/namespaces/{namespace}/pods/{name}/log",
+            "GET",
+            {"namespace": namespace, "name": pod},
+            query,
+            {"Accept": "*/*"},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+        )

@@ -1,0 +1,152 @@
+"""Errors of the Kubernetes side, typed by what the caller should do.
+
+Hierarchy::
+
+    AirflowException
+    └── TFJobError                     anything this provider raises at run time
+        ├── TFJobAPIError              the API server refused a request (status, reason)
+        │   ├── TFJobCRDNotInstalled   404 on the resource type: no training operator
+        │   ├── TFJobNotFound          404 on one object
+        │   ├── TFJobForbidden         403: which verb on which resource, as which user
+        │   ├── TFJobInvalid           422: the server's field errors
+        │   ├── TFJobConflict          409: it exists already (callers look again)
+        │   ├── TFJobWatchExpired      410: the resourceVersion is too old; list again
+        │   └── TFJobUnavailable       429 / 5xx / connection errors, after the retries
+        ├── TFJobFailed                the job ran and failed
+        └── TFJobTimeout               a deadline passed; the job was deleted
+
+Client exceptions never leak: ``translate`` chains them (``raise ... from``). Bodies that are not
+a ``Status`` are truncated, and nothing in a message comes from a request's credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+MAX_BODY_CHARS = 256
+
+
+class TFJobError(AirflowException):
+    """Base class of this provider's run-time errors."""
+
+
+class TFJobAPIError(TFJobError):
+    """The Kubernetes API refused a request; ``status`` and ``reason`` say how."""
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class TFJobCRDNotInstalled(TFJobAPIError):
+    """The ``tfjobs.kubeflow.org`` resource does not exist on this cluster."""
+
+
+class TFJobNotFound(TFJobAPIError):
+    """The named object does not exist (any more)."""
+
+
+class TFJobForbidden(TFJobAPIError):
+    """The identity lacks an RBAC permission; an admin must grant it."""
+
+
+class TFJobInvalid(TFJobAPIError):
+    """The server's schema or admission rejected the object; fix the job description."""
+
+
+class TFJobConflict(TFJobAPIError):
+    """The object exists already, or changed under us; read it again."""
+
+
+class TFJobWatchExpired(TFJobAPIError):
+    """410 Gone: the watch's resourceVersion was compacted away; relist and watch again."""
+
+
+class TFJobUnavailable(TFJobAPIError):
+    """The API server stayed unreachable, overloaded or failing through every retry."""
+
+
+class TFJobFailed(TFJobError):
+    """The TFJob finished in the Failed state."""
+
+
+class TFJobTimeout(TFJobError):
+    """The job outlived its deadline (execution_timeout or active_deadline_seconds)."""
+
+
+def _status_body(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    return body if isinstance(body, dict) and body.get("kind") == "Status" else None
+
+
+def _short(body: Any) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_BODY_CHARS else text[: MAX_BODY_CHARS - 3] + "..."
+
+
+def _field_errors(status: dict[str, Any]) -> str:
+    causes = (status.get("details") or {}).get("causes") or []
+    lines = [f"{c.get('field', '?')}: {c.get('message', c.get('reason', ''))}" for c in causes]
+    return "; ".join(lines)
+
+
+def translate(
+    status: int | None,
+    reason: str,
+    body: Any,
+    *,
+    verb: str,
+    resource: str,
+    namespace: str,
+    name: str = "",
+) -> TFJobAPIError:
+    """The error to raise for an API failure of ``verb`` on ``resource`` in ``namespace``."""
+    what = f"{resource} {namespace}/{name}" if name else f"{resource} in namespace {namespace}"
+    parsed = _status_body(body)
+    server = (parsed or {}).get("message") or _short(body) or reason
+    if status == 404:
+        details = (parsed or {}).get("details") or {}
+        if parsed is None or not details.get("name"):
+            return TFJobCRDNotInstalled(
+                f"cannot {verb} {what}: the TFJob CRD is not installed (404 on the resource type) "
+                "— "
+                "is the Kubeflow training operator deployed on this cluster?",
+                status=status,
+                reason=reason,
+            )
+        return TFJobNotFound(f"{what} not found", status=status, reason=reason)
+    if status == 403:
+        return TFJobForbidden(
+            f"forbidden: cannot {verb} {what}; the server said: {server}",
+            status=status,
+            reason=reason,
+        )
+    if status == 422:
+        fields = _field_errors(parsed or {}) or server
+        return TFJobInvalid(
+            f"the API server rejected {what} ({verb}): {fields}", status=status, reason=reason
+        )
+    if status == 409:
+        return TFJobConflict(f"conflict on {verb} {what}: {server}", status=status, reason=reason)
+    if status == 410:
+        return TFJobWatchExpired(f"watch of {what} expired: {server}", status=status, reason=reason)
+    if status is not None and (status == 429 or status >= 500):
+        return TFJobUnavailable(
+            f"the API server kept failing to {verb} {what} (HTTP {status}): {server}",
+            status=status,
+            reason=reason,
+        )
+    return TFJobAPIError(
+        f"cannot {verb} {what}: HTTP {status} {reason}: {server}", status=status, reason=reason
+    )

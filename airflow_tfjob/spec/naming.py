@@ -1,0 +1,66 @@
+"""Deterministic, label-safe names for what Airflow creates.
+
+A task instance always gets the same TFJob name (every try, every worker), so a retried or
+restarted worker finds the job it created instead of creating another: a readable prefix from the
+dag and task ids plus a hash of (dag_id, task_id, run_id, map_index).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from airflow_tfjob.spec import checks
+from airflow_tfjob.spec.job import MAX_NAME_LENGTH
+
+LABEL_PREFIX = "airflow-tfjob"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}
+_HASH_CHARS = 10
+
+
+def _digest(*parts: object) -> str:
+    joined = "\x1f".join(str(p) for p in parts)
+    return hashlib.sha256(joined.encode()).hexdigest()[:_HASH_CHARS]
+
+
+def job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
+    """``<dag>-<task>-<hash>``: a DNS-1035 label of at most ``MAX_NAME_LENGTH`` characters."""
+    stem = re.sub(r"[^a-z0-9]+", "-", f"{dag_id}-{task_id}".lower()).strip("-")
+    stem = stem[: MAX_NAME_LENGTH - _HASH_CHARS - 1].strip("-")
+    if not stem or not stem[0].isalpha():
+        stem = f"tfjob-{stem}"[: MAX_NAME_LENGTH - _HASH_CHARS - 1].strip("-")
+    return f"{stem}-{_digest(dag_id, task_id, run_id, map_index)}"
+
+
+def label_value(value: object) -> str:
+    """``value`` as a valid label value: unchanged when it already is one, else sanitized + hash."""
+    text = str(value)
+    if len(text) <= checks.DNS_LABEL_MAX and re.fullmatch(
+        r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", text
+    ):
+        return text
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_.")
+    safe = safe[: checks.DNS_LABEL_MAX - _HASH_CHARS - 1].rstrip("-_.")
+    return f"{safe}-{_digest(text)}" if safe else _digest(text)
+
+
+def task_labels(
+    dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int
+) -> dict[str, str]:
+    """Labels that tie a TFJob to its task instance (selectable), made label-safe."""
+    raw = {"dag-id": dag_id, "task-id": task_id, "run-id": run_id, "map-index": map_index}
+    labels = {f"{LABEL_PREFIX}/{k}": label_value(v) for k, v in raw.items()}
+    labels[f"{LABEL_PREFIX}/try-number"] = label_value(try_number)
+    return {**MANAGED_BY, **labels}
+
+
+def task_annotations(dag_id: str, task_id: str, run_id: str, map_index: int) -> dict[str, str]:
+    """The same identity unabridged (annotations have no length or character limits)."""
+    raw = {"dag-id": dag_id, "task-id": task_id, "run-id": run_id, "map-index": map_index}
+    return {f"{LABEL_PREFIX}/{k}": str(v) for k, v in raw.items()}
+
+
+def identity_selector(labels: dict[str, str]) -> str:
+    """A label selector for the task instance (every try), from ``task_labels``' output."""
+    keys = ("dag-id", "task-id", "run-id", "map-index")
+    return ",".join(f"{LABEL_PREFIX}/{k}={labels[f'{LABEL_PREFIX}/{k}']}" for k in keys)

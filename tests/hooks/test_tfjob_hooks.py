@@ -1,0 +1,136 @@
+"""Both hooks against the real kube-apiserver: CRUD, watch, and the errors users see."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tfjob import TfJob, Worker
+from airflow_tfjob.hooks import errors
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
+from tests.cluster.cluster import Cluster
+from tests.hooks.conftest import call
+
+Hook = TFJobHook | AsyncTFJobHook
+
+
+def _manifest(name: str, namespace: str, **labels: str) -> dict[str, Any]:
+    return TfJob(worker=Worker(replicas=2)).to_manifest(
+        name, namespace, image="tf:2", labels=labels or None
+    )
+
+
+def test_the_twins_have_identical_public_methods_and_parameters() -> None:
+    def surface(cls: type) -> dict[str, list[tuple[str, Any, Any]]]:
+        return {
+            name: [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+            for name, fn in vars(cls).items()
+            if callable(fn) and not name.startswith("_")
+        }
+
+    sync, asyn = surface(TFJobHook), surface(AsyncTFJobHook)
+    assert set(sync) - {"get_namespace"} == set(asyn)
+    for name in asyn:
+        assert sync[name] == asyn[name], name
+    assert len(asyn) >= 10
+
+
+def test_create_get_list_patch_delete_round_trip(hook: Hook, namespace: str) -> None:
+    created = call(hook.create, _manifest("roundtrip", namespace, team="a"))
+    assert created["metadata"]["uid"]
+    assert call(hook.get, "roundtrip", namespace)["metadata"]["uid"] == created["metadata"]["uid"]
+    items, version = call(hook.list_jobs, namespace, label_selector="team=a")
+    assert [i["metadata"]["name"] for i in items] == ["roundtrip"] and version
+    assert call(hook.list_jobs, namespace, label_selector="team=b")[0] == []
+    patched = call(hook.patch, "roundtrip", namespace, {"metadata": {"labels": {"team": "b"}}})
+    assert patched["metadata"]["labels"]["team"] == "b"
+    assert call(hook.delete, "roundtrip", namespace) is True
+    # Foreground: the job stays, marked, until its dependents are gone (no GC runs here).
+    deleting = call(hook.get, "roundtrip", namespace)["metadata"]
+    assert deleting["deletionTimestamp"] and "foregroundDeletion" in deleting["finalizers"]
+    assert call(hook.delete, "never-existed", namespace) is False
+
+
+def test_delete_with_a_stale_uid_never_deletes_a_newer_namesake(hook: Hook, namespace: str) -> None:
+    first = call(hook.create, _manifest("namesake", namespace))
+    call(hook.delete, "namesake", namespace, propagation="Background")
+    second = call(hook.create, _manifest("namesake", namespace))
+    with pytest.raises(errors.TFJobConflict):
+        call(hook.delete, "namesake", namespace, uid=first["metadata"]["uid"])
+    assert call(hook.get, "namesake", namespace)["metadata"]["uid"] == second["metadata"]["uid"]
+
+
+def test_a_duplicate_create_is_a_conflict(hook: Hook, namespace: str) -> None:
+    call(hook.create, _manifest("dup", namespace))
+    with pytest.raises(errors.TFJobConflict, match=f"create tfjobs.kubeflow.org {namespace}/dup"):
+        call(hook.create, _manifest("dup", namespace))
+
+
+def test_the_servers_field_errors_are_in_the_422_message(hook: Hook, namespace: str) -> None:
+    manifest = _manifest("invalid", namespace)
+    manifest["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = "2"
+    with pytest.raises(errors.TFJobInvalid) as info:
+        call(hook.create, manifest)
+    assert "spec.tfReplicaSpecs.Worker.replicas" in str(info.value)
+    assert info.value.status == 422
+    assert isinstance(info.value.__cause__, Exception)  # the client error is chained, not lost
+
+
+def test_a_missing_job_is_not_found(hook: Hook, namespace: str) -> None:
+    with pytest.raises(errors.TFJobNotFound, match=f"{namespace}/nope not found"):
+        call(hook.get, "nope", namespace)
+
+
+def test_watch_sees_changes_and_a_too_old_version_is_410(hook: Hook, namespace: str) -> None:
+    created = call(hook.create, _manifest("watched", namespace))
+    version = created["metadata"]["resourceVersion"]
+    call(hook.patch, "watched", namespace, {"metadata": {"labels": {"seen": "yes"}}})
+    events = call(
+        hook.watch, namespace, resource_version=version, name="watched", timeout_seconds=1
+    )
+    modified = [e for e in events if e["type"] == "MODIFIED"]
+    assert modified and modified[0]["object"]["metadata"]["labels"]["seen"] == "yes"
+    with pytest.raises(errors.TFJobWatchExpired):
+        call(hook.watch, namespace, resource_version="1", timeout_seconds=2)
+
+
+def test_forbidden_names_the_verb_resource_and_user(rbac_cluster: Cluster) -> None:
+    config = str(rbac_cluster.kubeconfig_for("restricted"))
+    for hook in (
+        TFJobHook(kubernetes_conn_id=None, config_file=config),
+        AsyncTFJobHook(kubernetes_conn_id=None, config_file=config),
+    ):
+        with pytest.raises(errors.TFJobForbidden) as info:
+            call(hook.create, _manifest("denied", "default"))
+        message = str(info.value)
+        assert "create tfjobs.kubeflow.org default/denied" in message
+        assert '"restricted"' in message
+        assert rbac_cluster.tokens["restricted"] not in message
+
+
+def test_an_unreachable_server_is_unavailable_after_retries(
+    tmp_path: Path, kubeconfig: Path
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = kubeconfig.read_text()
+    import re
+
+    dead = tmp_path / "dead.yaml"
+    dead.write_text(re.sub(r"https://127\.0\.0\.1:\d+", f"https://127.0.0.1:{port}", text))
+    from airflow_tfjob.hooks import _retry
+
+    original = _retry.MAX_ATTEMPTS
+    _retry.MAX_ATTEMPTS = 2
+    try:
+        for cls in (TFJobHook, AsyncTFJobHook):
+            with pytest.raises(errors.TFJobUnavailable, match="unreachable"):
+                call(cls(kubernetes_conn_id=None, config_file=str(dead)).get, "x", "default")
+    finally:
+        _retry.MAX_ATTEMPTS = original
