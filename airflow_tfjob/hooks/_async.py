@@ -231,8 +231,13 @@ class AsyncTFJobHook(Settings, BaseHook):
         container: str = res.CONTAINER,
         since_time: str | None = None,
         timestamps: bool = False,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[str]:
-        """Follow a container's log line by line until the container ends."""
+        """Follow a container's log line by line until the container ends.
+
+        With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
+        so a follower can check whether it should stop and resume with ``since_time``.
+        """
         query = [
             *res.log_query(
                 container, tail_lines=None, since_time=since_time, timestamps=timestamps
@@ -241,7 +246,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         ]
         try:
             async with (await self._kube()).get_conn() as api:
-                response = await self._log_request(api, pod, namespace, query)
+                response = await self._log_request(api, pod, namespace, query, read_timeout)
                 async for line in response.content:
                     yield line.decode("utf-8", "replace").rstrip("\n")
         except (asyncio.CancelledError, GeneratorExit):
@@ -250,7 +255,13 @@ class AsyncTFJobHook(Settings, BaseHook):
             raise failure(exc, "follow log of", POD, namespace, pod) from exc
 
     @staticmethod
-    async def _log_request(api: Any, pod: str, namespace: str, query: list[tuple[str, str]]) -> Any:
+    async def _log_request(
+        api: Any,
+        pod: str,
+        namespace: str,
+        query: list[tuple[str, str]],
+        read_timeout: float | None = None,
+    ) -> Any:
         return await api.call_api(
             "/api/v1/namespaces/{namespace}/pods/{name}/log",
             "GET",
@@ -259,4 +270,5 @@ class AsyncTFJobHook(Settings, BaseHook):
             {"Accept": "*/*"},
             auth_settings=["BearerToken"],
             _preload_content=False,
+            _request_timeout=(res.CONNECT_TIMEOUT, read_timeout) if read_timeout else None,
         )

@@ -14,6 +14,7 @@ PLURAL = "tfjobs"
 RESOURCE = f"{PLURAL}.{GROUP}"
 CONTAINER = "tensorflow"
 DEFAULT_WATCH_SECONDS = 60
+CONNECT_TIMEOUT = 10.0
 MERGE_PATCH = "application/merge-patch+json"
 
 

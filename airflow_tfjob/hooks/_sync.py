@@ -221,8 +221,13 @@ class TFJobHook(Settings, BaseHook):
         container: str = res.CONTAINER,
         since_time: str | None = None,
         timestamps: bool = False,
+        read_timeout: float | None = None,
     ) -> Iterator[str]:
-        """Follow a container's log line by line until the container ends."""
+        """Follow a container's log line by line until the container ends.
+
+        With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
+        so a follower can check whether it should stop and resume with ``since_time``.
+        """
         query = [
             *res.log_query(
                 container, tail_lines=None, since_time=since_time, timestamps=timestamps
@@ -230,7 +235,7 @@ class TFJobHook(Settings, BaseHook):
             ("follow", "true"),
         ]
         response = self._call(
-            lambda: self._log_request(pod, namespace, query),
+            lambda: self._log_request(pod, namespace, query, read_timeout),
             verb="follow log of",
             namespace=namespace,
             name=pod,
@@ -244,7 +249,13 @@ class TFJobHook(Settings, BaseHook):
         finally:
             response.release_conn()
 
-    def _log_request(self, pod: str, namespace: str, query: list[tuple[str, str]]) -> Any:
+    def _log_request(
+        self,
+        pod: str,
+        namespace: str,
+        query: list[tuple[str, str]],
+        read_timeout: float | None = None,
+    ) -> Any:
         return self.api_client.call_api(
             "/api/v1/namespaces/{namespace}/pods/{name}/log",
             "GET",
@@ -253,4 +264,5 @@ class TFJobHook(Settings, BaseHook):
             {"Accept": "*/*"},
             auth_settings=["BearerToken"],
             _preload_content=False,
+            _request_timeout=(res.CONNECT_TIMEOUT, read_timeout) if read_timeout else None,
         )

@@ -45,6 +45,16 @@ def validate_name(name: object, field: str = "name") -> str:
     return name
 
 
+def _merge_env(defaults: dict[str, str], own: Any) -> Any:
+    if own is None:
+        return dict(defaults)
+    if isinstance(own, dict):
+        return {**defaults, **own}
+    names = {getattr(item, "name", None) or item.get("name") for item in own}
+    extra = [{"name": k, "value": v} for k, v in defaults.items() if k not in names]
+    return [*extra, *own]
+
+
 @dataclass(frozen=True)
 class _Slot:
     attr: str
@@ -165,6 +175,28 @@ class TfJob:
     def replica_counts(self) -> dict[str, int]:
         """Replicas per type, e.g. ``{"Chief": 1, "PS": 0, "Worker": 2, "Evaluator": 0}``."""
         return {g.replica_type: int(g.replicas or 0) for g in self.groups()}
+
+    def with_defaults(
+        self,
+        *,
+        command: list[str] | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> TfJob:
+        """A copy whose groups take ``command``/``args`` when they have none; ``env`` entries are
+        added under each group's own (the group's value wins)."""
+        changes: dict[str, Any] = {}
+        for group in self.groups():
+            fields: dict[str, Any] = {}
+            if command is not None and group.command is None:
+                fields["command"] = command
+            if args is not None and group.args is None:
+                fields["args"] = args
+            if env:
+                fields["env"] = _merge_env(env, group.env)
+            if fields:
+                changes[type(group).replica_type.lower()] = dataclasses.replace(group, **fields)
+        return dataclasses.replace(self, **changes) if changes else self
 
     def to_manifest(
         self,

@@ -26,11 +26,11 @@ from tests.cluster import cluster as cluster_mod
 
 
 def _start(
-    tmp_path_factory: pytest.TempPathFactory, *, rbac: bool
+    tmp_path_factory: pytest.TempPathFactory, *, rbac: bool, crd: bool = True
 ) -> Iterator[cluster_mod.Cluster]:
     workdir = tmp_path_factory.mktemp("rbac-cluster" if rbac else "kube-cluster")
     try:
-        cluster = cluster_mod.start_cluster(rbac=rbac, workdir=workdir)
+        cluster = cluster_mod.start_cluster(rbac=rbac, workdir=workdir, crd=crd)
     except cluster_mod.ClusterError as e:
         failure = str(e)
     else:
@@ -53,6 +53,12 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster_m
 def rbac_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster_mod.Cluster]:
     """Like ``kube_cluster`` but ``--authorization-mode RBAC``; identities admin, restricted."""
     yield from _start(tmp_path_factory, rbac=True)
+
+
+@pytest.fixture(scope="session")
+def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster_mod.Cluster]:
+    """A cluster without the TFJob CRD (no training operator), started only when asked for."""
+    yield from _start(tmp_path_factory, rbac=False, crd=False)
 
 
 @pytest.fixture(scope="session")

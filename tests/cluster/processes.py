@@ -65,7 +65,7 @@ def spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def stop(proc: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+def stop(proc: subprocess.Popen[bytes], *, grace: float = 3.0) -> None:
     """SIGTERM, wait up to ``grace`` seconds, then SIGKILL. Idempotent."""
     if proc.poll() is None:
         proc.terminate()

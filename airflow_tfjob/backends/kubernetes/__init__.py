@@ -1,0 +1,1 @@
+"""Run a TFJob on Kubernetes through the Kubeflow training operator."""

@@ -1,0 +1,102 @@
+"""Follow one replica's ``tensorflow`` log into the task log, each line prefixed ``[worker-1]``.
+
+The follow stream ends when the container does; a restarted container (OnFailure/Always) is
+followed again from the last timestamp seen, skipping lines already printed (the log API's
+``sinceTime`` has whole-second resolution). A short read timeout lets the follower notice
+``stop()`` without waiting for the next line.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow_tfjob.hooks import errors
+from airflow_tfjob.hooks.tfjob import TFJobHook
+
+TAIL_LINES = 20
+READ_TIMEOUT = 2.0
+
+
+def split_timestamp(line: str) -> tuple[str, str]:
+    """``(normalized RFC3339 timestamp, text)`` of a ``timestamps=true`` log line."""
+    stamp, _, text = line.partition(" ")
+    head, dot, frac = stamp.rstrip("Z").partition(".")
+    return f"{head}.{(frac if dot else '').ljust(9, '0')}Z", text
+
+
+class LogFollower(threading.Thread):
+    """A daemon thread printing one pod's log until the pod finishes or ``stop()``."""
+
+    def __init__(
+        self,
+        hook: TFJobHook,
+        *,
+        pod: str,
+        namespace: str,
+        replica: str,
+        log: Any,
+        finished: Callable[[], bool],
+    ) -> None:
+        super().__init__(name=f"tfjob-log-{pod}", daemon=True)
+        self.hook, self.pod, self.namespace, self.replica, self.log = (
+            hook,
+            pod,
+            namespace,
+            replica,
+            log,
+        )
+        self.finished = finished
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.lines = 0
+        self._stop_event = threading.Event()
+        self._last = ("", 0)  # (timestamp, lines printed with exactly that timestamp)
+
+    def stop(self) -> None:
+        """Ask the thread to end at its next read timeout."""
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self._follow_once()
+            except errors.TFJobNotFound:
+                return  # the pod is gone
+            except errors.TFJobError:
+                pass  # not started yet, a read timeout, or a dropped stream: look again
+            if self.finished() or self._stop_event.wait(0.5):
+                return
+
+    def _follow_once(self) -> None:
+        since = self._last[0][:19] + "Z" if self._last[0] else None
+        skip_at, skip = self._last if since else ("", 0)
+        for line in self.hook.stream_log(
+            self.pod, self.namespace, since_time=since, timestamps=True, read_timeout=READ_TIMEOUT
+        ):
+            stamp, text = split_timestamp(line)
+            if since and (stamp < skip_at or (stamp == skip_at and skip > 0)):
+                skip -= stamp == skip_at
+                continue
+            self._emit(stamp, text)
+            if self._stop_event.is_set():
+                return
+
+    def _emit(self, stamp: str, text: str) -> None:
+        self._last = (stamp, self._last[1] + 1 if stamp == self._last[0] else 1)
+        self.lines += 1
+        self.tail.append(text)
+        self.log.info("[%s] %s", self.replica, text)
+
+
+def join_all(followers: list[LogFollower], timeout: float) -> None:
+    """Let followers finish their streams within ``timeout`` seconds, then stop the rest."""
+    deadline = time.monotonic() + timeout
+    for follower in followers:
+        follower.join(max(0.0, deadline - time.monotonic()))
+    for follower in followers:
+        follower.stop()
+    for follower in followers:
+        follower.join(READ_TIMEOUT + 1)

@@ -1,0 +1,71 @@
+"""What the task returns and what it says when the job failed (pure formatting)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from airflow_tfjob.spec import status
+from airflow_tfjob.spec.status import JobState, ReplicaOutcome
+
+MAX_MESSAGE_CHARS = 1000
+NO_PODS = "no pods were created — is the training operator running?"
+
+
+def result(obj: dict[str, Any], state: JobState, output: ReplicaOutcome | None) -> dict[str, Any]:
+    """The XCom ``return_value``: identity, final status, and the parsed output."""
+    meta = obj.get("metadata") or {}
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "uid": meta.get("uid"),
+        "state": state.phase,
+        "conditions": list(state.conditions),
+        "replica_statuses": state.replica_statuses,
+        "start_time": state.start_time,
+        "completion_time": state.completion_time,
+        "output": status.parse_output(output.message) if output else None,
+    }
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
+
+
+def failure_message(
+    where: str,
+    state: JobState,
+    failures: Iterable[ReplicaOutcome],
+    tail: Callable[[str], list[str]],
+) -> str:
+    """Why the job failed: failing replicas, the earliest one's message or log, the condition."""
+    failures = list(failures)
+    lines = [f"TFJob {where} failed: {state.reason or 'Failed'}: {state.message or 'no message'}"]
+    if failures:
+        described = ", ".join(
+            f"{f.replica} (exit code {f.exit_code})"
+            if f.exit_code is not None
+            else f"{f.replica} ({f.reason})"
+            for f in failures
+        )
+        lines.append(f"Failed replicas: {described}")
+        first = failures[0]
+        if first.message:
+            lines.append(f"{first.replica} termination message: {_clip(first.message.strip())}")
+        else:
+            last = tail(first.replica)
+            if last:
+                lines.append(f"{first.replica} last log lines:\n" + _clip("\n".join(last)))
+    return "\n".join(lines)
+
+
+def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOutcome]) -> str:
+    """No replica ran within the start-up timeout: say what each is waiting for."""
+    waiting = "; ".join(
+        f"{o.replica}: {o.waiting_reason or 'Pending'}"
+        for o in sorted(outcomes, key=lambda o: o.replica)
+    )
+    return (
+        f"no replica of TFJob {where} started within {seconds:.0f} s (startup_timeout_seconds); "
+        f"the job was deleted. Waiting: {waiting or NO_PODS}"
+    )

@@ -1,0 +1,128 @@
+"""Create the TFJob, or find the one this task instance already made: never two.
+
+The name is deterministic per task instance, so a retried or restarted worker meets its own job as
+a 409. What then happens is decided by ``decide`` (pure): a job of ours still running, or already
+succeeded, is adopted; a failed one from an earlier try is replaced; a job of someone else's is an
+error, never deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from airflow_tfjob.backends.kubernetes.request import RunRequest
+from airflow_tfjob.hooks import errors
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec import status
+
+Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
+MAX_ATTEMPTS = 5
+DELETE_WAIT_SECONDS = 120.0
+
+
+def identity_labels(selector: str) -> dict[str, str]:
+    """``a=b,c=d`` as a dict."""
+    return dict(part.split("=", 1) for part in selector.split(",") if part)
+
+
+def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
+    """What to do with a TFJob found under our name."""
+    meta = existing.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if any(labels.get(k) != v for k, v in identity.items()):
+        return "foreign"
+    if meta.get("deletionTimestamp"):
+        return "wait_deleted"
+    return "replace" if status.job_state(existing).phase == "Failed" else "adopt"
+
+
+def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
+    deadline = time.monotonic() + DELETE_WAIT_SECONDS
+    delay = 0.2
+    while time.monotonic() < deadline:
+        try:
+            if hook.get(name, namespace)["metadata"].get("uid") != uid:
+                return
+        except errors.TFJobNotFound:
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+    raise errors.TFJobError(
+        f"TFJob {namespace}/{name} from an earlier try is still being deleted after "
+        f"{DELETE_WAIT_SECONDS:.0f} s (finalizers pending?); not creating another beside it"
+    )
+
+
+def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
+    """The TFJob object and whether it was adopted rather than created."""
+    name = request.manifest["metadata"]["name"]
+    namespace = request.manifest["metadata"]["namespace"]
+    identity = identity_labels(request.identity)
+    earlier = _stored_job(hook, request, name, namespace)
+    if earlier is not None:
+        return earlier, True
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            created = hook.create(request.manifest)
+            request.log.info(
+                "Created TFJob %s/%s (uid %s)", namespace, name, created["metadata"]["uid"]
+            )
+            return created, False
+        except errors.TFJobConflict:
+            try:
+                existing = hook.get(name, namespace)
+            except errors.TFJobNotFound:
+                continue  # deleted between our create and get: create again
+        if _resolve(hook, request, existing, decide(existing, identity)):
+            return existing, True
+    raise errors.TFJobError(
+        f"could not create TFJob {namespace}/{name} after {MAX_ATTEMPTS} attempts"
+    )
+
+
+def _stored_job(
+    hook: TFJobHook, request: RunRequest, name: str, namespace: str
+) -> dict[str, Any] | None:
+    """The job an earlier try recorded in the task state store under another name, if still live."""
+    stored = request.stored or {}
+    if not stored.get("name") or (stored.get("name"), stored.get("namespace")) == (name, namespace):
+        return None
+    try:
+        job = hook.get(str(stored["name"]), str(stored["namespace"]))
+    except errors.TFJobNotFound:
+        return None
+    if job["metadata"].get("uid") != stored.get("uid") or status.job_state(job).phase == "Failed":
+        return None
+    request.log.info(
+        "Adopting TFJob %s/%s recorded by an earlier try", stored["namespace"], stored["name"]
+    )
+    return job
+
+
+def _resolve(
+    hook: TFJobHook, request: RunRequest, existing: dict[str, Any], decision: Decision
+) -> bool:
+    meta = existing["metadata"]
+    where = f"{meta['namespace']}/{meta['name']}"
+    if decision == "foreign":
+        raise errors.TFJobError(
+            f"a TFJob named {where} already exists and was not created by this task instance "
+            f"(its labels: {meta.get('labels') or {}}); pass another name= or delete it"
+        )
+    if decision == "adopt":
+        phase = status.job_state(existing).phase
+        request.log.info(
+            "Adopting TFJob %s (uid %s, %s) created by an earlier attempt",
+            where,
+            meta["uid"],
+            phase,
+        )
+        return True
+    if decision == "replace":
+        request.log.info(
+            "Replacing failed TFJob %s (uid %s) from an earlier try", where, meta["uid"]
+        )
+        hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])
+    _wait_deleted(hook, meta["name"], meta["namespace"], meta["uid"])
+    return False

@@ -1,0 +1,273 @@
+"""``TFJobOperator``: run a Kubeflow TFJob from Airflow and return its outcome through XCom.
+
+Thin orchestration: the manifest comes from ``spec`` (validated at DAG parse time), all API calls
+go through ``hooks``, and the running, waiting and collecting is the backend's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator
+
+from airflow_tfjob import backends
+from airflow_tfjob.backends.kubernetes.request import (
+    ON_FINISH_ACTIONS,
+    ON_KILL_ACTIONS,
+    OnFinish,
+    OnKill,
+)
+from airflow_tfjob.operators import _build
+from airflow_tfjob.spec import TfJob
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+STATE_KEY = "tfjob"
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class TFJobOperator(BaseOperator):
+    """Submit a TFJob, wait for it, stream its logs and return its outcome.
+
+    :param tfjob: The job, as a ``TfJob`` (validated when the DAG is parsed).
+    :param tfjob_template: Instead of ``tfjob``: a TFJob manifest (or its spec) as a dict or a
+        ``.yaml``/``.yml``/``.json`` file, Jinja-templated.
+    :param image: Image for replica groups that do not set one.
+    :param command: Default entrypoint for groups without one.
+    :param args: Default arguments for groups without them.
+    :param env: Environment added to every group (a group's own value wins).
+    :param namespace: Namespace of the job; default: the connection's, else ``default``.
+    :param kubernetes_conn_id: The ``kubernetes`` connection.
+    :param config_file: A kubeconfig file, overriding the connection's.
+    :param cluster_context: The kubeconfig context.
+    :param in_cluster: Use the worker pod's service account.
+    :param labels: Extra labels on the TFJob.
+    :param annotations: Extra annotations on the TFJob.
+    :param name: The TFJob's name; default: ``<dag>-<task>-<hash>``, the same for every try.
+    :param get_logs: Stream every replica's log into the task log.
+    :param wait_until_finished: Wait for the job to finish (else return once it exists).
+    :param poll_interval: Longest quiet period between progress checks, in seconds.
+    :param deferrable: Wait in the triggerer instead of the worker.
+    :param on_finish_action: ``delete_tfjob``, ``delete_succeeded_tfjob`` or ``keep_tfjob``.
+    :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when the task is killed.
+    :param startup_timeout_seconds: Fail when no replica runs this long after submission.
+    :param backend: ``kubernetes`` (``local`` arrives later).
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "namespace",
+        "image",
+        "command",
+        "args",
+        "env",
+        "labels",
+        "annotations",
+        "tfjob_template",
+        "cluster_context",
+    )
+    template_ext: Sequence[str] = (".yaml", ".yml", ".json")
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "tfjob_template": "yaml",
+        "env": "json",
+        "labels": "json",
+        "annotations": "json",
+    }
+    ui_color = "#ff9e1b"
+
+    def __init__(
+        self,
+        *,
+        tfjob: TfJob | None = None,
+        tfjob_template: Mapping[str, Any] | str | None = None,
+        image: str | None = None,
+        command: list[str] | None = None,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        namespace: str | None = None,
+        kubernetes_conn_id: str | None = "kubernetes_default",
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+        name: str | None = None,
+        get_logs: bool = True,
+        wait_until_finished: bool = True,
+        poll_interval: float = 10.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        on_finish_action: OnFinish = "delete_succeeded_tfjob",
+        on_kill_action: OnKill = "delete_tfjob",
+        startup_timeout_seconds: float | None = 600,
+        backend: str = "kubernetes",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tfjob, self.tfjob_template = tfjob, tfjob_template
+        self.image, self.command, self.args, self.env = image, command, args, env
+        self.namespace, self.kubernetes_conn_id, self.config_file = (
+            namespace,
+            kubernetes_conn_id,
+            config_file,
+        )
+        self.cluster_context, self.in_cluster = cluster_context, in_cluster
+        self.labels, self.annotations, self.name = labels, annotations, name
+        self.get_logs, self.wait_until_finished, self.poll_interval = (
+            get_logs,
+            wait_until_finished,
+            poll_interval,
+        )
+        self.deferrable, self.on_finish_action, self.on_kill_action = (
+            deferrable,
+            on_finish_action,
+            on_kill_action,
+        )
+        self.startup_timeout_seconds, self.backend = startup_timeout_seconds, backend
+        self._submitted: dict[str, Any] | None = None
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """Everything that can be checked before the DAG runs, so errors show at parse time."""
+        backends.check(self.backend)
+        if self.tfjob is not None and self.tfjob_template is not None:
+            raise ValueError("give tfjob or tfjob_template, not both")
+        if self.tfjob is not None and not isinstance(self.tfjob, TfJob):
+            raise TypeError(
+                f"tfjob: got {type(self.tfjob).__name__}; must be a TfJob (or use tfjob_template)"
+            )
+        if self.on_finish_action not in ON_FINISH_ACTIONS:
+            raise ValueError(
+                f"on_finish_action: got {self.on_finish_action!r}; "
+                f"must be one of {ON_FINISH_ACTIONS}"
+            )
+        if self.on_kill_action not in ON_KILL_ACTIONS:
+            raise ValueError(
+                f"on_kill_action: got {self.on_kill_action!r}; must be one of {ON_KILL_ACTIONS}"
+            )
+        if not self.poll_interval or self.poll_interval <= 0:
+            raise ValueError(
+                f"poll_interval: got {self.poll_interval!r}; must be a positive number of seconds"
+            )
+        if self.tfjob_template is None and not _templated(
+            self.image, self.command, self.args, self.env
+        ):
+            job = (self.tfjob or TfJob()).with_defaults(
+                command=self.command, args=self.args, env=self.env
+            )
+            job.to_manifest("parse-check", "default", image=self.image)  # every group has an image?
+
+    @cached_property
+    def hook(self) -> TFJobHook:
+        """The sync hook for this task's connection settings."""
+        from airflow_tfjob.hooks.tfjob import TFJobHook
+
+        return TFJobHook(
+            self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+
+    def build_manifest(
+        self, context: Context, namespace: str | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """The manifest this task submits, and the selector of its task instance's jobs."""
+        return _build.build(
+            context=context,
+            tfjob=self.tfjob,
+            tfjob_template=self.tfjob_template,
+            name=self.name,
+            namespace=namespace or self.namespace or "default",
+            image=self.image,
+            command=self.command,
+            args=self.args,
+            env=self.env,
+            labels=self.labels,
+            annotations=self.annotations,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_tfjob.backends.kubernetes import run
+        from airflow_tfjob.backends.kubernetes.request import RunRequest
+
+        manifest, identity = self.build_manifest(
+            context, self.namespace or self.hook.get_namespace()
+        )
+        store = context.get("task_state_store")
+        request = RunRequest(
+            manifest=manifest,
+            identity=identity,
+            log=self.log,
+            get_logs=self.get_logs,
+            poll_interval=self.poll_interval,
+            deadline=self._deadline(),
+            startup_timeout=self.startup_timeout_seconds,
+            on_finish_action=self.on_finish_action,
+            stored=_stored(store),
+            on_submitted=lambda obj: self._on_submitted(context, obj),
+        )
+        if not self.wait_until_finished:
+            return self._submit_only(request)
+        try:
+            return run.run(self.hook, request)
+        except Exception as exc:
+            if type(exc).__name__ == "AirflowTaskTimeout":
+                self._delete_submitted("the task's execution_timeout passed")
+            raise
+
+    def _submit_only(self, request: Any) -> dict[str, Any]:
+        from airflow_tfjob.backends.kubernetes import submit
+
+        obj, _ = submit.submit(self.hook, request)
+        request.on_submitted(obj)
+        meta = obj["metadata"]
+        return {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+            "state": "Submitted",
+        }
+
+    def _deadline(self) -> float | None:
+        if self.execution_timeout is None:
+            return None
+        seconds = self.execution_timeout.total_seconds()
+        return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.1)
+
+    def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        self._submitted = {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]}
+        context["ti"].xcom_push(key="tfjob_name", value=meta["name"])
+        context["ti"].xcom_push(key="tfjob_namespace", value=meta["namespace"])
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(STATE_KEY, self._submitted)
+
+    def on_kill(self) -> None:
+        """Delete the job (``on_kill_action``) when the task is killed or marked."""
+        self._delete_submitted("the task was killed")
+
+    def _delete_submitted(self, why: str) -> None:
+        if self._submitted is None or self.on_kill_action != "delete_tfjob":
+            return
+        job = self._submitted
+        self.hook.delete(job["name"], job["namespace"], uid=job["uid"])
+        self.log.info("Deleted TFJob %s/%s: %s", job["namespace"], job["name"], why)
+
+
+def _templated(*values: Any) -> bool:
+    return "{{" in repr(values) or "{%" in repr(values)
+
+
+def _stored(store: Any) -> dict[str, Any] | None:
+    if store is None:
+        return None
+    value = store.get(STATE_KEY)
+    return dict(value) if isinstance(value, Mapping) else None

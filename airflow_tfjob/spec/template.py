@@ -1,0 +1,103 @@
+"""Checks for a raw TFJob manifest given as ``tfjob_template`` (a dict, YAML or JSON).
+
+The API server's schema catches type errors (422, and nothing is created), but not what the
+training operator's webhook leaves out either (CONTRACT.md): replica counts, enum values, a chief
+or evaluator more than once, the ``tensorflow`` container. We check those before submitting.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_tfjob.spec import checks, enums
+from airflow_tfjob.spec.enums import CleanPodPolicy, RestartPolicy, SuccessPolicy
+from airflow_tfjob.spec.errors import TFJobSpecError
+from airflow_tfjob.spec.job import API_VERSION, KIND
+from airflow_tfjob.spec.replicas import CONTAINER_NAME
+
+REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
+SINGLETONS = ("Chief", "Master", "Evaluator")
+
+
+def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A full manifest from a manifest, a ``{"spec": ...}`` or a bare spec; checked."""
+    if not isinstance(template, Mapping):
+        raise TFJobSpecError(
+            "tfjob_template", template, "must be a mapping (a TFJob manifest or its spec)"
+        )
+    manifest = copy.deepcopy(dict(template))
+    if "tfReplicaSpecs" in manifest:
+        manifest = {"spec": manifest}
+    manifest.setdefault("apiVersion", API_VERSION)
+    manifest.setdefault("kind", KIND)
+    if (manifest["apiVersion"], manifest["kind"]) != (API_VERSION, KIND):
+        raise TFJobSpecError(
+            "tfjob_template.apiVersion/kind",
+            (manifest["apiVersion"], manifest["kind"]),
+            f"must be {API_VERSION} {KIND}",
+        )
+    spec = manifest.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("tfReplicaSpecs"), dict):
+        raise TFJobSpecError(
+            "tfjob_template.spec.tfReplicaSpecs", spec, "is required: a mapping of replica types"
+        )
+    _check_replicas(spec["tfReplicaSpecs"])
+    _check_policies(spec)
+    return manifest
+
+
+def _check_replicas(specs: dict[str, Any]) -> None:
+    field = "tfjob_template.spec.tfReplicaSpecs"
+    for rtype, rspec in specs.items():
+        where = f"{field}.{rtype}"
+        if rtype not in REPLICA_TYPES:
+            raise TFJobSpecError(where, rtype, f"replica types are {', '.join(REPLICA_TYPES)}")
+        if not isinstance(rspec, dict):
+            raise TFJobSpecError(where, rspec, "must be a ReplicaSpec mapping")
+        replicas = checks.integer(rspec.get("replicas", 1), f"{where}.replicas")
+        if rtype in SINGLETONS and replicas > 1:
+            raise TFJobSpecError(
+                f"{where}.replicas", replicas, f"TensorFlow allows at most one {rtype}"
+            )
+        if "restartPolicy" in rspec:
+            rspec["restartPolicy"] = enums.parse(
+                RestartPolicy, rspec["restartPolicy"], f"{where}.restartPolicy"
+            ).value
+        containers = ((rspec.get("template") or {}).get("spec") or {}).get("containers") or []
+        if not any(isinstance(c, dict) and c.get("name") == CONTAINER_NAME for c in containers):
+            raise TFJobSpecError(
+                f"{where}.template.spec.containers",
+                containers,
+                f"needs a container named '{CONTAINER_NAME}'",
+            )
+    counts = {t: int(s.get("replicas", 1)) for t, s in specs.items()}
+    if not (counts.get("Chief") or counts.get("Master") or counts.get("Worker")):
+        raise TFJobSpecError(
+            field,
+            sorted(specs),
+            "a job needs a Chief or at least one Worker, or it can never succeed",
+        )
+
+
+def _check_policies(spec: dict[str, Any]) -> None:
+    policy = spec.setdefault("runPolicy", {})
+    if "cleanPodPolicy" in policy:
+        policy["cleanPodPolicy"] = enums.parse(
+            CleanPodPolicy, policy["cleanPodPolicy"], "tfjob_template.spec.runPolicy.cleanPodPolicy"
+        ).value
+    if "successPolicy" in spec:
+        spec["successPolicy"] = enums.parse(
+            SuccessPolicy, spec["successPolicy"], "tfjob_template.spec.successPolicy"
+        ).value
+
+
+def images_missing(manifest: dict[str, Any]) -> list[str]:
+    """Replica types whose ``tensorflow`` container has no image."""
+    missing = []
+    for rtype, rspec in manifest["spec"]["tfReplicaSpecs"].items():
+        for container in rspec["template"]["spec"]["containers"]:
+            if container.get("name") == CONTAINER_NAME and not container.get("image"):
+                missing.append(rtype)
+    return missing
