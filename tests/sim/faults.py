@@ -16,7 +16,7 @@ _REASONS = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailab
 def is_watch(path: str, query: str) -> bool:
     """Whether a request is a watch (``?watch=true`` or the legacy ``/watch/`` paths)."""
     params = urllib.parse.parse_qs(query)
-    return params.get("watch", [""])[-1] in ("true", "1") or "/watch/" in path
+    return params.get("watch", [""])[-1].lower() in ("true", "1") or "/watch/" in path
 
 
 @dataclass

@@ -1,0 +1,299 @@
+"""The simulated training operator, driven through the real API server, against CONTRACT.md."""
+
+from __future__ import annotations
+
+import time
+from unittest.mock import ANY
+
+import kubernetes
+import pytest
+
+from tests.sim import jobs
+from tests.sim.fates import RUNS_FOR_EVER, Fate
+from tests.sim.jobs import has
+from tests.sim.operator import Operator
+
+FOREVER = RUNS_FOR_EVER
+
+
+@pytest.fixture
+def core(kube_api: kubernetes.client.ApiClient) -> kubernetes.client.CoreV1Api:
+    return kubernetes.client.CoreV1Api(kube_api)
+
+
+def _pods(core: kubernetes.client.CoreV1Api, namespace: str) -> dict[str, kubernetes.client.V1Pod]:
+    return {p.metadata.name: p for p in core.list_namespaced_pod(namespace).items}
+
+
+def _log(core: kubernetes.client.CoreV1Api, namespace: str, pod: str, **options: object) -> str:
+    """A pod's log as text (this client turns a preloaded log into the repr of bytes)."""
+    response = core.read_namespaced_pod_log(pod, namespace, _preload_content=False, **options)
+    return response.data.decode()
+
+
+def _types(seen: list[dict]) -> list[list[tuple[str, str]]]:
+    """Condition (type, status) lists of every version of a job seen."""
+    return [
+        [(c["type"], c["status"]) for c in (job.get("status") or {}).get("conditions") or []]
+        for job in seen
+    ]
+
+
+def test_chief_success_succeeds_the_job_whatever_workers_and_ps_do(
+    kube_api, namespace, simulator: Operator, core
+):
+    simulator.set_fate("train", "Worker", 0, FOREVER)
+    simulator.set_fate("train", "Chief", 0, Fate(duration=0.3))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Chief": 1, "Worker": 1, "PS": 1}))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    final = seen[-1]["status"]
+    assert [c["type"] for c in final["conditions"]] == ["Created", "Running", "Succeeded"]
+    assert jobs.condition(seen[-1], "Running")["status"] == "False"
+    assert jobs.condition(seen[-1], "Succeeded")["reason"] == "TFJobSucceeded"
+    assert jobs.condition(seen[-1], "Succeeded")["message"] == (
+        f"TFJob {namespace}/train successfully completed."
+    )
+    assert final["replicaStatuses"]["Chief"]["succeeded"] == 1
+    assert final["startTime"] <= final["completionTime"]
+    pods = _pods(core, namespace)  # cleanPodPolicy None: the PS keeps running (!)
+    assert pods["train-ps-0"].status.phase == "Running"
+    assert pods["train-chief-0"].status.container_statuses[0].state.terminated.exit_code == 0
+
+
+def test_worker0_success_succeeds_a_job_without_chief(kube_api, namespace, simulator):
+    simulator.set_default_fate("Worker", FOREVER)
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.3))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 3}))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    assert ("Running", "True") in _types(seen)[-2]
+    assert seen[-1]["status"]["replicaStatuses"]["Worker"] == {
+        "active": 2,
+        "succeeded": 1,
+        "selector": ANY,
+    }
+    # the next reconcile of the finished job counts the still-active replicas as succeeded
+    jobs.wait_for(kube_api, namespace, "train", lambda j: _workers(j) == {"succeeded": 3})
+
+
+def _workers(job: dict) -> dict:
+    counts = dict(job["status"]["replicaStatuses"]["Worker"])
+    counts.pop("selector")
+    return counts
+
+
+def test_all_workers_policy_waits_for_every_worker(kube_api, namespace, simulator, core):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1))
+    simulator.set_fate("train", "Worker", 1, Fate(duration=1.2))
+    job = jobs.tfjob("train", {"Worker": 2}, success_policy="AllWorkers")
+    jobs.create(kube_api, namespace, job)
+    jobs.eventually(
+        lambda: (
+            _pods(core, namespace).get("train-worker-0", None)
+            and (_pods(core, namespace)["train-worker-0"].status.phase == "Succeeded")
+        )
+    )
+    assert jobs.condition(jobs.get(kube_api, namespace, "train"), "Succeeded") is None
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    assert seen[-1]["status"]["replicaStatuses"]["Worker"]["succeeded"] == 2
+
+
+def test_a_job_with_neither_chief_nor_worker_never_succeeds(kube_api, namespace, simulator):
+    simulator.set_fate("train", "Evaluator", 0, Fate(duration=0.1))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Evaluator": 1, "PS": 1}))
+    seen = jobs.wait_for(
+        kube_api,
+        namespace,
+        "train",
+        lambda j: (
+            (j.get("status") or {}).get("replicaStatuses", {}).get("Evaluator", {}).get("succeeded")
+            == 1
+        ),
+    )
+    assert jobs.condition(seen[-1], "Succeeded") is None
+    assert jobs.condition(seen[-1], "Running") is None
+
+
+def test_ps_failure_fails_the_job(kube_api, namespace, simulator):
+    simulator.set_fate("train", "Worker", 0, FOREVER)
+    simulator.set_fate("train", "PS", 0, Fate(duration=0.2, exit_code=1, message="OOM in PS"))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1, "PS": 1}))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"))
+    failed = jobs.condition(seen[-1], "Failed")
+    assert failed["reason"] == "TFJobFailed"
+    assert (
+        failed["message"] == f"TFJob {namespace}/train has failed because 1 PS replica(s) failed."
+    )
+    assert seen[-1]["status"]["replicaStatuses"]["PS"]["failed"] == 1
+    assert "completionTime" in seen[-1]["status"]
+
+
+def test_exit_code_policy_fails_on_exit_1(kube_api, namespace, simulator, core):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=1, message="bad input"))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="ExitCode"))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"))
+    assert all(("Restarting", "True") not in kinds for kinds in _types(seen))
+    pod = _pods(core, namespace)["train-worker-0"]
+    assert pod.spec.restart_policy == "Never"
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert (terminated.exit_code, terminated.message) == (1, "bad input")
+
+
+def test_exit_code_policy_recreates_the_pod_on_exit_137(kube_api, namespace, simulator, core):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=137), Fate(duration=0.3))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="ExitCode"))
+    first = jobs.eventually(lambda: _pods(core, namespace).get("train-worker-0"))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    assert any(("Restarting", "True") in kinds for kinds in _types(seen))
+    restarting = next(
+        c for j in seen for c in j["status"].get("conditions", []) if c["type"] == "Restarting"
+    )
+    assert restarting["reason"] == "TFJobRestarting"
+    assert restarting["message"] == "TFJob train is restarting because Worker replica(s) failed."
+    second = _pods(core, namespace)["train-worker-0"]
+    assert second.metadata.uid != first.metadata.uid  # recreated, not restarted in place
+    assert second.status.container_statuses[0].restart_count == 0
+
+
+def test_on_failure_restarts_the_container_in_place(kube_api, namespace, simulator, core):
+    simulator.set_fate(
+        "train",
+        "Worker",
+        0,
+        Fate(duration=0.1, exit_code=2, logs=["try 1"]),
+        Fate(duration=0.3, logs=["try 2"]),
+    )
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="OnFailure"))
+    first = jobs.eventually(lambda: _pods(core, namespace).get("train-worker-0"))
+    jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    pod = _pods(core, namespace)["train-worker-0"]
+    assert pod.metadata.uid == first.metadata.uid
+    assert pod.spec.restart_policy == "OnFailure"
+    status = pod.status.container_statuses[0]
+    assert status.restart_count == 1
+    assert status.last_state.terminated.exit_code == 2
+    assert _log(core, namespace, "train-worker-0", previous=True) == "try 1\n"
+    assert _log(core, namespace, "train-worker-0") == "try 2\n"
+
+
+def test_backoff_limit_counts_in_place_restarts_and_fails_the_job(
+    kube_api, namespace, simulator, core
+):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.05, exit_code=1))
+    job = jobs.tfjob(
+        "train", {"Worker": 1}, restart_policy="OnFailure", run_policy={"backoffLimit": 2}
+    )
+    jobs.create(kube_api, namespace, job)
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"))
+    failed = jobs.condition(seen[-1], "Failed")
+    assert (
+        failed["message"]
+        == "Job train has failed because it has reached the specified backoff limit"
+    )
+    jobs.eventually(lambda: not _pods(core, namespace))  # every pod deleted before failing
+
+
+def test_an_evicted_pod_with_on_failure_is_recreated_and_the_job_restarts(
+    kube_api, namespace, simulator, core
+):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, evicted=True), Fate(duration=0.3))
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="OnFailure"))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    kinds = _types(seen)
+    restarting_at = next(i for i, k in enumerate(kinds) if ("Restarting", "True") in k)
+    assert any(("Running", "True") in k for k in kinds[restarting_at:])  # they replace each other
+    assert not any(("Restarting", "True") in k and ("Running", "True") in k for k in kinds)
+
+
+def test_active_deadline_fails_a_job_that_runs_too_long(kube_api, namespace, simulator):
+    simulator.set_fate("train", "Worker", 0, FOREVER)
+    job = jobs.tfjob("train", {"Worker": 1}, run_policy={"activeDeadlineSeconds": 1})
+    jobs.create(kube_api, namespace, job)
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"), timeout=5)
+    assert jobs.condition(seen[-1], "Failed")["message"] == (
+        "Job train has failed because it was active longer than specified deadline"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "left"),
+    [
+        ("All", set()),
+        ("Running", {"train-chief-0"}),  # only the running PS goes
+        ("None", {"train-chief-0", "train-ps-0"}),
+    ],
+)
+def test_clean_pod_policy_decides_which_pods_outlive_the_job(
+    kube_api, namespace, simulator, policy, left
+):
+    core = kubernetes.client.CoreV1Api(kube_api)
+    simulator.set_fate("train", "Chief", 0, Fate(duration=0.2))
+    job = jobs.tfjob("train", {"Chief": 1, "PS": 1}, run_policy={"cleanPodPolicy": policy})
+    jobs.create(kube_api, namespace, job)
+    jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    jobs.eventually(lambda: set(_pods(core, namespace)) == left)
+    services = {s.metadata.name for s in core.list_namespaced_service(namespace).items}
+    assert services == left  # a pod's service goes with it
+
+
+def test_ttl_after_finished_deletes_the_job_and_its_pods(kube_api, namespace, simulator, core):
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1))
+    job = jobs.tfjob("train", {"Worker": 1}, run_policy={"ttlSecondsAfterFinished": 1})
+    jobs.create(kube_api, namespace, job)
+    jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    jobs.eventually(
+        lambda: (
+            not custom.list_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs")[
+                "items"
+            ]
+        ),
+        timeout=5,
+    )
+    jobs.eventually(lambda: not _pods(core, namespace))  # the simulated garbage collector
+
+
+def test_foreground_deletion_waits_for_the_pods(kube_api, namespace, simulator, core):
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1, "PS": 1}))
+    simulator.set_default_fate("*", FOREVER)
+    jobs.eventually(lambda: len(_pods(core, namespace)) == 2)
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    custom.delete_namespaced_custom_object(
+        "kubeflow.org",
+        "v1",
+        namespace,
+        "tfjobs",
+        "train",
+        body={"propagationPolicy": "Foreground"},
+    )
+    jobs.eventually(
+        lambda: (
+            not custom.list_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs")[
+                "items"
+            ]
+        )
+    )
+    assert not _pods(core, namespace)  # the finalizer went only after the dependents
+
+
+def test_suspend_deletes_pods_and_resume_restarts_the_clock(kube_api, namespace, simulator, core):
+    simulator.set_default_fate("Worker", FOREVER)
+    jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 2}))
+    running = jobs.wait_for(kube_api, namespace, "train", has("Running"))[-1]
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    patch = {"spec": {"runPolicy": {"suspend": True}}}
+    custom.patch_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs", "train", patch)
+    suspended = jobs.wait_for(kube_api, namespace, "train", has("Suspended"))[-1]
+    assert jobs.condition(suspended, "Running")["status"] == "False"
+    assert jobs.condition(suspended, "Running")["reason"] == "TFJobSuspended"
+    assert jobs.condition(suspended, "Suspended")["message"] == "TFJob train is suspended."
+    jobs.eventually(
+        lambda: not _pods(core, namespace) and not core.list_namespaced_service(namespace).items
+    )
+    time.sleep(1.0)  # timestamps are whole seconds: make the new startTime visibly later
+    patch = {"spec": {"runPolicy": {"suspend": False}}}
+    custom.patch_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs", "train", patch)
+    resumed = jobs.wait_for(kube_api, namespace, "train", has("Running"))[-1]
+    assert jobs.condition(resumed, "Suspended")["status"] == "False"
+    assert jobs.condition(resumed, "Suspended")["reason"] == "TFJobResumed"
+    assert resumed["status"]["startTime"] > running["status"]["startTime"]
+    jobs.eventually(lambda: len(_pods(core, namespace)) == 2)
