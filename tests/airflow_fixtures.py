@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import os
 import subprocess
@@ -41,23 +42,46 @@ def airflow_db() -> Path:
     return dags
 
 
+LOGICAL_DATE = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
+"""A fixed logical date: the same run_id (and TFJob name) on every ``dag.test()`` of a DAG."""
+
+MAIN = """
+
+if __name__ == "__main__":
+    when = datetime.datetime.fromisoformat({logical!r})
+    dag.test(logical_date=when, run_after=when)
+"""
+
+
+def write_dag(folder: Path, body: str, **values: Any) -> tuple[str, Path]:
+    """Write a DAG file whose body (under ``with DAG(...)``) sees ``values`` as UPPER-case names."""
+    dag_id = f"test_{uuid.uuid4().hex[:10]}"
+    source = DAG_HEADER + "\n".join(f"{k.upper()} = {v!r}" for k, v in values.items())
+    source += f"\n\nwith DAG({dag_id!r}, schedule=None, start_date=START) as dag:\n"
+    source += textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
+    source += MAIN.format(logical=LOGICAL_DATE.isoformat())
+    path = folder / f"{dag_id}.py"
+    path.write_text(source)
+    return dag_id, path
+
+
+def run_dag_file(path: Path, logical_date: datetime.datetime | None = None) -> Any:
+    """Import a DAG file and run its DAG with ``dag.test()``; return the DagRun."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if logical_date is None:
+        return module.dag.test()
+    return module.dag.test(logical_date=logical_date, run_after=logical_date)
+
+
 @pytest.fixture
 def run_dag(airflow_db: Path) -> Callable[..., Any]:
-    """``run_dag(body, **values)``: write a DAG file whose body (indented under ``with DAG(...)``)
-    is formatted with ``values``, run it with ``dag.test()``, return the DagRun."""
+    """``run_dag(body, **values)``: write a DAG (see ``write_dag``), run it, return the DagRun."""
 
     def run(body: str, **values: Any) -> Any:
-        dag_id = f"test_{uuid.uuid4().hex[:10]}"
-        source = DAG_HEADER + "\n".join(f"{k.upper()} = {v!r}" for k, v in values.items())
-        source += f"\n\nwith DAG({dag_id!r}, schedule=None, start_date=START) as dag:\n"
-        source += textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n"
-        path = airflow_db / f"{dag_id}.py"
-        path.write_text(source)
-        spec = importlib.util.spec_from_file_location(dag_id, path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.dag.test()
+        return run_dag_file(write_dag(airflow_db, body, **values)[1])
 
     return run
 

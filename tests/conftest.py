@@ -12,4 +12,4 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.environ["AIR
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-pytest_plugins = ["tests.cluster.fixtures", "tests.airflow_fixtures"]
+pytest_plugins = ["tests.cluster.fixtures", "tests.sim.fixtures", "tests.airflow_fixtures"]

@@ -10,6 +10,7 @@ stand-in context (``ds``, ``run_id``, ``params``, ...), and the manifest is buil
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         "--namespace", help="namespace when the task sets none (default: 'default')"
     )
     options = parser.parse_args(argv)
+    os.environ.setdefault(
+        "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
+    )  # before airflow is imported
     sys.stdout.write(
         render(
             options.dag_file, options.task_id, run_id=options.run_id, namespace=options.namespace

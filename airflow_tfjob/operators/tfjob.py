@@ -239,7 +239,7 @@ class TFJobOperator(BaseOperator):
         if self.execution_timeout is None:
             return None
         seconds = self.execution_timeout.total_seconds()
-        return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.1)
+        return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.25)
 
     def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]

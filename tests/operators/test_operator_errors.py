@@ -1,0 +1,175 @@
+"""What users see when the cluster misbehaves or refuses: faults survived, errors explained."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from tests.airflow_fixtures import task_instance, write_dag
+from tests.cluster.cluster import Cluster
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+from tests.sim.proxy import FaultProxy
+
+BODY = """
+TFJobOperator(
+    task_id="train",
+    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
+    image="tf:2",
+    namespace=NAMESPACE,
+    kubernetes_conn_id=None,
+    config_file=KUBECONFIG,
+    poll_interval=1,
+    on_finish_action="keep_tfjob",
+    {extra}
+)
+"""
+CRD = Path(__file__).parents[1] / "data" / "kubeflow.org_tfjobs.yaml"
+
+
+def test_503_bursts_and_cut_watch_streams_are_survived(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=4.0, message="done"))
+    create = fault_proxy.fail(r"/tfjobs", status=503, times=3, method="POST")
+    throttled = fault_proxy.throttle(r"/tfjobs/", retry_after=1, times=2, method="GET", watch=False)
+    cut = fault_proxy.cut_watch(r"/tfjobs", after_seconds=0.5, times=4)
+    dropped = fault_proxy.drop(r"/pods", times=2, watch=True)
+    dagrun = run_dag(
+        BODY.format(extra=""), namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig)
+    )
+    ti = task_instance(dagrun, "train")
+    assert ti.state == "success"
+    assert ti.xcom_pull(task_ids="train")["output"] == "done"
+    assert create.hits == 3 and cut.hits >= 2 and dropped.hits == 2
+    assert throttled.hits <= 2
+    assert fault_proxy.requests(r"/tfjobs$", method="POST") == 4  # three refused, one created
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    assert len(hook.list_jobs(namespace)[0]) == 1
+
+
+def test_a_410_during_the_wait_relists_and_goes_on(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    gone = fault_proxy.gone(r"/tfjobs", times=2)
+    dagrun = run_dag(
+        BODY.format(extra=""), namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig)
+    )
+    assert task_instance(dagrun, "train").state == "success"
+    assert gone.hits == 2
+
+
+def test_a_missing_crd_says_the_training_operator_is_not_deployed(
+    run_dag: Callable[..., Any], bare_cluster: Cluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dagrun = run_dag(
+        BODY.format(extra=""), namespace="default", kubeconfig=str(bare_cluster.kubeconfig)
+    )
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "the TFJob CRD is not installed" in out
+    assert "is the Kubeflow training operator deployed on this cluster?" in out
+
+
+def test_forbidden_names_verb_resource_and_user(
+    run_dag: Callable[..., Any], rbac_cluster: Cluster, capfd: pytest.CaptureFixture[str]
+) -> None:
+    config = str(rbac_cluster.kubeconfig_for("restricted"))
+    dagrun = run_dag(BODY.format(extra=""), namespace="default", kubeconfig=config)
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "forbidden: cannot create tfjobs.kubeflow.org default/" in out
+    assert 'User "restricted" cannot create resource "tfjobs"' in out
+    assert rbac_cluster.tokens["restricted"] not in out
+
+
+def test_the_servers_422_field_errors_reach_the_task_log(
+    run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    body = """
+    TFJobOperator(task_id="train", tfjob_template=TEMPLATE, image="tf:2", namespace=NAMESPACE,
+                  kubernetes_conn_id=None, config_file=KUBECONFIG)
+    """
+    template = {
+        "spec": {
+            "runPolicy": {"backoffLimit": "three"},
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 1,
+                    "template": {"spec": {"containers": [{"name": "tensorflow"}]}},
+                }
+            },
+        }
+    }
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), template=template)
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "the API server rejected tfjobs.kubeflow.org" in out
+    assert "spec.runPolicy.backoffLimit" in out
+    assert (
+        TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig)).list_jobs(namespace)[0]
+        == []
+    )
+
+
+def test_a_templated_yaml_file_is_rendered_and_submitted(
+    run_dag: Callable[..., Any],
+    airflow_db: Path,
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+) -> None:
+    (airflow_db / "job.yaml").write_text(
+        "apiVersion: kubeflow.org/v1\nkind: TFJob\nspec:\n  tfReplicaSpecs:\n    Worker:\n"
+        "      replicas: {{ params.workers }}\n      restartPolicy: OnFailure\n      template:\n"
+        "        spec:\n          containers:\n            - name: tensorflow\n"
+        "              args: ['--run', '{{ run_id }}']\n"
+    )
+    body = """
+    TFJobOperator(task_id="train", tfjob_template="job.yaml", params={"workers": 3}, image="tf:2",
+                  namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG, poll_interval=1,
+                  on_finish_action="keep_tfjob")
+    """
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
+    ti = task_instance(dagrun, "train")
+    assert ti.state == "success"
+    job = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig)).get(
+        ti.xcom_pull(task_ids="train")["name"], namespace
+    )
+    worker = job["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 3 and worker["restartPolicy"] == "OnFailure"
+    container = worker["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--run", dagrun.run_id] and container["image"] == "tf:2"
+
+
+def test_the_dry_run_prints_yaml_that_validates_against_the_crd(airflow_db: Path) -> None:
+    _, path = write_dag(
+        airflow_db,
+        BODY.format(extra="labels={'team': 'vision'},"),
+        namespace="ml",
+        kubeconfig="/nowhere",
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow_tfjob", "render", str(path), "train"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    manifest = yaml.safe_load(out)
+    schema = yaml.safe_load(CRD.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    jsonschema.Draft7Validator(schema).validate(manifest)
+    assert manifest["metadata"]["namespace"] == "ml"
+    assert manifest["metadata"]["labels"]["team"] == "vision"
+    assert set(manifest["spec"]["tfReplicaSpecs"]) == {"Chief", "Worker"}
+    assert json.dumps(manifest)  # plain data
