@@ -25,6 +25,9 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [
+            {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.operators.tfjob"]},
+        ],
         "hooks": [
             {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.hooks.tfjob"]},
         ],

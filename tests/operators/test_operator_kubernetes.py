@@ -102,3 +102,15 @@ def test_a_chiefless_job_returns_worker_0s_output(
     assert ti.state == "success"
     assert ti.xcom_pull(task_ids="train")["output"] == "model saved to s3://bucket/m"
     eventually(lambda: _hook(kubeconfig).list_jobs(namespace)[0] == [])  # deleted after success
+
+
+def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    simulator.set_default_fate("*", Fate(never_starts=True))
+    dagrun = run_dag(TRAIN.format(extra="startup_timeout_seconds=3,"), namespace=namespace, kubeconfig=str(kubeconfig))
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "no replica of TFJob" in out and "started within 3 s" in out
+    assert "chief-0: " in out and "worker-1: " in out
+    eventually(lambda: _hook(kubeconfig).list_jobs(namespace)[0] == [])
