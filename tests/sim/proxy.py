@@ -81,7 +81,7 @@ class FaultProxy:
         with self.lock:
             conns = list(self.upstreams)
         for conn in conns:
-            _shutdown(conn)
+            _cut(conn)  # the handler thread reading from it closes it
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A new client through the proxy; the caller closes it."""
@@ -195,6 +195,14 @@ class _ProxyServer(tlsserver.LoopbackServer):
     proxy: FaultProxy
 
 
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """End an upstream stream from another thread (the reader sees end of stream)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(2)
+
+
 def _shutdown(conn: http.client.HTTPConnection) -> None:
     sock = conn.sock
     if sock is not None:
@@ -304,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         proxy = self.server.proxy
         cut = rule if rule is not None and rule.action == "cut" else None
-        timer = threading.Timer(cut.seconds, _shutdown, (conn,)) if cut and cut.seconds else None
+        timer = threading.Timer(cut.seconds, _cut, (conn,)) if cut and cut.seconds else None
         with proxy.lock:
             proxy.streams[path] += 1
         try:
