@@ -1,10 +1,21 @@
 """pytest plugin: the simulated operator, kubelet and fault proxy (needs tests.cluster.fixtures).
 
 - ``kubelet``: session-wide log endpoint and Node (``tfjob-sim-node``) of ``kube_cluster``.
-- ``simulator``: a :class:`tests.sim.operator.Operator` for the test's ``namespace``; script fates
-  with ``simulator.set_fate(job, "Worker", 0, Fate(...), ...)`` before creating the TFJob.
+- ``simulator``: a :class:`tests.sim.operator.Operator` for the test's ``namespace``. Script
+  replicas before creating the TFJob; each ``Fate`` is one container run, the last repeats::
+
+      simulator.set_fate("mnist", "Worker", 0, Fate(duration=0.1, exit_code=137), Fate())
+      simulator.set_fate("mnist", "Chief", 0, Fate(logs=["step 1", LogLine(0.5, "done")]))
+      simulator.set_default_fate("Worker", RUNS_FOR_EVER)     # or "*" for every type
+      simulator.set_default_fate("*", REAL)   # run each pod's tensorflow command locally
+
+  Unscripted replicas exit 0 after 0.2 s, PS run for ever. ``REAL`` runs the container's
+  ``command + args`` in ``tmp_path/pods/<ns>/<pod>/`` with TF_CONFIG pointing at free
+  localhost ports; ``/dev/termination-log`` becomes a file there.
 - ``fault_proxy``: a :class:`tests.sim.proxy.FaultProxy` in front of ``kube_cluster``; clients
-  use ``fault_proxy.kubeconfig`` or ``fault_proxy.api_client()``.
+  use ``fault_proxy.kubeconfig`` or ``fault_proxy.api_client()``, tests add faults
+  (``fail``, ``throttle``, ``drop``, ``stall``, ``delay``, ``cut_watch``, ``gone``) and read
+  ``requests(path)`` / ``open_streams(path)``.
 
 Each fixture stops its threads, processes and sockets at teardown, failed test or not.
 """
