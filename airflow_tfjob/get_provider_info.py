@@ -26,7 +26,16 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.operators.tfjob"]},
+            {
+                "integration-name": "Kubeflow TFJob",
+                "python-modules": ["airflow_tfjob.operators.tfjob"],
+            },
+        ],
+        "triggers": [
+            {
+                "integration-name": "Kubeflow TFJob",
+                "python-modules": ["airflow_tfjob.triggers.tfjob"],
+            },
         ],
         "hooks": [
             {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.hooks.tfjob"]},

@@ -148,8 +148,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         ):
             yield item
 
-    async def list_pods(self, name: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        """The job's pods (by the operator's labels) and the list's resourceVersion."""
+    async def list_pods(self, name: str | None, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
 
         async def call(api: Any) -> bytes:
             response = await self._core(api).list_namespaced_pod(
@@ -163,13 +163,13 @@ class AsyncTFJobHook(Settings, BaseHook):
 
     async def watch_pods(
         self,
-        name: str,
+        name: str | None,
         namespace: str,
         *,
         resource_version: str | None,
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Pod events of the job from ``resource_version``."""
+        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``."""
         kwargs = res.watch_kwargs(
             resource_version,
             name=None,

@@ -69,11 +69,24 @@ class Settings:
 
 
 def read_kubeconfig(path: str) -> dict[str, Any]:
+    """A kubeconfig file as a dict."""
+    return parse_kubeconfig(Path(path).read_text(), source=f"config file {path!r}")
+
+
+def parse_kubeconfig(raw: str | dict[str, Any], source: str = "kube_config") -> dict[str, Any]:
+    """A kubeconfig given as YAML/JSON text (a connection's ``kube_config``) or a dict."""
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text())
+    data = raw if isinstance(raw, dict) else yaml.safe_load(raw)
     if not isinstance(data, dict):
-        raise errors.TFJobError(
-            f"config_file {path!r} is not a kubeconfig (expected a YAML mapping)"
-        )
+        raise errors.TFJobError(f"{source} is not a kubeconfig (expected a YAML mapping)")
     return data
+
+
+def default_kubeconfig() -> str | None:
+    """``$KUBECONFIG`` (its first file) or ``~/.kube/config``, when it exists."""
+    import os
+
+    candidate = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0] or "~/.kube/config"
+    path = Path(candidate).expanduser()
+    return str(path) if path.is_file() else None

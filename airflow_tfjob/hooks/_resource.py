@@ -35,9 +35,9 @@ def watch_kwargs(
     return kwargs
 
 
-def pods_selector(job_name: str) -> str:
-    """The operator's label selector for a job's pods."""
-    return f"{JOB_NAME_LABEL}={job_name}"
+def pods_selector(job_name: str | None) -> str:
+    """The operator's label selector for a job's pods (every TFJob's pods when None)."""
+    return f"{JOB_NAME_LABEL}={job_name}" if job_name else JOB_NAME_LABEL
 
 
 def delete_body(propagation: str, uid: str | None) -> dict[str, Any]:

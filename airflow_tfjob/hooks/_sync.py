@@ -10,7 +10,14 @@ from airflow.sdk import BaseHook
 
 from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.hooks import _retry, errors
-from airflow_tfjob.hooks._base import POD, Settings, failure
+from airflow_tfjob.hooks._base import (
+    POD,
+    Settings,
+    default_kubeconfig,
+    failure,
+    parse_kubeconfig,
+    read_kubeconfig,
+)
 
 T = TypeVar("T")
 
@@ -44,6 +51,32 @@ class TFJobHook(Settings, BaseHook):
     def api_client(self) -> Any:
         """The ``kubernetes.client.ApiClient`` of this connection."""
         return self._kube.get_conn()
+
+    def trigger_settings(self) -> dict[str, Any]:
+        """Connection settings resolved here, on the worker, for ``AsyncTFJobHook(None, **it)``
+        in the triggerer, which then needs neither the metadata DB nor the kubeconfig file.
+        Holds credentials: only for trigger kwargs, which Airflow encrypts."""
+        extras = self._kube.conn_extras if self.kubernetes_conn_id else {}
+        in_cluster = self.in_cluster if self.in_cluster is not None else extras.get("in_cluster")
+        config = self.config_dict
+        if config is None and not in_cluster:
+            path = self.config_file or extras.get("kube_config_path") or default_kubeconfig()
+            raw = extras.get("kube_config")
+            config = (
+                read_kubeconfig(path)
+                if path and not raw
+                else parse_kubeconfig(raw)
+                if raw
+                else None
+            )
+        return {
+            "config_dict": config,
+            "cluster_context": self.cluster_context or extras.get("cluster_context"),
+            "in_cluster": bool(in_cluster) or None,
+            "disable_verify_ssl": self.disable_verify_ssl
+            or extras.get("disable_verify_ssl")
+            or None,
+        }
 
     def get_namespace(self) -> str | None:
         """The connection's default namespace, if it sets one."""
@@ -150,8 +183,8 @@ class TFJobHook(Settings, BaseHook):
             res.RESOURCE,
         )
 
-    def list_pods(self, name: str, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        """The job's pods (by the operator's labels) and the list's resourceVersion."""
+    def list_pods(self, name: str | None, namespace: str) -> tuple[list[dict[str, Any]], str]:
+        """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
         call = lambda: self._core.list_namespaced_pod(
             namespace, label_selector=res.pods_selector(name), _preload_content=False
         )
@@ -161,13 +194,13 @@ class TFJobHook(Settings, BaseHook):
 
     def watch_pods(
         self,
-        name: str,
+        name: str | None,
         namespace: str,
         *,
         resource_version: str | None,
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
     ) -> Iterator[dict[str, Any]]:
-        """Pod events of the job from ``resource_version``."""
+        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``."""
         kwargs = res.watch_kwargs(
             resource_version,
             name=None,

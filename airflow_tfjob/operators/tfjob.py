@@ -215,12 +215,56 @@ class TFJobOperator(BaseOperator):
         )
         if not self.wait_until_finished:
             return self._submit_only(request)
+        if self.deferrable:
+            self._defer_or_finish(request)
         try:
             return run.run(self.hook, request)
         except Exception as exc:
             if type(exc).__name__ == "AirflowTaskTimeout":
                 self._delete_submitted("the task's execution_timeout passed")
             raise
+
+    def _defer_or_finish(self, request: Any) -> None:
+        """Submit or reattach here, then wait in the triggerer; a finished job is not deferred
+        (the caller's sync path then collects it at once)."""
+        from airflow_tfjob.backends.kubernetes import submit
+        from airflow_tfjob.spec import status
+        from airflow_tfjob.triggers.tfjob import TFJobTrigger
+
+        obj, _ = submit.submit(self.hook, request)
+        request.on_submitted(obj)
+        if status.job_state(obj).is_terminal:
+            return
+        meta, policy = obj["metadata"], obj["spec"].get("runPolicy") or {}
+        trigger = TFJobTrigger(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta["uid"],
+            settings=self.hook.trigger_settings(),
+            deadline=request.deadline,
+            active_deadline_seconds=policy.get("activeDeadlineSeconds"),
+            get_logs=self.get_logs,
+            poll_interval=self.poll_interval,
+            on_kill_action=self.on_kill_action,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired: clean up per ``on_finish_action``, return or raise."""
+        from airflow_tfjob.backends.kubernetes import run
+        from airflow_tfjob.hooks import errors
+
+        meta = {"name": event["name"], "namespace": event["namespace"], "uid": event["uid"]}
+        self._submitted = meta
+        if event["kind"] == "deadline":
+            raise errors.TFJobTimeout(event["message"])
+        if event["kind"] != "finished" or event.get("result") is None:
+            raise errors.TFJobError(event["message"])
+        result: dict[str, Any] = event["result"]
+        run.finish(self.hook, self.log, self.on_finish_action, meta, result["state"])
+        if result["state"] == "Failed":
+            raise errors.TFJobFailed(event.get("failure") or event["message"])
+        return result
 
     def _submit_only(self, request: Any) -> dict[str, Any]:
         from airflow_tfjob.backends.kubernetes import submit

@@ -8,6 +8,7 @@ caller (operator, trigger, UI), so they agree on what happened.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,6 +101,20 @@ class ReplicaOutcome:
     restarts: int = 0
 
 
+ACTIVE_DEADLINE_GRACE = 5.0
+
+
+def active_deadline_at(state: JobState, seconds: float | None) -> float | None:
+    """Epoch seconds when ``activeDeadlineSeconds`` runs out (from startTime), plus a grace.
+
+    The operator checks it only when something makes it reconcile, so clients enforce it too.
+    """
+    if not seconds or not state.start_time:
+        return None
+    started = datetime.datetime.fromisoformat(state.start_time.replace("Z", "+00:00"))
+    return started.timestamp() + seconds + ACTIVE_DEADLINE_GRACE
+
+
 def replica_name(pod: Mapping[str, Any]) -> str:
     """``<type>-<index>`` from the operator's labels, falling back to the pod name."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
@@ -150,6 +165,12 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
     return ReplicaOutcome(replica, name, False, waiting_reason=waiting)
 
 
+def replica_counts(tfjob: Mapping[str, Any]) -> dict[str, int]:
+    """Replicas per type from a TFJob manifest or object (``replicas`` defaults to 1)."""
+    specs = (tfjob.get("spec") or {}).get("tfReplicaSpecs") or {}
+    return {rtype: int((spec or {}).get("replicas", 1)) for rtype, spec in specs.items()}
+
+
 def output_replica(replica_counts: Mapping[str, int]) -> str:
     """The replica whose termination message is the job's output: chief-0, else worker-0."""
     return "chief-0" if replica_counts.get("Chief") else "worker-0"
@@ -163,3 +184,56 @@ def parse_output(message: str) -> Any:
         return json.loads(message)
     except ValueError:
         return message
+
+
+class ReplicaLedger:
+    """What the pods of one job have shown so far, kept from every pod state seen.
+
+    Shared by the worker's pod tracker and the trigger, so both capture the output and failures
+    the moment a container terminates (before ``cleanPodPolicy`` or a TTL can delete the pod).
+    Not thread-safe: callers serialize ``observe``.
+    """
+
+    def __init__(self, output_replica: str) -> None:
+        self.output_replica = output_replica
+        self.outcomes: dict[str, ReplicaOutcome] = {}
+        """Latest outcome per replica (``worker-1``)."""
+        self.failures: list[ReplicaOutcome] = []
+        """Terminations with a non-zero exit code or an eviction, in the order seen."""
+        self.output: ReplicaOutcome | None = None
+        """The output replica's first successful termination."""
+        self.started = False
+        """Whether any replica's container has run."""
+        self.finished_pods: set[str] = set()
+
+    def observe(self, pod: Mapping[str, Any], *, deleted: bool = False) -> ReplicaOutcome:
+        """Record one pod state; return its outcome."""
+        outcome = replica_outcome(pod)
+        previous = self.outcomes.get(outcome.replica)
+        self.outcomes[outcome.replica] = outcome
+        if outcome.terminated and previous != outcome:
+            self._terminated(outcome)
+        if deleted or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            self.finished_pods.add(outcome.pod)
+        if has_run(pod):
+            self.started = True
+        return outcome
+
+    def _terminated(self, outcome: ReplicaOutcome) -> None:
+        if outcome.exit_code != 0:
+            seen = any(
+                f.pod == outcome.pod and f.finished_at == outcome.finished_at for f in self.failures
+            )
+            if not seen:
+                self.failures.append(outcome)
+        elif outcome.replica == self.output_replica and self.output is None:
+            self.output = outcome
+
+
+def has_run(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's containers have started at least once (its log can be read)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if "running" in state or "terminated" in state or cs.get("restartCount"):
+            return True
+    return False

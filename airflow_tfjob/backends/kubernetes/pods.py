@@ -21,7 +21,7 @@ WATCH_SECONDS = 30
 
 
 class PodTracker(threading.Thread):
-    """A daemon thread following the pods of one TFJob."""
+    """A daemon thread following the pods of one TFJob into a ``ReplicaLedger``."""
 
     def __init__(
         self,
@@ -34,18 +34,17 @@ class PodTracker(threading.Thread):
         output_replica: str,
     ) -> None:
         super().__init__(name=f"tfjob-pods-{name}", daemon=True)
-        self.hook, self.job, self.namespace, self.log = hook, name, namespace, log
-        self.get_logs, self.output_replica = get_logs, output_replica
-        self.outcomes: dict[str, ReplicaOutcome] = {}
-        """Latest outcome per replica (``worker-1``)."""
-        self.failures: list[ReplicaOutcome] = []
-        """Terminations with a non-zero exit code or an eviction, in the order seen."""
-        self.output: ReplicaOutcome | None = None
-        """The output replica's first successful termination."""
+        self.hook, self.job, self.namespace, self.log, self.get_logs = (
+            hook,
+            name,
+            namespace,
+            log,
+            get_logs,
+        )
+        self.ledger = status.ReplicaLedger(output_replica)
         self.started = threading.Event()
         """Set once any replica's container has run."""
         self.followers: dict[str, logs.LogFollower] = {}
-        self._finished_pods: set[str] = set()
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
 
@@ -55,25 +54,24 @@ class PodTracker(threading.Thread):
             try:
                 if version is None:
                     version = self.refresh()
-                for event in self.hook.watch_pods(
-                    self.job,
-                    self.namespace,
-                    resource_version=version,
-                    timeout_seconds=WATCH_SECONDS,
-                ):
-                    version = event["object"]["metadata"].get("resourceVersion", version)
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        self.observe(event["object"])
-                    elif event["type"] == "DELETED":
-                        self._pod_gone(event["object"])
-                    if self._stop_event.is_set():
-                        return
+                version = self._watch(version)
             except errors.TFJobWatchExpired:
                 version = None
             except errors.TFJobError as exc:
                 self.log.debug("pod watch of %s/%s interrupted: %s", self.namespace, self.job, exc)
                 version = None
                 self._stop_event.wait(1.0)
+
+    def _watch(self, version: str) -> str:
+        for event in self.hook.watch_pods(
+            self.job, self.namespace, resource_version=version, timeout_seconds=WATCH_SECONDS
+        ):
+            version = event["object"]["metadata"].get("resourceVersion", version)
+            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                self.observe(event["object"], deleted=event["type"] == "DELETED")
+            if self._stop_event.is_set():
+                break
+        return version
 
     def refresh(self) -> str:
         """List the pods once, record what they say, and return the list's resourceVersion."""
@@ -82,35 +80,15 @@ class PodTracker(threading.Thread):
             self.observe(pod)
         return version
 
-    def observe(self, pod: dict[str, Any]) -> None:
+    def observe(self, pod: dict[str, Any], *, deleted: bool = False) -> None:
         """Record one pod's state; start its log follower once its container has run."""
-        outcome = status.replica_outcome(pod)
         with self._lock:
-            previous = self.outcomes.get(outcome.replica)
-            self.outcomes[outcome.replica] = outcome
-            if outcome.terminated and previous != outcome:
-                self._terminated(outcome)
-            phase = (pod.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed"):
-                self._finished_pods.add(outcome.pod)
-        if _has_run(pod):
+            outcome = self.ledger.observe(pod, deleted=deleted)
+            started = self.ledger.started
+        if started:
             self.started.set()
-            if self.get_logs and outcome.pod not in self.followers:
-                self._follow(outcome)
-
-    def _terminated(self, outcome: ReplicaOutcome) -> None:
-        if outcome.exit_code != 0:
-            if not any(
-                f.pod == outcome.pod and f.finished_at == outcome.finished_at for f in self.failures
-            ):
-                self.failures.append(outcome)
-        elif outcome.replica == self.output_replica and self.output is None:
-            self.output = outcome
-
-    def _pod_gone(self, pod: dict[str, Any]) -> None:
-        self.observe(pod)
-        with self._lock:
-            self._finished_pods.add(str(pod["metadata"]["name"]))
+        if self.get_logs and status.has_run(pod) and outcome.pod not in self.followers:
+            self._follow(outcome)
 
     def _follow(self, outcome: ReplicaOutcome) -> None:
         follower = logs.LogFollower(
@@ -126,7 +104,7 @@ class PodTracker(threading.Thread):
 
     def _is_finished(self, pod: str) -> bool:
         with self._lock:
-            return pod in self._finished_pods or self._stop_event.is_set()
+            return pod in self.ledger.finished_pods or self._stop_event.is_set()
 
     def tail(self, replica: str) -> list[str]:
         """The last log lines of a replica (empty without ``get_logs``)."""
@@ -151,11 +129,3 @@ class PodTracker(threading.Thread):
         self._stop_event.set()
         for follower in self.followers.values():
             follower.stop()
-
-
-def _has_run(pod: dict[str, Any]) -> bool:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        if "running" in state or "terminated" in state or cs.get("restartCount"):
-            return True
-    return False

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_tfjob.backends.kubernetes import report, submit
+from airflow_tfjob.backends.kubernetes import submit
 from airflow_tfjob.backends.kubernetes.pods import PodTracker
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.backends.kubernetes.wait import Waiter
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import status
-from airflow_tfjob.spec.status import JobState
+from airflow_tfjob.spec import report, status
 
 LOG_DRAIN_SECONDS = 15.0
 
 
 def output_replica_of(manifest: dict[str, Any]) -> str:
     """chief-0 when the job has a chief, else worker-0."""
-    specs = manifest["spec"]["tfReplicaSpecs"]
-    return status.output_replica({k: int(v.get("replicas", 1)) for k, v in specs.items()})
+    return status.output_replica(status.replica_counts(manifest))
 
 
 def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
@@ -42,29 +40,22 @@ def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
         tracker.stop()
         raise
     tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
-    outcome = report.result(obj, state, tracker.output)
-    finish(hook, request, obj, state)
+    outcome = report.result(obj, state, tracker.ledger.output)
+    meta = obj["metadata"]
+    finish(hook, request.log, request.on_finish_action, meta, state.phase)
     if state.phase == "Failed":
         where = f"{meta['namespace']}/{meta['name']}"
         raise errors.TFJobFailed(
-            report.failure_message(where, state, tracker.failures, tracker.tail)
+            report.failure_message(where, state, tracker.ledger.failures, tracker.tail)
         )
     return outcome
 
 
-def finish(hook: TFJobHook, request: RunRequest, obj: dict[str, Any], state: JobState) -> None:
+def finish(hook: TFJobHook, log: Any, action: str, meta: dict[str, Any], phase: str) -> None:
     """Apply ``on_finish_action`` once logs and output are safe."""
-    action = request.on_finish_action
-    if action == "keep_tfjob" or (
-        action == "delete_succeeded_tfjob" and state.phase != "Succeeded"
-    ):
-        request.log.info(
-            "Keeping TFJob %s/%s (%s)",
-            obj["metadata"]["namespace"],
-            obj["metadata"]["name"],
-            action,
-        )
+    where = f"{meta['namespace']}/{meta['name']}"
+    if action == "keep_tfjob" or (action == "delete_succeeded_tfjob" and phase != "Succeeded"):
+        log.info("Keeping TFJob %s (%s)", where, action)
         return
-    meta = obj["metadata"]
     hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])
-    request.log.info("Deleted TFJob %s/%s (%s)", meta["namespace"], meta["name"], action)
+    log.info("Deleted TFJob %s (%s)", where, action)

@@ -11,17 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pendulum
-
-from airflow_tfjob.backends.kubernetes import report
 from airflow_tfjob.backends.kubernetes.pods import PodTracker
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.spec import report, status
 from airflow_tfjob.spec.status import JobState
-
-ACTIVE_DEADLINE_GRACE = 5.0
 
 
 class Waiter:
@@ -99,10 +94,7 @@ class Waiter:
         return max(0.0, min(deadlines) - time.time()) if deadlines else float("inf")
 
     def _active_deadline_at(self) -> float | None:
-        if self.active_deadline is None or not self.state.start_time:
-            return None
-        started = pendulum.parse(self.state.start_time)
-        return float(started.timestamp()) + self.active_deadline + ACTIVE_DEADLINE_GRACE  # type: ignore[union-attr]
+        return status.active_deadline_at(self.state, self.active_deadline)
 
     def check_deadlines(self) -> None:
         """Delete the job and raise when a deadline has passed."""
@@ -125,7 +117,9 @@ class Waiter:
         if startup and not self.tracker.started.is_set() and now >= self.began + startup:
             self._delete()
             raise errors.TFJobError(
-                report.not_started_message(self.where, startup, self.tracker.outcomes.values())
+                report.not_started_message(
+                    self.where, startup, self.tracker.ledger.outcomes.values()
+                )
             )
 
     def _delete(self) -> None:

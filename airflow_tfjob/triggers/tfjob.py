@@ -1,0 +1,243 @@
+"""``TFJobTrigger``: wait for a TFJob in the triggerer, without holding a worker slot.
+
+It follows the job's own status through the process-wide shared watch (``_shared_watch``), and
+the job's pods through another, so the output and failures are captured as containers end.
+Everything it needs is in its kwargs (``serialize``), connection settings included (resolved on
+the worker; Airflow encrypts trigger kwargs), and deadlines are absolute, so a triggerer restart
+resumes exactly where it was. It deletes the job only on a deadline or in ``on_kill`` (a user
+killed the task) — never in ``cleanup``, which also runs when a triggerer merely restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal, TypedDict
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_tfjob.hooks import errors
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.spec import status
+from airflow_tfjob.triggers import _events, _shared_watch
+
+EventKind = Literal["finished", "deadline", "error"]
+
+
+class TFJobEvent(TypedDict):
+    """The payload of the one event a ``TFJobTrigger`` fires: all ``execute_complete`` needs."""
+
+    kind: EventKind
+    name: str
+    namespace: str
+    uid: str
+    message: str
+    result: dict[str, Any] | None
+    """The XCom result (state, conditions, replica statuses, times, output) when finished."""
+    failure: str | None
+    """Why the job failed, when it did."""
+
+
+class TFJobTrigger(BaseTrigger):
+    """Fire once when a TFJob succeeds, fails, outlives its deadline, or cannot be followed.
+
+    :param name: The TFJob's name.
+    :param namespace: Its namespace.
+    :param uid: Its uid: a namesake created later is not ours.
+    :param settings: Connection settings from ``TFJobHook.trigger_settings()``.
+    :param deadline: Absolute epoch seconds after which the job is deleted (execution_timeout).
+    :param active_deadline_seconds: The job's own limit, enforced client-side from its startTime.
+    :param get_logs: Stream replica log lines into the triggerer log.
+    :param poll_interval: Longest quiet period before the trigger re-reads the job.
+    :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when a user kills the task.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        namespace: str,
+        uid: str,
+        settings: dict[str, Any],
+        deadline: float | None = None,
+        active_deadline_seconds: float | None = None,
+        get_logs: bool = False,
+        poll_interval: float = 10.0,
+        on_kill_action: str = "delete_tfjob",
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.name, self.namespace, self.uid, self.settings = name, namespace, uid, settings
+        self.deadline, self.active_deadline_seconds = deadline, active_deadline_seconds
+        self.get_logs = get_logs
+        self.poll_interval, self.on_kill_action = poll_interval, on_kill_action
+        self._followers: list[asyncio.Task[None]] = []
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path (derived, never hand-written) and every constructor argument."""
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "name": self.name,
+            "namespace": self.namespace,
+            "uid": self.uid,
+            "settings": self.settings,
+            "deadline": self.deadline,
+            "active_deadline_seconds": self.active_deadline_seconds,
+            "get_logs": self.get_logs,
+            "poll_interval": self.poll_interval,
+            "on_kill_action": self.on_kill_action,
+        }
+
+    @property
+    def where(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def hook(self) -> AsyncTFJobHook:
+        """An async hook from the serialized settings (no Airflow connection lookup)."""
+        return AsyncTFJobHook(None, **self.settings)
+
+    def _key(self) -> str:
+        return hashlib.sha256(
+            json.dumps(self.settings, sort_keys=True, default=str).encode()
+        ).hexdigest()
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self.hook()
+        try:
+            event = await self._follow(hook)
+        except errors.TFJobError as exc:
+            event = self._event("error", f"lost track of TFJob {self.where}: {exc}")
+        yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
+
+    async def _follow(self, hook: AsyncTFJobHook) -> TFJobEvent:
+        key = self._key()
+        async with (
+            _shared_watch.subscribe(key, hook, self.namespace, "tfjobs", self.name) as jobs,
+            _shared_watch.subscribe(key, hook, self.namespace, "pods", self.name) as pods,
+        ):
+            obj = await self._get(hook)
+            ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+            state = self._check_uid(obj)
+            while not state.is_terminal:
+                left = self._seconds_left(state)
+                if left <= 0:
+                    return await self._expire(hook, state)
+                got = await _events.next_of(jobs, pods, timeout=min(left, self.poll_interval))
+                if got is None:  # quiet for poll_interval: read the job itself
+                    state = self._changed(state, await self._read(hook))
+                elif got[0] is jobs:
+                    state = self._changed(state, self._job_event(got[1]))
+                else:
+                    self._pod_event(hook, ledger, got[1])
+            return await self._finished(hook, state, ledger)
+
+    async def _get(self, hook: AsyncTFJobHook) -> dict[str, Any]:
+        try:
+            return await hook.get(self.name, self.namespace)
+        except errors.TFJobNotFound:
+            raise errors.TFJobError(
+                f"TFJob {self.where} was deleted while the task waited for it"
+            ) from None
+
+    async def _read(self, hook: AsyncTFJobHook) -> status.JobState:
+        return self._check_uid(await self._get(hook))
+
+    def _job_event(self, event: dict[str, Any]) -> status.JobState:
+        if event["type"] in ("DELETED", "ABSENT"):
+            raise errors.TFJobError(f"TFJob {self.where} was deleted while the task waited for it")
+        return self._check_uid(event["object"])
+
+    def _check_uid(self, obj: dict[str, Any]) -> status.JobState:
+        if obj["metadata"].get("uid") != self.uid:
+            raise errors.TFJobError(
+                f"TFJob {self.where} was replaced by another job of the same name"
+            )
+        return status.job_state(obj)
+
+    def _changed(self, old: status.JobState, new: status.JobState) -> status.JobState:
+        if (old.phase, old.replica_statuses) != (new.phase, new.replica_statuses):
+            self.log.info("TFJob %s: %s", self.where, new.summary())
+        return new
+
+    def _pod_event(
+        self, hook: AsyncTFJobHook, ledger: status.ReplicaLedger, event: dict[str, Any]
+    ) -> None:
+        pod = event["object"]
+        if event["type"] == "ABSENT" or not pod.get("status"):
+            return
+        outcome = ledger.observe(pod, deleted=event["type"] == "DELETED")
+        if (
+            self.get_logs
+            and status.has_run(pod)
+            and outcome.pod not in {t.get_name() for t in self._followers}
+        ):
+            self._followers.append(
+                asyncio.create_task(self._stream_log(hook, outcome), name=outcome.pod)
+            )
+
+    async def _stream_log(self, hook: AsyncTFJobHook, outcome: status.ReplicaOutcome) -> None:
+        with contextlib.suppress(errors.TFJobError):
+            async for line in hook.stream_log(outcome.pod, self.namespace):
+                self.log.info("[%s] %s", outcome.replica, line)
+
+    def _seconds_left(self, state: status.JobState) -> float:
+        ends = [
+            d
+            for d in (
+                self.deadline,
+                status.active_deadline_at(state, self.active_deadline_seconds),
+            )
+            if d
+        ]
+        return min(ends) - time.time() if ends else float("inf")
+
+    async def _expire(self, hook: AsyncTFJobHook, state: status.JobState) -> TFJobEvent:
+        await hook.delete(self.name, self.namespace, uid=self.uid)
+        which = (
+            "the task's execution_timeout"
+            if self.deadline and time.time() >= self.deadline
+            else (f"runPolicy.activeDeadlineSeconds={self.active_deadline_seconds:.0f}")
+        )
+        return self._event(
+            "deadline",
+            f"TFJob {self.where} did not finish before {which} ({state.phase}); it was deleted",
+        )
+
+    async def _finished(
+        self, hook: AsyncTFJobHook, state: status.JobState, ledger: status.ReplicaLedger
+    ) -> TFJobEvent:
+        with contextlib.suppress(
+            errors.TFJobError
+        ):  # pods may be gone already (cleanPodPolicy All)
+            for pod in (await hook.list_pods(self.name, self.namespace))[0]:
+                ledger.observe(pod)
+        obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+        event = self._event("finished", f"TFJob {self.where} {state.phase}")
+        event["result"] = _events.result(obj, state, ledger.output)
+        if state.phase == "Failed":
+            event["failure"] = _events.failure(self.where, state, ledger.failures)
+        return event
+
+    def _event(self, kind: EventKind, message: str) -> TFJobEvent:
+        return TFJobEvent(
+            kind=kind,
+            name=self.name,
+            namespace=self.namespace,
+            uid=self.uid,
+            message=message,
+            result=None,
+            failure=None,
+        )
+
+    async def cleanup(self) -> None:
+        """Release local resources only (log streams); the job keeps running."""
+        for task in self._followers:
+            task.cancel()
+
+    async def on_kill(self) -> None:
+        """A user killed or marked the task (Airflow 3.3+): delete the job (``on_kill_action``)."""
+        if self.on_kill_action == "delete_tfjob":
+            await self.hook().delete(self.name, self.namespace, uid=self.uid)
+            self.log.info("Deleted TFJob %s: the task was killed", self.where)

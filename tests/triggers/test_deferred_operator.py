@@ -1,0 +1,88 @@
+"""The operator's deferred path under dag.test() (which runs the trigger inline)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from tests.airflow_fixtures import task_instance
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+from tests.waiting import eventually
+
+BODY = """
+TFJobOperator(
+    task_id="train",
+    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
+    image="tf:2",
+    namespace=NAMESPACE,
+    kubernetes_conn_id=None,
+    config_file=KUBECONFIG,
+    poll_interval=1,
+    deferrable=True,
+    {extra}
+)
+"""
+
+
+def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=2.0, message='{"auc": 0.8}'))
+    dagrun = run_dag(BODY.format(extra=""), namespace=namespace, kubeconfig=str(kubeconfig))
+    ti = task_instance(dagrun, "train")
+    assert ti.state == "success"
+    result = ti.xcom_pull(task_ids="train")
+    assert result["state"] == "Succeeded" and result["output"] == {"auc": 0.8}
+    assert set(result) == {
+        "name",
+        "namespace",
+        "uid",
+        "state",
+        "conditions",
+        "replica_statuses",
+        "start_time",
+        "completion_time",
+        "output",
+    }
+    out = capfd.readouterr().out
+    assert "Pausing task as DEFERRED" in out
+    assert (
+        "Succeeded (Chief: succeeded 1" in out and "[airflow_tfjob.triggers.tfjob" in out
+    )  # the trigger saw it
+    eventually(
+        lambda: (
+            TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig)).list_jobs(namespace)[0]
+            == []
+        )
+    )
+
+
+def test_a_deferred_failure_names_the_failing_replica(
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    simulator.set_fate(
+        "deferred-fail", "Worker", 0, Fate(duration=0.5, exit_code=137, message="killed")
+    )
+    simulator.set_fate(
+        "deferred-fail", "Worker", 1, Fate(duration=0.3, exit_code=2, message="bad input")
+    )
+    dagrun = run_dag(
+        BODY.format(extra="name='deferred-fail',"), namespace=namespace, kubeconfig=str(kubeconfig)
+    )
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "worker-1 (exit code 2)" in out and "bad input" in out

@@ -1,0 +1,148 @@
+"""TFJobTrigger on its own, in one event loop, against the real API server and the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from pathlib import Path
+from typing import Any
+
+from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.triggers import _shared_watch
+from airflow_tfjob.triggers.tfjob import TFJobTrigger
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+from tests.sim.proxy import FaultProxy
+from tests.waiting import eventually
+
+
+def _create(hook: TFJobHook, name: str, namespace: str, **groups: Any) -> dict[str, Any]:
+    job = TfJob(**groups) if groups else TfJob(chief=Chief(), worker=Worker())
+    return hook.create(job.to_manifest(name, namespace, image="tf:2"))
+
+
+def _trigger(hook: TFJobHook, obj: dict[str, Any], **kwargs: Any) -> TFJobTrigger:
+    meta = obj["metadata"]
+    return TFJobTrigger(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta["uid"],
+        settings=hook.trigger_settings(),
+        poll_interval=1,
+        **kwargs,
+    )
+
+
+async def _first_event(trigger: TFJobTrigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return dict(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+def _rebuild(trigger: TFJobTrigger) -> TFJobTrigger:
+    path, kwargs = trigger.serialize()
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**kwargs)  # type: ignore[no-any-return]
+
+
+def test_serialize_rebuild_and_run_reports_success_with_output(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=1.0, message='{"acc": 1}'))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _rebuild(_trigger(hook, _create(hook, "serialized", namespace)))
+    assert trigger.settings["config_dict"]["clusters"]  # resolved on the "worker": no file needed
+    event = asyncio.run(_first_event(trigger))
+    assert event["kind"] == "finished"
+    assert event["result"]["state"] == "Succeeded" and event["result"]["output"] == {"acc": 1}
+    assert _shared_watch.active() == {}  # the shared watches closed with the last subscriber
+
+
+def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=4.0, message="ok"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    obj = _create(hook, "restarted", namespace)
+    trigger = _trigger(hook, obj)
+
+    async def restart() -> dict[str, Any]:
+        task = asyncio.create_task(_first_event(trigger))
+        await asyncio.sleep(1.5)
+        task.cancel()  # the triggerer stops ...
+        await asyncio.gather(task, return_exceptions=True)
+        await trigger.cleanup()  # ... and cleans up, which must not touch the job
+        assert _shared_watch.active() == {}
+        return await _first_event(_rebuild(trigger))  # ... and another triggerer resumes
+
+    event = asyncio.run(restart())
+    assert event["kind"] == "finished" and event["result"]["output"] == "ok"
+    jobs, _ = hook.list_jobs(namespace)
+    assert [j["metadata"]["uid"] for j in jobs] == [obj["metadata"]["uid"]]
+
+
+def test_fifty_triggers_share_one_watch_per_namespace(
+    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    simulator.set_default_fate("Worker", Fate(duration=3.0, message="done"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    triggers = [
+        _trigger(hook, _create(hook, f"many-{i}", namespace, worker=Worker())) for i in range(50)
+    ]
+
+    async def all_of_them() -> list[dict[str, Any]]:
+        tasks = [asyncio.create_task(_first_event(t)) for t in triggers]
+        await asyncio.sleep(1.0)
+        assert len(_shared_watch.active()) == 2  # one TFJob watch and one pod watch
+        return await asyncio.gather(*tasks)
+
+    events = asyncio.run(all_of_them())
+    assert [e["kind"] for e in events] == ["finished"] * 50
+    assert {e["result"]["output"] for e in events} == {"done"}
+    assert fault_proxy.requests(r"/tfjobs$", watch=True) == 1
+    assert fault_proxy.requests(r"/pods$", watch=True) == 1
+    assert _shared_watch.active() == {}  # closed with the last subscriber
+
+
+def test_a_410_and_cut_streams_mid_wait_are_survived(
+    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=4.0, message="survived"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    trigger = _trigger(hook, _create(hook, "faulty", namespace))
+    cut = fault_proxy.cut_watch(r"/tfjobs$", after_seconds=0.5, times=3)
+    gone = fault_proxy.gone(r"/tfjobs$", times=1)
+    event = asyncio.run(_first_event(trigger))
+    assert event["kind"] == "finished" and event["result"]["output"] == "survived"
+    assert cut.hits >= 1 and gone.hits == 1
+
+
+def test_the_deadline_deletes_the_job_and_says_so(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _trigger(hook, _create(hook, "overdue", namespace), deadline=time.time() + 2)
+    event = asyncio.run(_first_event(trigger))
+    assert event["kind"] == "deadline"
+    assert "did not finish before the task's execution_timeout" in event["message"]
+    eventually(lambda: hook.list_jobs(namespace)[0] == [])
+
+
+def test_on_kill_deletes_the_job(simulator: Operator, namespace: str, kubeconfig: Path) -> None:
+    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _trigger(hook, _create(hook, "killed", namespace))
+
+    async def kill() -> None:
+        task = asyncio.create_task(_first_event(trigger))
+        await asyncio.sleep(1.0)
+        await trigger.on_kill()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(kill())
+    eventually(lambda: hook.list_jobs(namespace)[0] == [])
