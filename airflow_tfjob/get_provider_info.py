@@ -31,6 +31,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_tfjob.operators.tfjob"],
             },
         ],
+        "sensors": [
+            {
+                "integration-name": "Kubeflow TFJob",
+                "python-modules": ["airflow_tfjob.sensors.tfjob"],
+            },
+        ],
         "triggers": [
             {
                 "integration-name": "Kubeflow TFJob",

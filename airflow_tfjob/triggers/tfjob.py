@@ -54,6 +54,9 @@ class TFJobTrigger(BaseTrigger):
     :param get_logs: Stream replica log lines into the triggerer log.
     :param poll_interval: Longest quiet period before the trigger re-reads the job.
     :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when a user kills the task.
+    :param delete_at_deadline: Delete the job at the deadline (False for sensors: not our job).
+    :param target_states: Also fire when the job reaches one of these phases (e.g. ``Running``);
+        it always fires at Succeeded or Failed.
     """
 
     def __init__(
@@ -68,12 +71,16 @@ class TFJobTrigger(BaseTrigger):
         get_logs: bool = False,
         poll_interval: float = 10.0,
         on_kill_action: str = "delete_tfjob",
+        target_states: list[str] | None = None,
+        delete_at_deadline: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name, self.namespace, self.uid, self.settings = name, namespace, uid, settings
         self.deadline, self.active_deadline_seconds = deadline, active_deadline_seconds
         self.get_logs = get_logs
         self.poll_interval, self.on_kill_action = poll_interval, on_kill_action
+        self.target_states = list(target_states or [])
+        self.delete_at_deadline = delete_at_deadline
         self._followers: list[asyncio.Task[None]] = []
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -88,6 +95,8 @@ class TFJobTrigger(BaseTrigger):
             "get_logs": self.get_logs,
             "poll_interval": self.poll_interval,
             "on_kill_action": self.on_kill_action,
+            "target_states": self.target_states,
+            "delete_at_deadline": self.delete_at_deadline,
         }
 
     @property
@@ -120,7 +129,7 @@ class TFJobTrigger(BaseTrigger):
             obj = await self._get(hook)
             ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
             state = self._check_uid(obj)
-            while not state.is_terminal:
+            while not (state.is_terminal or state.phase in self.target_states):
                 left = self._seconds_left(state)
                 if left <= 0:
                     return await self._expire(hook, state)
@@ -194,12 +203,19 @@ class TFJobTrigger(BaseTrigger):
         return min(ends) - time.time() if ends else float("inf")
 
     async def _expire(self, hook: AsyncTFJobHook, state: status.JobState) -> TFJobEvent:
+        if self.deadline and time.time() >= self.deadline:
+            which = (
+                "the task's execution_timeout"
+                if self.delete_at_deadline
+                else "the sensor's timeout"
+            )
+        else:
+            which = f"runPolicy.activeDeadlineSeconds={self.active_deadline_seconds}"
+        if not self.delete_at_deadline:
+            return self._event(
+                "deadline", f"TFJob {self.where} did not finish before {which} ({state.phase})"
+            )
         await hook.delete(self.name, self.namespace, uid=self.uid)
-        which = (
-            "the task's execution_timeout"
-            if self.deadline and time.time() >= self.deadline
-            else (f"runPolicy.activeDeadlineSeconds={self.active_deadline_seconds:.0f}")
-        )
         return self._event(
             "deadline",
             f"TFJob {self.where} did not finish before {which} ({state.phase}); it was deleted",

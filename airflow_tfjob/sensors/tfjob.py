@@ -1,0 +1,171 @@
+"""``TFJobSensor``: wait for a TFJob created elsewhere to reach a state.
+
+Poke mode reads the job each ``poke_interval``; deferrable mode waits in the triggerer with the
+same ``TFJobTrigger`` the operator uses (one shared watch per namespace). A job that does not
+exist is a clear error after ``missing_grace_seconds``, not an endless wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.configuration import conf
+from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+
+class TFJobSensor(BaseSensorOperator):
+    """Succeed when the TFJob reaches ``target_state``; fail when it reaches one of ``fail_on``.
+
+    :param tfjob_name: The TFJob's name (templated).
+    :param namespace: Its namespace (templated); default: the connection's, else ``default``.
+    :param kubernetes_conn_id: The ``kubernetes`` connection.
+    :param config_file: A kubeconfig file, overriding the connection's.
+    :param cluster_context: The kubeconfig context.
+    :param in_cluster: Use the worker pod's service account.
+    :param target_state: The phase to wait for (``Succeeded``, ``Running``, ...).
+    :param fail_on: Phases that fail the sensor at once.
+    :param missing_grace_seconds: How long a missing job is waited for before failing.
+    :param deferrable: Wait in the triggerer instead of poking from a worker.
+    """
+
+    template_fields: Sequence[str] = ("tfjob_name", "namespace")
+    ui_color = "#ffd08a"
+
+    def __init__(
+        self,
+        *,
+        tfjob_name: str,
+        namespace: str | None = None,
+        kubernetes_conn_id: str | None = "kubernetes_default",
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+        target_state: str = "Succeeded",
+        fail_on: Sequence[str] = ("Failed",),
+        missing_grace_seconds: float = 60.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tfjob_name, self.namespace = tfjob_name, namespace
+        self.kubernetes_conn_id, self.config_file = kubernetes_conn_id, config_file
+        self.cluster_context, self.in_cluster = cluster_context, in_cluster
+        self.target_state, self.fail_on = target_state, tuple(fail_on)
+        self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
+        if target_state in self.fail_on:
+            raise ValueError(f"target_state {target_state!r} is also in fail_on {self.fail_on!r}")
+
+    @cached_property
+    def hook(self) -> TFJobHook:
+        """The sync hook for this task's connection settings."""
+        from airflow_tfjob.hooks.tfjob import TFJobHook
+
+        return TFJobHook(
+            self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+        )
+
+    def _namespace(self) -> str:
+        return self.namespace or self.hook.get_namespace() or "default"
+
+    def _check(self, context: Context) -> dict[str, Any] | None:
+        """The job's result when it reached the target, None while waiting; raises on failure."""
+        from airflow_tfjob.hooks import errors
+        from airflow_tfjob.spec import report, status
+
+        where = f"{self._namespace()}/{self.tfjob_name}"
+        try:
+            obj = self.hook.get(self.tfjob_name, self._namespace())
+        except errors.TFJobNotFound:
+            waited = time.time() - _started(context)
+            if waited > self.missing_grace_seconds:
+                raise errors.TFJobError(
+                    f"TFJob {where} does not exist (waited {waited:.0f} s, missing_grace_seconds="
+                    f"{self.missing_grace_seconds:.0f})"
+                ) from None
+            self.log.info("TFJob %s does not exist yet", where)
+            return None
+        state = status.job_state(obj)
+        self.log.info("TFJob %s: %s", where, state.summary())
+        if state.phase in self.fail_on:
+            raise errors.TFJobFailed(
+                f"TFJob {where} is {state.phase}: {state.reason}: {state.message}"
+            )
+        if state.phase == self.target_state:
+            return report.result(obj, state, None)
+        if state.is_terminal:
+            raise errors.TFJobFailed(
+                f"TFJob {where} finished as {state.phase}, not {self.target_state}"
+            )
+        return None
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        result = self._check(context)
+        return PokeReturnValue(is_done=result is not None, xcom_value=result)
+
+    def execute(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        result = self._check(context)
+        if result is not None:
+            return result
+        try:
+            obj = self.hook.get(self.tfjob_name, self._namespace())
+        except Exception:  # still missing: look again after poke_interval, without a worker
+            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+            self.defer(
+                trigger=TimeDeltaTrigger(timedelta(seconds=self.poke_interval)),
+                method_name="execute",
+            )
+        self._defer(obj)
+        return None
+
+    def _defer(self, obj: dict[str, Any]) -> None:
+        from airflow_tfjob.triggers.tfjob import TFJobTrigger
+
+        meta = obj["metadata"]
+        trigger = TFJobTrigger(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta["uid"],
+            settings=self.hook.trigger_settings(),
+            poll_interval=float(self.poke_interval),
+            on_kill_action="keep_tfjob",
+            target_states=[self.target_state, *self.fail_on],
+            deadline=time.time() + self.timeout if self.timeout else None,
+            delete_at_deadline=False,  # not our job: a sensor only stops watching
+        )
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """The trigger fired: the job's final (or target) status is the XCom."""
+        from airflow_tfjob.hooks import errors
+
+        where = f"{event['namespace']}/{event['name']}"
+        result = event.get("result")
+        if event["kind"] == "deadline":
+            raise errors.TFJobTimeout(
+                f"TFJob {where} did not reach {self.target_state} before the sensor's timeout"
+            )
+        if event["kind"] != "finished" or result is None:
+            raise errors.TFJobError(event["message"])
+        if result["state"] in self.fail_on or result["state"] != self.target_state:
+            raise errors.TFJobFailed(f"TFJob {where} is {result['state']}, not {self.target_state}")
+        return dict(result)
+
+
+def _started(context: Context) -> float:
+    start = getattr(context["ti"], "start_date", None)
+    return start.timestamp() if start is not None else time.time()

@@ -1,0 +1,88 @@
+"""TFJobSensor in poke and deferrable mode, through dag.test(), against the real API server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from tests.airflow_fixtures import task_instance
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+
+SENSOR = """
+from airflow_tfjob.sensors.tfjob import TFJobSensor
+TFJobSensor(
+    task_id="wait",
+    tfjob_name="{{{{ params.job }}}}",
+    params={{"job": JOB}},
+    namespace=NAMESPACE,
+    kubernetes_conn_id=None,
+    config_file=KUBECONFIG,
+    poke_interval=1,
+    deferrable={deferrable},
+    {extra}
+)
+"""
+MODES = [pytest.param(False, id="poke"), pytest.param(True, id="deferrable")]
+
+
+def _create(kubeconfig: Path, name: str, namespace: str) -> None:
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    hook.create(TfJob(chief=Chief(), worker=Worker()).to_manifest(name, namespace, image="tf:2"))
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_the_sensor_succeeds_with_the_final_status_in_xcom(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    _create(kubeconfig, "external", namespace)
+    body = SENSOR.format(deferrable=deferrable, extra="")
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="external")
+    ti = task_instance(dagrun, "wait")
+    assert ti.state == "success"
+    result = ti.xcom_pull(task_ids="wait")
+    assert result["name"] == "external" and result["state"] == "Succeeded"
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_the_sensor_fails_when_the_job_fails(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=2.0, exit_code=1, message="diverged"))
+    _create(kubeconfig, "doomed", namespace)
+    dagrun = run_dag(SENSOR.format(deferrable=deferrable, extra=""), namespace=namespace, kubeconfig=str(kubeconfig), job="doomed")
+    assert task_instance(dagrun, "wait").state == "failed"
+    assert f"TFJob {namespace}/doomed is Failed" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_the_sensor_times_out(
+    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    _create(kubeconfig, "endless", namespace)
+    body = SENSOR.format(deferrable=deferrable, extra="timeout=4,")
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="endless")
+    assert task_instance(dagrun, "wait").state == "failed"
+    out = capfd.readouterr().out
+    assert "Timeout" in out or "timed out" in out
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    assert hook.get("endless", namespace)["metadata"].get("deletionTimestamp") is None  # not ours to delete
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_missing_job_fails_clearly_after_the_grace_period(
+    run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, deferrable: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    body = SENSOR.format(deferrable=deferrable, extra="missing_grace_seconds=2,")
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="never-created")
+    assert task_instance(dagrun, "wait").state == "failed"
+    assert f"TFJob {namespace}/never-created does not exist (waited" in capfd.readouterr().out
