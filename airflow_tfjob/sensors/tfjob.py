@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -114,23 +113,21 @@ class TFJobSensor(BaseSensorOperator):
         result = self._check(context)
         return PokeReturnValue(is_done=result is not None, xcom_value=result)
 
-    def execute(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+    def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        result = self._check(context)
-        if result is not None:
-            return result
-        try:
-            obj = self.hook.get(self.tfjob_name, self._namespace())
-        except Exception:  # still missing: look again after poke_interval, without a worker
-            from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+        from airflow_tfjob.hooks import errors
 
-            self.defer(
-                trigger=TimeDeltaTrigger(timedelta(seconds=self.poke_interval)),
-                method_name="execute",
-            )
-        self._defer(obj)
-        return None
+        while True:  # a missing job is looked for here, within missing_grace_seconds only
+            result = self._check(context)
+            if result is not None:
+                return result
+            try:
+                obj = self.hook.get(self.tfjob_name, self._namespace())
+            except errors.TFJobNotFound:
+                time.sleep(float(self.poke_interval))
+                continue
+            self._defer(obj)
 
     def _defer(self, obj: dict[str, Any]) -> None:
         from airflow_tfjob.triggers.tfjob import TFJobTrigger

@@ -105,10 +105,18 @@ def test_a_chiefless_job_returns_worker_0s_output(
 
 
 def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     simulator.set_default_fate("*", Fate(never_starts=True))
-    dagrun = run_dag(TRAIN.format(extra="startup_timeout_seconds=3,"), namespace=namespace, kubeconfig=str(kubeconfig))
+    dagrun = run_dag(
+        TRAIN.format(extra="startup_timeout_seconds=3,"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
+    )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
     assert "no replica of TFJob" in out and "started within 3 s" in out

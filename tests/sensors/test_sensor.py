@@ -38,7 +38,11 @@ def _create(kubeconfig: Path, name: str, namespace: str) -> None:
 
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_succeeds_with_the_final_status_in_xcom(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    deferrable: bool,
 ) -> None:
     simulator.set_default_fate("Chief", Fate(duration=3.0))
     _create(kubeconfig, "external", namespace)
@@ -52,19 +56,32 @@ def test_the_sensor_succeeds_with_the_final_status_in_xcom(
 
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_fails_when_the_job_fails(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool,
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    deferrable: bool,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     simulator.set_default_fate("Chief", Fate(duration=2.0, exit_code=1, message="diverged"))
     _create(kubeconfig, "doomed", namespace)
-    dagrun = run_dag(SENSOR.format(deferrable=deferrable, extra=""), namespace=namespace, kubeconfig=str(kubeconfig), job="doomed")
+    dagrun = run_dag(
+        SENSOR.format(deferrable=deferrable, extra=""),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
+        job="doomed",
+    )
     assert task_instance(dagrun, "wait").state == "failed"
     assert f"TFJob {namespace}/doomed is Failed" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_times_out(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path, deferrable: bool,
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    deferrable: bool,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     simulator.set_default_fate("Chief", Fate(exit_code=None))
@@ -75,12 +92,18 @@ def test_the_sensor_times_out(
     out = capfd.readouterr().out
     assert "Timeout" in out or "timed out" in out
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    assert hook.get("endless", namespace)["metadata"].get("deletionTimestamp") is None  # not ours to delete
+    assert (
+        hook.get("endless", namespace)["metadata"].get("deletionTimestamp") is None
+    )  # not ours to delete
 
 
 @pytest.mark.parametrize("deferrable", MODES)
 def test_a_missing_job_fails_clearly_after_the_grace_period(
-    run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, deferrable: bool, capfd: pytest.CaptureFixture[str]
+    run_dag: Callable[..., Any],
+    namespace: str,
+    kubeconfig: Path,
+    deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     body = SENSOR.format(deferrable=deferrable, extra="missing_grace_seconds=2,")
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="never-created")
