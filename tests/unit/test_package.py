@@ -95,3 +95,16 @@ def test_importing_the_package_imports_nothing_heavy() -> None:
 def test_the_crd_copy_is_unchanged_from_upstream() -> None:
     digest = hashlib.sha256((ROOT / "tests/data/kubeflow.org_tfjobs.yaml").read_bytes()).hexdigest()
     assert digest == "6028ab677922ee558d279c9cc2028500372875eec327ed6819fc4dc2796cda9e"
+
+
+def test_the_example_dags_parse_without_errors(tmp_path: Path) -> None:
+    code = (
+        "from airflow.dag_processing.dagbag import DagBag; import sys, json;"
+        f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r}, safe_mode=False);"
+        "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags)}))"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    parsed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {}
+    assert "example_tfjob_operator" in parsed["dags"]
