@@ -104,7 +104,27 @@ def test_the_example_dags_parse_without_errors(tmp_path: Path) -> None:
         "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags)}))"
     )
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     parsed = json.loads(out.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     assert "example_tfjob_operator" in parsed["dags"]
+
+
+def test_importing_the_operator_sensor_and_trigger_does_not_import_the_kubernetes_clients(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import sys, json, airflow_tfjob.operators.tfjob, airflow_tfjob.sensors.tfjob;"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [
+        m for m in loaded if m.split(".")[0] in ("tensorflow", "kubernetes", "kubernetes_asyncio")
+    ] == []
+    assert "airflow_tfjob.operators.tfjob" in loaded
