@@ -86,6 +86,33 @@ def run_dag(airflow_db: Path) -> Callable[..., Any]:
     return run
 
 
+OPERATOR = """
+TFJobOperator(
+    task_id="train",
+    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
+    image="tf:2",
+    namespace=NAMESPACE,
+    kubernetes_conn_id=None,
+    config_file=KUBECONFIG,
+    poll_interval=1,
+{more})
+"""
+
+
+def operator_body(code: str = "", /, **arguments: Any) -> str:
+    """A DAG body with one ``TFJobOperator`` task "train" (chief + 2 workers, image tf:2, the
+    test's NAMESPACE and KUBECONFIG) plus ``arguments`` (as values) and ``code`` (as written)."""
+    more = "".join(f"    {key}={value!r},\n" for key, value in arguments.items())
+    return OPERATOR.format(more=more + (f"    {code}\n" if code else ""))
+
+
+def tfjob_hook(kubeconfig: Path) -> Any:
+    """A ``TFJobHook`` on a kubeconfig file, without an Airflow connection."""
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+    return TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+
+
 def task_instance(dagrun: Any, task_id: str) -> Any:
     """The task instance of ``task_id`` in a finished DagRun."""
     (ti,) = [ti for ti in dagrun.get_task_instances() if ti.task_id == task_id]

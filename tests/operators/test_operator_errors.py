@@ -14,25 +14,12 @@ import pytest
 import yaml
 
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from tests.airflow_fixtures import task_instance, write_dag
+from tests.airflow_fixtures import operator_body, task_instance, write_dag
 from tests.cluster.cluster import Cluster
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
 from tests.sim.proxy import FaultProxy
 
-BODY = """
-TFJobOperator(
-    task_id="train",
-    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
-    image="tf:2",
-    namespace=NAMESPACE,
-    kubernetes_conn_id=None,
-    config_file=KUBECONFIG,
-    poll_interval=1,
-    on_finish_action="keep_tfjob",
-    {extra}
-)
-"""
 CRD = Path(__file__).parents[1] / "data" / "kubeflow.org_tfjobs.yaml"
 
 
@@ -45,7 +32,9 @@ def test_503_bursts_and_cut_watch_streams_are_survived(
     cut = fault_proxy.cut_watch(r"/tfjobs", after_seconds=0.5, times=4)
     dropped = fault_proxy.drop(r"/pods", times=2, watch=True)
     dagrun = run_dag(
-        BODY.format(extra=""), namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig)
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(fault_proxy.kubeconfig),
     )
     ti = task_instance(dagrun, "train")
     assert ti.state == "success"
@@ -63,7 +52,9 @@ def test_a_410_during_the_wait_relists_and_goes_on(
     simulator.set_default_fate("Chief", Fate(duration=3.0))
     gone = fault_proxy.gone(r"/tfjobs", times=2)
     dagrun = run_dag(
-        BODY.format(extra=""), namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig)
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(fault_proxy.kubeconfig),
     )
     assert task_instance(dagrun, "train").state == "success"
     assert gone.hits == 2
@@ -73,7 +64,9 @@ def test_a_missing_crd_says_the_training_operator_is_not_deployed(
     run_dag: Callable[..., Any], bare_cluster: Cluster, capfd: pytest.CaptureFixture[str]
 ) -> None:
     dagrun = run_dag(
-        BODY.format(extra=""), namespace="default", kubeconfig=str(bare_cluster.kubeconfig)
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace="default",
+        kubeconfig=str(bare_cluster.kubeconfig),
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
@@ -85,7 +78,9 @@ def test_forbidden_names_verb_resource_and_user(
     run_dag: Callable[..., Any], rbac_cluster: Cluster, capfd: pytest.CaptureFixture[str]
 ) -> None:
     config = str(rbac_cluster.kubeconfig_for("restricted"))
-    dagrun = run_dag(BODY.format(extra=""), namespace="default", kubeconfig=config)
+    dagrun = run_dag(
+        operator_body(on_finish_action="keep_tfjob"), namespace="default", kubeconfig=config
+    )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
     assert "forbidden: cannot create tfjobs.kubeflow.org default/" in out
@@ -155,7 +150,7 @@ def test_a_templated_yaml_file_is_rendered_and_submitted(
 def test_the_dry_run_prints_yaml_that_validates_against_the_crd(airflow_db: Path) -> None:
     _, path = write_dag(
         airflow_db,
-        BODY.format(extra="labels={'team': 'vision'},"),
+        operator_body(on_finish_action="keep_tfjob", labels={"team": "vision"}),
         namespace="ml",
         kubeconfig="/nowhere",
     )

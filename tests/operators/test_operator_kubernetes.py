@@ -8,28 +8,10 @@ from typing import Any
 
 import pytest
 
-from airflow_tfjob.hooks.tfjob import TFJobHook
-from tests.airflow_fixtures import task_instance
+from tests.airflow_fixtures import operator_body, task_instance, tfjob_hook
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
 from tests.waiting import eventually
-
-TRAIN = """
-TFJobOperator(
-    task_id="train",
-    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
-    image="tf:2",
-    namespace=NAMESPACE,
-    kubernetes_conn_id=None,
-    config_file=KUBECONFIG,
-    poll_interval=1,
-    {extra}
-)
-"""
-
-
-def _hook(kubeconfig: Path) -> TFJobHook:
-    return TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
 
 
 def test_success_returns_status_and_the_chiefs_output_through_xcom(
@@ -44,7 +26,7 @@ def test_success_returns_status_and_the_chiefs_output_through_xcom(
     )
     simulator.set_default_fate("Worker", Fate(duration=0.3, logs=["worker step 1"]))
     dagrun = run_dag(
-        TRAIN.format(extra="on_finish_action='keep_tfjob',"),
+        operator_body(on_finish_action="keep_tfjob"),
         namespace=namespace,
         kubeconfig=str(kubeconfig),
     )
@@ -59,7 +41,7 @@ def test_success_returns_status_and_the_chiefs_output_through_xcom(
     out = capfd.readouterr().out
     assert "[chief-0] epoch 1" in out and "[chief-0] saved model" in out
     assert "[worker-0] worker step 1" in out and "[worker-1] worker step 1" in out
-    jobs, _ = _hook(kubeconfig).list_jobs(namespace)
+    jobs, _ = tfjob_hook(kubeconfig).list_jobs(namespace)
     assert [j["metadata"]["name"] for j in jobs] == [result["name"]]
 
 
@@ -74,15 +56,13 @@ def test_a_failure_names_the_replica_exit_code_message_and_condition(
     simulator.set_fate(
         "failing", "Worker", 1, Fate(duration=0.3, exit_code=3, message="OOM in step 12")
     )
-    dagrun = run_dag(
-        TRAIN.format(extra="name='failing',"), namespace=namespace, kubeconfig=str(kubeconfig)
-    )
+    dagrun = run_dag(operator_body(name="failing"), namespace=namespace, kubeconfig=str(kubeconfig))
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
     assert "failed: TFJobFailed" in out
     assert "Failed replicas: worker-1 (exit code 3)" in out
     assert "worker-1 termination message: OOM in step 12" in out
-    jobs, _ = _hook(kubeconfig).list_jobs(namespace)
+    jobs, _ = tfjob_hook(kubeconfig).list_jobs(namespace)
     assert len(jobs) == 1  # a failed job is kept for inspection (delete_succeeded_tfjob)
 
 
@@ -101,7 +81,9 @@ def test_a_chiefless_job_returns_worker_0s_output(
     ti = task_instance(dagrun, "train")
     assert ti.state == "success"
     assert ti.xcom_pull(task_ids="train")["output"] == "model saved to s3://bucket/m"
-    eventually(lambda: _hook(kubeconfig).list_jobs(namespace)[0] == [])  # deleted after success
+    eventually(
+        lambda: tfjob_hook(kubeconfig).list_jobs(namespace)[0] == []
+    )  # deleted after success
 
 
 def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
@@ -113,7 +95,7 @@ def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
 ) -> None:
     simulator.set_default_fate("*", Fate(never_starts=True))
     dagrun = run_dag(
-        TRAIN.format(extra="startup_timeout_seconds=3,"),
+        operator_body(startup_timeout_seconds=3),
         namespace=namespace,
         kubeconfig=str(kubeconfig),
     )
@@ -121,4 +103,4 @@ def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
     out = capfd.readouterr().out
     assert "no replica of TFJob" in out and "started within 3 s" in out
     assert "chief-0: " in out and "worker-1: " in out
-    eventually(lambda: _hook(kubeconfig).list_jobs(namespace)[0] == [])
+    eventually(lambda: tfjob_hook(kubeconfig).list_jobs(namespace)[0] == [])

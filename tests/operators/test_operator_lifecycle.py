@@ -13,35 +13,24 @@ from typing import Any
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
-from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import naming
-from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, task_instance, write_dag
+from tests.airflow_fixtures import (
+    LOGICAL_DATE,
+    operator_body,
+    run_dag_file,
+    task_instance,
+    tfjob_hook,
+    write_dag,
+)
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
 from tests.waiting import eventually
 
-BODY = """
-TFJobOperator(
-    task_id="train",
-    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=1)),
-    image="tf:2",
-    namespace=NAMESPACE,
-    kubernetes_conn_id=None,
-    config_file=KUBECONFIG,
-    poll_interval=1,
-    on_finish_action="keep_tfjob",
-    {extra}
-)
-"""
 RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
 
 
-def _hook(kubeconfig: Path) -> TFJobHook:
-    return TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-
-
 def _jobs(kubeconfig: Path, namespace: str) -> list[dict[str, Any]]:
-    return _hook(kubeconfig).list_jobs(namespace)[0]
+    return tfjob_hook(kubeconfig).list_jobs(namespace)[0]
 
 
 def _spawn(path: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -64,7 +53,10 @@ def test_a_restarted_worker_adopts_the_running_job_instead_of_creating_another(
 ) -> None:
     simulator.set_default_fate("Chief", Fate(duration=8.0, message='{"loss": 0.1}'))
     dag_id, path = write_dag(
-        airflow_db, BODY.format(extra=""), namespace=namespace, kubeconfig=str(kubeconfig)
+        airflow_db,
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
     )
     worker = _spawn(path, tmp_path / "first-try.log")
     try:
@@ -94,11 +86,14 @@ def test_a_409_from_a_concurrent_create_adopts_the_job(
 ) -> None:
     simulator.set_default_fate("Chief", Fate(duration=1.0))
     dag_id, path = write_dag(
-        airflow_db, BODY.format(extra=""), namespace=namespace, kubeconfig=str(kubeconfig)
+        airflow_db,
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
     )
     name = naming.job_name(dag_id, "train", RUN_ID, -1)
     labels = naming.task_labels(dag_id, "train", RUN_ID, -1, 1)
-    racer = _hook(kubeconfig).create(
+    racer = tfjob_hook(kubeconfig).create(
         TfJob(chief=Chief(), worker=Worker()).to_manifest(
             name, namespace, image="tf:2", labels=labels
         )
@@ -118,13 +113,15 @@ def test_a_job_of_someone_else_under_our_name_is_an_error_and_left_alone(
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    theirs = _hook(kubeconfig).create(
+    theirs = tfjob_hook(kubeconfig).create(
         TfJob().to_manifest(
             "shared-name", namespace, image="tf:2", labels={"owner": "someone-else"}
         )
     )
     dagrun = run_dag(
-        BODY.format(extra="name='shared-name',"), namespace=namespace, kubeconfig=str(kubeconfig)
+        operator_body(on_finish_action="keep_tfjob", name="shared-name"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
     )
     assert task_instance(dagrun, "train").state == "failed"
     assert "already exists and was not created by this task instance" in capfd.readouterr().out
@@ -142,7 +139,11 @@ def test_execution_timeout_deletes_the_job_and_fails_clearly(
 ) -> None:
     simulator.set_default_fate("Chief", Fate(exit_code=None))  # never finishes
     extra = "execution_timeout=datetime.timedelta(seconds=8),"
-    dagrun = run_dag(BODY.format(extra=extra), namespace=namespace, kubeconfig=str(kubeconfig))
+    dagrun = run_dag(
+        operator_body(extra, on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
+    )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
     assert "did not finish before the task's execution_timeout; it was deleted" in out
@@ -155,7 +156,10 @@ def test_killing_the_task_deletes_the_job(
 ) -> None:
     simulator.set_default_fate("Chief", Fate(exit_code=None))
     _, path = write_dag(
-        airflow_db, BODY.format(extra=""), namespace=namespace, kubeconfig=str(kubeconfig)
+        airflow_db,
+        operator_body(on_finish_action="keep_tfjob"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
     )
     worker = _spawn(path, tmp_path / "killed.log")
     try:

@@ -8,25 +8,10 @@ from typing import Any
 
 import pytest
 
-from airflow_tfjob.hooks.tfjob import TFJobHook
-from tests.airflow_fixtures import task_instance
+from tests.airflow_fixtures import operator_body, task_instance, tfjob_hook
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
 from tests.waiting import eventually
-
-BODY = """
-TFJobOperator(
-    task_id="train",
-    tfjob=TfJob(chief=Chief(), worker=Worker(replicas=2)),
-    image="tf:2",
-    namespace=NAMESPACE,
-    kubernetes_conn_id=None,
-    config_file=KUBECONFIG,
-    poll_interval=1,
-    deferrable=True,
-    {extra}
-)
-"""
 
 
 def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
@@ -37,7 +22,9 @@ def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     simulator.set_default_fate("Chief", Fate(duration=2.0, message='{"auc": 0.8}'))
-    dagrun = run_dag(BODY.format(extra=""), namespace=namespace, kubeconfig=str(kubeconfig))
+    dagrun = run_dag(
+        operator_body(deferrable=True), namespace=namespace, kubeconfig=str(kubeconfig)
+    )
     ti = task_instance(dagrun, "train")
     assert ti.state == "success"
     result = ti.xcom_pull(task_ids="train")
@@ -58,12 +45,7 @@ def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
     assert (
         "Succeeded (Chief: succeeded 1" in out and "[airflow_tfjob.triggers.tfjob" in out
     )  # the trigger saw it
-    eventually(
-        lambda: (
-            TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig)).list_jobs(namespace)[0]
-            == []
-        )
-    )
+    eventually(lambda: tfjob_hook(kubeconfig).list_jobs(namespace)[0] == [])
 
 
 def test_a_deferred_failure_names_the_failing_replica(
@@ -81,7 +63,9 @@ def test_a_deferred_failure_names_the_failing_replica(
         "deferred-fail", "Worker", 1, Fate(duration=0.3, exit_code=2, message="bad input")
     )
     dagrun = run_dag(
-        BODY.format(extra="name='deferred-fail',"), namespace=namespace, kubeconfig=str(kubeconfig)
+        operator_body(deferrable=True, name="deferred-fail"),
+        namespace=namespace,
+        kubeconfig=str(kubeconfig),
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
