@@ -43,6 +43,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_tfjob.triggers.tfjob"],
             },
         ],
+        "task-decorators": [
+            {"class-name": "airflow_tfjob.decorators.tfjob.tfjob_task", "name": "tfjob"},
+        ],
         "hooks": [
             {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.hooks.tfjob"]},
         ],

@@ -1,0 +1,137 @@
+"""``@task.tfjob``: a decorated Python function is the TFJob's training code.
+
+The carrier is an environment variable on every replica's ``tensorflow`` container: the
+function's source (decorators stripped) and its arguments, JSON (or, with ``use_pickle=True``,
+pickle), compressed (``AIRFLOW_TFJOB_PAYLOAD``), plus the stdlib-only runtime itself
+(``AIRFLOW_TFJOB_RUNTIME``). No ConfigMap to create or clean up; the price is a size limit,
+checked before anything is submitted. The XCom is the function's return value (the chief's, or
+worker 0's), not the job status.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
+
+from airflow_tfjob import runtime
+from airflow_tfjob.operators.tfjob import TFJobOperator
+from airflow_tfjob.spec import TfJob, TFJobSpecError, status
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""Largest encoded payload; the TFJob carries it once per replica group, under etcd's 1.5 MiB."""
+_RUNTIME = runtime.encode(Path(runtime.__file__).read_bytes())
+
+
+class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
+    custom_operator_name = "@task.tfjob"
+    template_fields: Sequence[str] = tuple(
+        {"op_args", "op_kwargs", *TFJobOperator.template_fields} - {"command", "args"}
+    )
+    shallow_copy_attrs: Sequence[str] = ("python_callable",)
+
+    def __init__(
+        self,
+        *,
+        task_config: TfJob | None = None,
+        use_pickle: bool = False,
+        output_uri: str | None = None,
+        ps_handled: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if task_config is not None:
+            if kwargs.get("tfjob") is not None:
+                raise ValueError("give task_config or tfjob, not both")
+            kwargs["tfjob"] = task_config
+        self.use_pickle, self.output_uri, self.ps_handled = use_pickle, output_uri, ps_handled
+        super().__init__(**kwargs)
+
+    def payload(self, output_replica: str) -> str:
+        """The encoded payload for this run, or a ``TFJobSpecError`` saying what is wrong."""
+        name = self.python_callable.__name__
+        body: dict[str, Any] = {
+            "name": name,
+            "source": self.get_python_source(),  # type: ignore[no-untyped-call]
+            "output_uri": self.output_uri,
+            "ps_handled": self.ps_handled,
+            "output_replica": output_replica,
+        }
+        if self.use_pickle:
+            import pickle
+
+            body["serializer"] = "pickle"
+            body["arguments"] = base64.b64encode(
+                pickle.dumps((list(self.op_args), dict(self.op_kwargs)))
+            ).decode()
+        else:
+            body.update(args=list(self.op_args), kwargs=dict(self.op_kwargs))
+        try:
+            raw = json.dumps(body).encode()
+        except TypeError as exc:
+            raise TFJobSpecError(
+                f"arguments of {name}()",
+                _first_unserializable(self.op_args, self.op_kwargs),
+                f"must be JSON data (or set use_pickle=True): {exc}",
+            ) from None
+        encoded = runtime.encode(raw)
+        if len(encoded) > MAX_PAYLOAD_BYTES:
+            raise TFJobSpecError(
+                f"payload of {name}()",
+                f"{len(encoded) // 1024} KiB",
+                f"must be at most {MAX_PAYLOAD_BYTES // 1024} KiB (an environment variable on "
+                "every "
+                "replica); pass large inputs by reference, e.g. a path or URI",
+                show_value=True,
+            )
+        return encoded
+
+    def execute(self, context: Context) -> Any:
+        manifest, _ = self.build_manifest(context, self.namespace or "default")
+        output_replica = status.output_replica(status.replica_counts(manifest))
+        self.env = {
+            **(self.env or {}),
+            runtime.PAYLOAD_ENV: self.payload(output_replica),
+            runtime.RUNTIME_ENV: _RUNTIME,
+            runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
+        }
+        self.command, self.args = ["python", "-c", runtime.BOOTSTRAP], None
+        return super().execute(context)["output"]
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        return super().execute_complete(context, event)["output"]
+
+
+def _first_unserializable(args: Any, kwargs: Any) -> Any:
+    for value in [*args, *kwargs.values()]:
+        try:
+            json.dumps(value)
+        except TypeError:
+            return value
+    return None
+
+
+def tfjob_task(
+    python_callable: Callable[..., Any] | None = None,
+    multiple_outputs: bool | None = None,
+    **kwargs: Any,
+) -> TaskDecorator:
+    """``@task.tfjob(...)``: run the function in every replica of a TFJob.
+
+    Accepts everything ``TFJobOperator`` accepts, and ``task_config=TfJob(...)`` (flytekit's
+    spelling), ``use_pickle`` (arguments as pickle instead of JSON), ``output_uri`` (where a return
+    value over 4 KiB is written; the URI is then the result) and ``ps_handled`` (PS replicas run
+    the function instead of serving variables).
+    """
+    return task_decorator_factory(
+        python_callable=python_callable,
+        multiple_outputs=multiple_outputs,
+        decorated_operator_class=_TFJobDecoratedOperator,
+        **kwargs,
+    )
