@@ -198,3 +198,37 @@ def test_a_payload_too_large_for_the_carrier_fails_before_submission(
     out = capfd.readouterr().out
     assert "payload of train(): got" in out and "must be at most 256 KiB" in out
     assert tfjob_hook(kubeconfig).list_jobs(namespace)[0] == []
+
+
+def test_ps_replicas_serve_variables_with_a_real_tensorflow_server(
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("*", REAL)
+    function = """
+def train():
+    import json, os, time
+    from airflow_tfjob.runtime import context
+    ps = json.loads(os.environ["TF_CONFIG"])["cluster"]["ps"][0]
+    host, port = ps.rsplit(":", 1)
+    import socket
+    for _ in range(600):  # the PS replica's TensorFlow server must be listening
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return {"ps_reachable": ps, "role": context().replica}
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"no TensorFlow server at {ps}")
+"""
+    body = (
+        HEADER.format(groups=", ps=PS()", extra="").replace("evaluator=Evaluator(), ", "")
+        + function
+        + "\ntrain()"
+    )
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
+    ti = task_instance(dagrun, "train")
+    assert ti.state == "success", capfd.readouterr().out[-3000:]
+    assert ti.xcom_pull(task_ids="train")["role"] == "chief-0"
