@@ -56,8 +56,8 @@ def build(
     env: dict[str, str] | None,
     labels: dict[str, str] | None,
     annotations: dict[str, str] | None,
-) -> tuple[dict[str, Any], str]:
-    """The manifest and the label selector that identifies this task instance's jobs."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The manifest and the labels that identify this task instance's jobs."""
     dag_id, task_id, run_id, map_index, try_number = identity(context)
     job_name = validate_name(name or naming.job_name(dag_id, task_id, run_id, map_index))
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number)
@@ -80,7 +80,7 @@ def build(
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
-    return manifest, naming.identity_selector(ours)
+    return manifest, naming.identity(ours)
 
 
 def _from_template(

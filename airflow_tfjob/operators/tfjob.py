@@ -177,8 +177,8 @@ class TFJobOperator(BaseOperator):
 
     def build_manifest(
         self, context: Context, namespace: str | None = None
-    ) -> tuple[dict[str, Any], str]:
-        """The manifest this task submits, and the selector of its task instance's jobs."""
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The manifest this task submits, and the labels every try of its task instance shares."""
         return _build.build(
             context=context,
             tfjob=self.tfjob,

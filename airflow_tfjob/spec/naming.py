@@ -60,7 +60,7 @@ def task_annotations(dag_id: str, task_id: str, run_id: str, map_index: int) -> 
     return {f"{LABEL_PREFIX}/{k}": str(v) for k, v in raw.items()}
 
 
-def identity_selector(labels: dict[str, str]) -> str:
-    """A label selector for the task instance (every try), from ``task_labels``' output."""
-    keys = ("dag-id", "task-id", "run-id", "map-index")
-    return ",".join(f"{LABEL_PREFIX}/{k}={labels[f'{LABEL_PREFIX}/{k}']}" for k in keys)
+def identity(labels: dict[str, str]) -> dict[str, str]:
+    """The labels every try of the task instance shares, from ``task_labels``' output."""
+    keys = [f"{LABEL_PREFIX}/{k}" for k in ("dag-id", "task-id", "run-id", "map-index")]
+    return {key: labels[key] for key in keys}

@@ -1,13 +1,10 @@
-"""Small pure helpers of the trigger: waiting on two queues, deadlines, and the event's result."""
+"""Waiting on several asyncio queues at once (the trigger's job and pod events)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from typing import Any
-
-from airflow_tfjob.spec import report
-from airflow_tfjob.spec.status import JobState, ReplicaOutcome
 
 
 async def next_of(
@@ -34,13 +31,3 @@ async def next_of(
             getters[other].put_nowait(other.result())
         return queue, getter.result()
     return None
-
-
-def result(obj: dict[str, Any], state: JobState, output: ReplicaOutcome | None) -> dict[str, Any]:
-    """The XCom result, the same shape as the worker's."""
-    return report.result(obj, state, output)
-
-
-def failure(where: str, state: JobState, failures: list[ReplicaOutcome]) -> str:
-    """Why the job failed (no log tail in the triggerer: the message and exit codes)."""
-    return report.failure_message(where, state, failures, lambda replica: [])

@@ -22,7 +22,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.spec import report, status
 from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
@@ -231,9 +231,11 @@ class TFJobTrigger(BaseTrigger):
                 ledger.observe(pod)
         obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
         event = self._event("finished", f"TFJob {self.where} {state.phase}")
-        event["result"] = _events.result(obj, state, ledger.output)
+        event["result"] = report.result(obj, state, ledger.output)
         if state.phase == "Failed":
-            event["failure"] = _events.failure(self.where, state, ledger.failures)
+            event["failure"] = report.failure_message(
+                self.where, state, ledger.failures, lambda replica: []
+            )
         return event
 
     def _event(self, kind: EventKind, message: str) -> TFJobEvent:

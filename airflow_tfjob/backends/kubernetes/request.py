@@ -19,8 +19,8 @@ class RunRequest:
 
     manifest: dict[str, Any]
     """The validated TFJob manifest, name and namespace set."""
-    identity: str
-    """Label selector of the task instance (every try), to recognise our own job."""
+    identity: dict[str, str]
+    """Labels every try of the task instance shares, to recognise our own job."""
     log: logging.Logger | Any
     """Where progress and replica logs go (the task log)."""
     get_logs: bool = True

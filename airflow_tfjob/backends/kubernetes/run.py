@@ -15,11 +15,6 @@ from airflow_tfjob.spec import report, status
 LOG_DRAIN_SECONDS = 15.0
 
 
-def output_replica_of(manifest: dict[str, Any]) -> str:
-    """chief-0 when the job has a chief, else worker-0."""
-    return status.output_replica(status.replica_counts(manifest))
-
-
 def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
     """Run the job to the end; return the XCom result or raise ``TFJobFailed``/``TFJobTimeout``."""
     obj, _ = submit.submit(hook, request)
@@ -31,7 +26,7 @@ def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
         meta["namespace"],
         log=request.log,
         get_logs=request.get_logs,
-        output_replica=output_replica_of(request.manifest),
+        output_replica=status.output_replica(status.replica_counts(request.manifest)),
     )
     tracker.start()
     try:
@@ -41,7 +36,6 @@ def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
         raise
     tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
     outcome = report.result(obj, state, tracker.ledger.output)
-    meta = obj["metadata"]
     finish(hook, request.log, request.on_finish_action, meta, state.phase)
     if state.phase == "Failed":
         where = f"{meta['namespace']}/{meta['name']}"

@@ -21,11 +21,6 @@ MAX_ATTEMPTS = 5
 DELETE_WAIT_SECONDS = 120.0
 
 
-def identity_labels(selector: str) -> dict[str, str]:
-    """``a=b,c=d`` as a dict."""
-    return dict(part.split("=", 1) for part in selector.split(",") if part)
-
-
 def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
     """What to do with a TFJob found under our name."""
     meta = existing.get("metadata") or {}
@@ -58,7 +53,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
     """The TFJob object and whether it was adopted rather than created."""
     name = request.manifest["metadata"]["name"]
     namespace = request.manifest["metadata"]["namespace"]
-    identity = identity_labels(request.identity)
+    identity = request.identity
     earlier = _stored_job(hook, request, name, namespace)
     if earlier is not None:
         return earlier, True
