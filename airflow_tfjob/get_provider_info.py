@@ -11,6 +11,53 @@ PACKAGE_NAME = "airflow-tfjob"
 VERSION = "0.1.0"
 
 
+def _option(
+    description: str, kind: str, default: str, example: str | None = None
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "version_added": "0.1.0",
+        "type": kind,
+        "example": example,
+        "default": default,
+    }
+
+
+CONFIG_SECTION: dict[str, Any] = {
+    "description": "Settings of the airflow-tfjob provider (TFJobOperator, @task.tfjob).\n",
+    "options": {
+        "backend": _option(
+            "Where TFJobs run when an operator does not say: ``kubernetes`` (the Kubeflow "
+            "training operator) or ``local`` (replicas as local processes, no cluster).\n",
+            "string",
+            "kubernetes",
+            "local",
+        ),
+        "local_run_dir": _option(
+            "Local backend: directory for each run's working directories and per-replica log "
+            "files. Empty: ``$AIRFLOW_HOME/tfjob-local``.\n",
+            "string",
+            "",
+            "/var/lib/airflow/tfjob-runs",
+        ),
+        "local_threads": _option(
+            "Local backend: TensorFlow intra- and inter-op threads per replica "
+            "(``TF_NUM_INTRAOP_THREADS``/``TF_NUM_INTEROP_THREADS``). Empty: the machine's cores "
+            "divided among the replicas, at least 1. A group's own env value wins.\n",
+            "integer",
+            "",
+            "2",
+        ),
+        "local_stop_grace_seconds": _option(
+            "Local backend: seconds between SIGTERM and SIGKILL when replicas are stopped; a "
+            "group's ``terminationGracePeriodSeconds`` wins.\n",
+            "float",
+            "5",
+        ),
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider; module paths are added here as the modules come to exist."""
     return {
@@ -46,6 +93,7 @@ def get_provider_info() -> dict[str, Any]:
         "task-decorators": [
             {"class-name": "airflow_tfjob.decorators.tfjob.tfjob_task", "name": "tfjob"},
         ],
+        "config": {"tfjob": CONFIG_SECTION},
         "hooks": [
             {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.hooks.tfjob"]},
         ],

@@ -7,13 +7,10 @@ backend is a package of its own and they never import each other (an import-lint
 from __future__ import annotations
 
 BACKENDS = ("kubernetes", "local")
-AVAILABLE = ("kubernetes",)
 
 
 def check(name: object) -> str:
     """The backend name, or a ValueError naming what is allowed (at DAG parse time)."""
     if name not in BACKENDS:
         raise ValueError(f"backend: got {name!r}; must be one of {', '.join(map(repr, BACKENDS))}")
-    if name not in AVAILABLE:
-        raise ValueError(f"backend: {name!r} is not available yet; use 'kubernetes'")
     return str(name)

@@ -25,8 +25,9 @@ from airflow_tfjob.spec import TfJob, TFJobSpecError, status
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-MAX_PAYLOAD_BYTES = 256 * 1024
-"""Largest encoded payload; the TFJob carries it once per replica group, under etcd's 1.5 MiB."""
+MAX_PAYLOAD_BYTES = 128 * 1024 - len(runtime.PAYLOAD_ENV) - 2
+"""Largest encoded payload: Linux refuses to ``exec`` with one environment string over 128 KiB
+(``MAX_ARG_STRLEN``), in a container as on the local backend."""
 _RUNTIME = runtime.encode(Path(runtime.__file__).read_bytes())
 
 
@@ -50,6 +51,13 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             if kwargs.get("tfjob") is not None:
                 raise ValueError("give task_config or tfjob, not both")
             kwargs["tfjob"] = task_config
+        for name in ("command", "args"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"{name}: @task.tfjob runs the decorated function; use @task.tfjob "
+                    "without it, or TFJobOperator to run a command"
+                )
+        kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
         self.use_pickle, self.output_uri, self.ps_handled = use_pickle, output_uri, ps_handled
         super().__init__(**kwargs)
 
@@ -86,8 +94,8 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
                 f"payload of {name}()",
                 f"{len(encoded) // 1024} KiB",
                 f"must be at most {MAX_PAYLOAD_BYTES // 1024} KiB (an environment variable on "
-                "every "
-                "replica); pass large inputs by reference, e.g. a path or URI",
+                "every replica, and Linux limits one to 128 KiB); pass large inputs by "
+                "reference, e.g. a path or URI",
                 show_value=True,
             )
         return encoded
@@ -101,7 +109,6 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             runtime.RUNTIME_ENV: _RUNTIME,
             runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
         }
-        self.command, self.args = ["python", "-c", runtime.BOOTSTRAP], None
         return super().execute(context)["output"]
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

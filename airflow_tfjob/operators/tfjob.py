@@ -21,12 +21,13 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.operators import _build
+from airflow_tfjob.operators import _build, _local
 from airflow_tfjob.spec import TfJob
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_tfjob.backends.local.supervisor import LocalJob
     from airflow_tfjob.hooks.tfjob import TFJobHook
 
 STATE_KEY = "tfjob"
@@ -58,7 +59,8 @@ class TFJobOperator(BaseOperator):
     :param on_finish_action: ``delete_tfjob``, ``delete_succeeded_tfjob`` or ``keep_tfjob``.
     :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when the task is killed.
     :param startup_timeout_seconds: Fail when no replica runs this long after submission.
-    :param backend: ``kubernetes`` (``local`` arrives later).
+    :param backend: ``kubernetes`` (the training operator) or ``local`` (the replicas as local
+        processes on the worker, no cluster); default: ``[tfjob] backend``.
     """
 
     template_fields: Sequence[str] = (
@@ -106,7 +108,7 @@ class TFJobOperator(BaseOperator):
         on_finish_action: OnFinish = "delete_succeeded_tfjob",
         on_kill_action: OnKill = "delete_tfjob",
         startup_timeout_seconds: float | None = 600,
-        backend: str = "kubernetes",
+        backend: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -129,13 +131,14 @@ class TFJobOperator(BaseOperator):
             on_finish_action,
             on_kill_action,
         )
-        self.startup_timeout_seconds, self.backend = startup_timeout_seconds, backend
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.backend = backends.check(backend or _local.default_backend())
         self._submitted: dict[str, Any] | None = None
+        self._local_job: LocalJob | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
         """Everything that can be checked before the DAG runs, so errors show at parse time."""
-        backends.check(self.backend)
         if self.tfjob is not None and self.tfjob_template is not None:
             raise ValueError("give tfjob or tfjob_template, not both")
         if self.tfjob is not None and not isinstance(self.tfjob, TfJob):
@@ -151,6 +154,11 @@ class TFJobOperator(BaseOperator):
             raise ValueError(
                 f"on_kill_action: got {self.on_kill_action!r}; must be one of {ON_KILL_ACTIONS}"
             )
+        if self.backend == "local" and not self.wait_until_finished:
+            raise ValueError(
+                "wait_until_finished: got False; the local backend's replicas live only as long "
+                "as the task, so it always waits (use backend='kubernetes')"
+            )
         if not self.poll_interval or self.poll_interval <= 0:
             raise ValueError(
                 f"poll_interval: got {self.poll_interval!r}; must be a positive number of seconds"
@@ -161,7 +169,11 @@ class TFJobOperator(BaseOperator):
             job = (self.tfjob or TfJob()).with_defaults(
                 command=self.command, args=self.args, env=self.env
             )
-            job.to_manifest("parse-check", "default", image=self.image)  # every group has an image?
+            manifest = job.to_manifest("parse-check", "default", image=self.image)
+            if self.backend == "local":
+                from airflow_tfjob.backends.local import plan
+
+                plan.replicas(manifest)  # every group has a command, env resolvable locally?
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -194,6 +206,8 @@ class TFJobOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.backend == "local":
+            return self._run_local(context)
         from airflow_tfjob.backends.kubernetes import run
         from airflow_tfjob.backends.kubernetes.request import RunRequest
 
@@ -223,6 +237,33 @@ class TFJobOperator(BaseOperator):
             if type(exc).__name__ == "AirflowTaskTimeout":
                 self._delete_submitted("the task's execution_timeout passed")
             raise
+
+    def _run_local(self, context: Context) -> dict[str, Any]:
+        """Run the replicas as local processes on this worker and wait for them here."""
+        from airflow_tfjob.backends.local import run
+        from airflow_tfjob.backends.local.request import LocalRequest
+
+        if self.deferrable:
+            self.log.info("deferrable=True has no effect on the local backend: it runs here")
+        manifest, identity = self.build_manifest(context, self.namespace or "default")
+        request = LocalRequest(
+            manifest=manifest,
+            identity=identity,
+            log=self.log,
+            run_root=_local.run_root(),
+            get_logs=self.get_logs,
+            deadline=self._deadline(),
+            startup_timeout=self.startup_timeout_seconds,
+            on_finish_action=self.on_finish_action,
+            threads=_local.threads(),
+            stop_grace=_local.stop_grace(),
+            on_submitted=lambda obj: self._push_identity(context, obj),
+        )
+        self._local_job = run.prepare(request)
+        try:
+            return run.run(self._local_job)
+        finally:
+            self._local_job = None
 
     def _defer_or_finish(self, request: Any) -> None:
         """Submit or reattach here, then wait in the triggerer; a finished job is not deferred
@@ -285,17 +326,25 @@ class TFJobOperator(BaseOperator):
         seconds = self.execution_timeout.total_seconds()
         return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.25)
 
+    def _push_identity(self, context: Context, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        context["ti"].xcom_push(key="tfjob_name", value=meta["name"])
+        context["ti"].xcom_push(key="tfjob_namespace", value=meta["namespace"])
+
     def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         self._submitted = {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]}
-        context["ti"].xcom_push(key="tfjob_name", value=meta["name"])
-        context["ti"].xcom_push(key="tfjob_namespace", value=meta["namespace"])
+        self._push_identity(context, obj)
         store = context.get("task_state_store")
         if store is not None:
             store.set(STATE_KEY, self._submitted)
 
     def on_kill(self) -> None:
-        """Delete the job (``on_kill_action``) when the task is killed or marked."""
+        """Delete the job (``on_kill_action``) when the task is killed or marked; on the local
+        backend, stop its replicas."""
+        if self._local_job is not None:
+            self._local_job.kill("the task was killed")
+            return
         self._delete_submitted("the task was killed")
 
     def _delete_submitted(self, why: str) -> None:

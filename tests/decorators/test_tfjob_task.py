@@ -196,7 +196,7 @@ def test_a_payload_too_large_for_the_carrier_fails_before_submission(
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
-    assert "payload of train(): got" in out and "must be at most 256 KiB" in out
+    assert "payload of train(): got" in out and "must be at most 127 KiB" in out
     assert tfjob_hook(kubeconfig).list_jobs(namespace)[0] == []
 
 
