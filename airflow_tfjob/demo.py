@@ -1,37 +1,105 @@
 """``python -m airflow_tfjob.demo``: what the README's first command runs.
 
-Until the local backend lands, the demo renders the example job and shows the manifest that would
-be submitted, so a newcomer sees the model at work on a machine without a cluster.
+On a machine without a cluster: a local Airflow home with a migrated SQLite DB, then
+``airflow dags test example_tfjob_function`` on the local backend — a chief and two workers
+training with ``MultiWorkerMirroredStrategy`` as local processes — and the training result, read
+back from the task's XCom.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import os
+import re
+import subprocess
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
-from airflow_tfjob import PS, Chief, Resources, RunPolicy, TfJob, Worker
-
-
-def example_job() -> TfJob:
-    """A small chief + PS + workers job, as in the README."""
-    return TfJob(
-        chief=Chief(requests=Resources(cpu="1", mem="2Gi")),
-        ps=PS(replicas=1),
-        worker=Worker(replicas=2, requests=Resources(cpu="1", mem="2Gi")),
-        run_policy=RunPolicy(backoff_limit=2, active_deadline_seconds=3600),
-    )
+DAG_ID = "example_tfjob_function"
+SHOWN = re.compile(r"\[(chief|worker|ps|evaluator)-\d+\] |Running TFJob|TFJob \S+: |Replica logs")
+NOISE = re.compile(r"absl::InitializeLog|port\.cc|cpu_feature_guard|rebuild TensorFlow")
+"""TensorFlow's start-up chatter: kept in the log file, left out of the demo's view."""
+_MESSAGE = re.compile(r"\[\w+\s*\]\s(.*?)(\s+\[airflow\.task\.operators\.[^\]]*\].*)?$")
 
 
-def main() -> int:
-    """Print the example manifest and say what is not available yet."""
-    manifest = example_job().to_manifest(
-        "mnist-demo", "default", image="tensorflow/tensorflow:2.16.1"
-    )
-    print(json.dumps(manifest, indent=2))
+def _environment(home: Path, dags: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__TFJOB__BACKEND": "local",
+    }
+
+
+def _airflow(*args: str, env: dict[str, str], log: Path) -> int:
+    """Run the ``airflow`` CLI of this interpreter; keep its whole output in ``log`` and echo
+    the lines a newcomer cares about."""
+    airflow = Path(sys.executable).parent / "airflow"
+    with log.open("a", encoding="utf-8") as keep:
+        proc = subprocess.Popen(
+            [str(airflow), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            keep.write(line)
+            message = _MESSAGE.search(line.rstrip())
+            if message and SHOWN.search(line) and not NOISE.search(line):
+                print(message.group(1), flush=True)
+        return proc.wait()
+
+
+def _result(env: dict[str, str]) -> Any:
+    """The ``train`` task's XCom of the latest run, read through Airflow's own models."""
+    os.environ.update(env)
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.execute(
+            select(XComModel.value)
+            .where(XComModel.dag_id == DAG_ID, XComModel.task_id == "train")
+            .where(XComModel.key == "return_value")
+            .order_by(XComModel.timestamp.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else XComModel.deserialize_value(row)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Migrate a local Airflow DB, run the example DAG on the local backend, print the result."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dags", type=Path, default=Path("dags"), help="the example DAGs")
+    parser.add_argument("--home", type=Path, default=Path(".demo"), help="AIRFLOW_HOME to use")
+    options = parser.parse_args(argv)
+    dags, home = options.dags.resolve(), options.home.resolve()
+    if not (dags / f"{DAG_ID}.py").exists():
+        print(f"{dags / DAG_ID}.py not found; pass --dags DIR (the repository's dags/)")
+        return 2
+    home.mkdir(parents=True, exist_ok=True)
+    env, log = _environment(home, dags), home / "demo.log"
+    print(f"Airflow home: {home} (full output in {log})", flush=True)
+    started = time.monotonic()
+    if _airflow("db", "migrate", env=env, log=log) != 0:
+        print(f"airflow db migrate failed; see {log}")
+        return 1
+    print(f"Running {DAG_ID} on the local backend (1 chief + 2 workers)...", flush=True)
+    code = _airflow("dags", "test", DAG_ID, env=env, log=log)
+    result = _result(env) if code == 0 else None
+    if code != 0 or not isinstance(result, dict):
+        print(f"the DAG run failed; see {log}")
+        return 1
     print(
-        "\nThe local backend (replicas as local TensorFlow processes) is not available yet; "
-        "this demo will run the example DAG on it once it lands.",
-        file=sys.stderr,
+        f"\nTraining result after {time.monotonic() - started:.0f} s: "
+        f"loss {result['loss']:.4f}, accuracy {result['accuracy']:.1%} "
+        f"({result['replicas']} replicas in sync, {result['steps']} steps)"
     )
     return 0
 

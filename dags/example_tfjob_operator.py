@@ -1,18 +1,28 @@
-"""A distributed TensorFlow job on Kubernetes with the Kubeflow training operator.
+"""A distributed TensorFlow program run by ``TFJobOperator``: a chief and two workers.
 
-Chief + 2 PS + 4 workers with a run policy; the job's output (the chief's termination message)
-comes back as the task's XCom, and a downstream task reads it. Needs a ``kubernetes`` connection
-(or a kubeconfig) to a cluster running the Kubeflow training operator.
+The replicas run a training script (``scripts/fit_line.py``, which is ``/app/train.py`` in the
+training image) with ``MultiWorkerMirroredStrategy``; the chief's result — written to the
+termination log — is the task's XCom ``output``, and a downstream task reads it. On Kubernetes it
+needs a ``kubernetes`` connection to a cluster running the Kubeflow training operator; with
+``[tfjob] backend = local`` it runs on this machine.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
+from pathlib import Path
+from typing import Any
 
+from airflow.configuration import conf
 from airflow.sdk import DAG, task
 
-from airflow_tfjob import PS, Chief, Resources, RestartPolicy, RunPolicy, TfJob, Worker
+from airflow_tfjob import Chief, Resources, RestartPolicy, RunPolicy, TfJob, Worker
 from airflow_tfjob.operators.tfjob import TFJobOperator
+
+IMAGE = os.environ.get("TFJOB_EXAMPLE_IMAGE", "airflow-tfjob-train:0.1.0")
+LOCAL = conf.get("tfjob", "backend", fallback="kubernetes") == "local"
+SCRIPT = str(Path(__file__).parent / "scripts" / "fit_line.py") if LOCAL else "/app/train.py"
 
 with DAG(
     "example_tfjob_operator",
@@ -25,24 +35,30 @@ with DAG(
         task_id="train",
         tfjob=TfJob(
             chief=Chief(requests=Resources(cpu="1", mem="2Gi")),
-            ps=PS(replicas=2, requests=Resources(cpu="500m", mem="1Gi")),
             worker=Worker(
-                replicas=4,
-                requests=Resources(cpu="2", mem="4Gi"),
-                limits=Resources(cpu="4", mem="8Gi"),
+                replicas=2,
+                requests=Resources(cpu="1", mem="2Gi"),
+                limits=Resources(cpu="2", mem="4Gi"),
                 restart_policy=RestartPolicy.EXIT_CODE,
             ),
-            run_policy=RunPolicy(backoff_limit=3, active_deadline_seconds=6 * 3600),
+            run_policy=RunPolicy(backoff_limit=3, active_deadline_seconds=3600),
         ),
-        image="registry.example/mnist-train:1.4",
-        command=["python", "/app/train.py"],
-        args=["--epochs", "10", "--run", "{{ run_id }}"],
-        namespace="ml",
-        execution_timeout=datetime.timedelta(hours=7),
+        image=IMAGE,
+        command=["python", SCRIPT],
+        args=["--steps", "{{ params.steps }}", "--output", "/dev/termination-log"],
+        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
+        params={"steps": 100},
+        execution_timeout=datetime.timedelta(hours=1),
     )
 
     @task
-    def report(result: dict) -> None:  # type: ignore[type-arg]
-        print(f"TFJob {result['namespace']}/{result['name']} {result['state']}: {result['output']}")
+    def report(result: dict[str, Any]) -> str:
+        fitted = result["output"]
+        line = (
+            f"TFJob {result['namespace']}/{result['name']} {result['state']}: "
+            f"y = {fitted['slope']}x + {fitted['intercept']} (loss {fitted['loss']})"
+        )
+        print(line)
+        return line
 
     report(train.output)

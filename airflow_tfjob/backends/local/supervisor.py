@@ -390,6 +390,10 @@ class LocalJob:
         return killed
 
     def _stop_everything(self) -> None:
+        for slot in self.slots:  # exits the finished job did not wait for still count
+            code = None if slot.final or slot.proc is None else slot.proc.poll()
+            if code is not None:
+                slot.final = "succeeded" if code == 0 else "failed"
         still = [s.replica.name for s in self.slots if s.proc and s.proc.poll() is None]
         if still:
             why = (
@@ -399,6 +403,7 @@ class LocalJob:
             )
             self.log.info("Stopping %s, still running (%s)", ", ".join(still), why)
         killed = self._stop_processes()
+        self._recount()
         if killed:
             self.log.warning(
                 "%s ignored SIGTERM and were killed with SIGKILL after the grace period",
