@@ -55,9 +55,8 @@ def _airflow(*args: str, env: dict[str, str], log: Path) -> int:
         return proc.wait()
 
 
-def _result(env: dict[str, str]) -> Any:
-    """The ``train`` task's XCom of the latest run, read through Airflow's own models."""
-    os.environ.update(env)
+def latest_xcom(dag_id: str, task_id: str) -> Any:
+    """``task_id``'s return value in the latest run of ``dag_id``, from the configured DB."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -65,7 +64,7 @@ def _result(env: dict[str, str]) -> Any:
     with create_session() as session:
         row = session.execute(
             select(XComModel.value)
-            .where(XComModel.dag_id == DAG_ID, XComModel.task_id == "train")
+            .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id)
             .where(XComModel.key == "return_value")
             .order_by(XComModel.timestamp.desc())
             .limit(1)
@@ -92,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"Running {DAG_ID} on the local backend (1 chief + 2 workers)...", flush=True)
     code = _airflow("dags", "test", DAG_ID, env=env, log=log)
-    result = _result(env) if code == 0 else None
+    os.environ.update(env)
+    result = latest_xcom(DAG_ID, "train") if code == 0 else None
     if code != 0 or not isinstance(result, dict):
         print(f"the DAG run failed; see {log}")
         return 1

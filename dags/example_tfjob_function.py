@@ -84,7 +84,7 @@ with DAG(
                     per_example = loss_of(y, model(x, training=True))
                     loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
                 grads = tape.gradient(loss, model.trainable_variables)
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
                 return loss
 
             losses = strategy.run(on_replica, args=(inputs,))

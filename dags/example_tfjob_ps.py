@@ -99,7 +99,9 @@ with DAG(
 
     @task
     def report(result: dict[str, Any]) -> str:
-        line = f"{result['steps']} steps: loss {result['loss']:.4f}, accuracy {result['accuracy']:.1%}"
+        line = (
+            f"{result['steps']} steps: loss {result['loss']:.4f}, accuracy {result['accuracy']:.1%}"
+        )
         print(line)
         return line
 

@@ -31,7 +31,7 @@ def main() -> None:
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.square(slope * x + intercept - y))
             grads = tape.gradient(loss, [slope, intercept])
-            optimizer.apply_gradients(zip(grads, [slope, intercept]))
+            optimizer.apply_gradients(zip(grads, [slope, intercept], strict=True))
             return loss
 
         return strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(on_replica), axis=None)
@@ -40,7 +40,10 @@ def main() -> None:
         loss = float(fit())
         if number % 25 == 0:
             print(f"step {number}: loss {loss:.6f}", flush=True)
-    result = {"slope": round(float(slope.numpy()), 4), "intercept": round(float(intercept.numpy()), 4)}
+    result = {
+        "slope": round(float(slope.numpy()), 4),
+        "intercept": round(float(intercept.numpy()), 4),
+    }
     result["loss"] = round(loss, 6)
     with open(options.output, "w", encoding="utf-8") as out:
         json.dump(result, out)

@@ -175,7 +175,7 @@ class LocalJob:
     def _start_all(self) -> None:
         self._attempts += 1
         for slot, port in zip(self.slots, ports.free_ports(len(self.slots)), strict=True):
-            slot.port, slot.up, slot.final = port, False, ""
+            slot.port, slot.up, slot.final, slot.restarts = port, False, "", 0
         self._started = time.monotonic()
         self._ready_checked = 0.0
         for slot in self.slots:
@@ -281,7 +281,7 @@ class LocalJob:
         assert slot.proc is not None
         if (
             code != 0
-            and not slot.up
+            and slot.restarts == 0
             and ports.lost_bind_race(list(slot.proc.tail))
             and self._attempts < BIND_RACE_ATTEMPTS
         ):

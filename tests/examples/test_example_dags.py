@@ -1,0 +1,86 @@
+"""Every example DAG under ``airflow dags test``: on the local backend with real TensorFlow where
+it can run there, against the test API server and the simulated operator where it needs a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tfjob.demo import latest_xcom
+from tests.sim.operator import Operator
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def dags_test(dag_id: str, tmp_path: Path, **env: str) -> str:
+    """Run ``airflow dags test DAG_ID`` on the repository's dags folder; its output."""
+    airflow = Path(sys.executable).parent / "airflow"
+    done = subprocess.run(
+        [str(airflow), "dags", "test", dag_id],
+        env={
+            **os.environ,
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__TFJOB__LOCAL_RUN_DIR": str(tmp_path / "runs"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "state=success" in output, output[-4000:]
+    return output
+
+
+def _local(dag_id: str, tmp_path: Path) -> str:
+    return dags_test(dag_id, tmp_path, AIRFLOW__TFJOB__BACKEND="local")
+
+
+def test_example_tfjob_function_trains_on_three_local_replicas(
+    airflow_db: Path, tmp_path: Path
+) -> None:
+    output = _local("example_tfjob_function", tmp_path)
+    result: dict[str, Any] = latest_xcom("example_tfjob_function", "train")
+    assert result["replicas"] == 3 and result["steps"] == 200
+    assert result["accuracy"] > 0.9 and result["loss"] < 0.3
+    for replica in ("chief-0", "worker-0", "worker-1"):
+        assert f"[{replica}] {replica}: 3 replicas in sync" in output
+    assert latest_xcom("example_tfjob_function", "report").startswith("trained on 3 replicas")
+
+
+def test_example_tfjob_ps_trains_with_a_parameter_server(airflow_db: Path, tmp_path: Path) -> None:
+    output = _local("example_tfjob_ps", tmp_path)
+    result = latest_xcom("example_tfjob_ps", "train_ps")
+    assert result["accuracy"] > 0.9
+    assert "Stopping worker-0, ps-0, still running (cleanPodPolicy Running)" in output
+
+
+def test_example_tfjob_operator_runs_the_training_script(airflow_db: Path, tmp_path: Path) -> None:
+    output = _local("example_tfjob_operator", tmp_path)
+    result = latest_xcom("example_tfjob_operator", "train")
+    assert result["state"] == "Succeeded"
+    assert result["output"]["slope"] == pytest.approx(3.0, abs=0.01)
+    assert result["output"]["intercept"] == pytest.approx(-1.0, abs=0.01)
+    assert "[worker-1] step 100: loss" in output
+
+
+def test_example_tfjob_sensor_waits_for_the_submitted_job(
+    airflow_db: Path, simulator: Operator, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    connection = {
+        "conn_type": "kubernetes",
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace},
+    }
+    output = dags_test(
+        "example_tfjob_sensor", tmp_path, AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(connection)
+    )
+    submitted = latest_xcom("example_tfjob_sensor", "submit")
+    assert submitted["state"] == "Submitted" and submitted["namespace"] == namespace
+    assert "Succeeded" in output
