@@ -113,6 +113,32 @@ def tfjob_hook(kubeconfig: Path) -> Any:
     return TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
 
 
+RESULT_KEYS = {
+    "name",
+    "namespace",
+    "uid",
+    "state",
+    "conditions",
+    "replica_statuses",
+    "start_time",
+    "completion_time",
+    "output",
+}
+"""The keys of a TFJobOperator's XCom ``return_value``, on every backend."""
+
+
+def start_dag_file(path: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Run a DAG file (its ``dag.test()``) as a separate process, as a worker would run a task;
+    output to ``log``. In a session of its own, so a test can kill the whole group."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, str(path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def task_instance(dagrun: Any, task_id: str) -> Any:
     """The task instance of ``task_id`` in a finished DagRun."""
     (ti,) = [ti for ti in dagrun.get_task_instances() if ti.task_id == task_id]

@@ -6,27 +6,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, task_instance
+from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, start_dag_file, task_instance
 from tests.local.conftest import LocalRuns, alive
 from tests.waiting import eventually
 
 JOB = "TfJob(chief=Chief(), worker=Worker(replicas=2))"
 PLAN = {"worker-1": ["child", "sleep inf"], "*": ["sleep inf"]}
-
-
-def _start(path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def _wait_for_replicas(local: LocalRuns, task: subprocess.Popen[bytes]) -> list[int]:
@@ -40,7 +29,7 @@ def test_killing_the_task_stops_every_replica_and_their_children(
     local: LocalRuns, tmp_path: Path
 ) -> None:
     _, path = local.write(JOB, PLAN)
-    task = _start(path, tmp_path / "task.log")
+    task = start_dag_file(path, tmp_path / "task.log")
     try:
         pids = _wait_for_replicas(local, task)
         assert all(alive(pid) for pid in pids)
@@ -59,7 +48,7 @@ def test_a_task_killed_with_sigkill_takes_its_replicas_along_and_the_retry_sweep
     local: LocalRuns, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     _, path = local.write(JOB, {**PLAN, "*": {"1": ["sleep inf"], "*": ["sleep 1"]}})
-    task = _start(path, tmp_path / "task.log")
+    task = start_dag_file(path, tmp_path / "task.log")
     try:
         pids = _wait_for_replicas(local, task)
     finally:

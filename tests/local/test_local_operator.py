@@ -9,21 +9,10 @@ from typing import Any
 import pytest
 
 from airflow_tfjob.backends.local import reaper
-from tests.airflow_fixtures import task_instance
+from tests.airflow_fixtures import RESULT_KEYS, task_instance
 from tests.local.conftest import LocalRuns, alive
 
 CHIEF_AND_TWO = "TfJob(chief=Chief(), worker=Worker(replicas=2))"
-KUBERNETES_RESULT_KEYS = {
-    "name",
-    "namespace",
-    "uid",
-    "state",
-    "conditions",
-    "replica_statuses",
-    "start_time",
-    "completion_time",
-    "output",
-}
 
 
 def test_replicas_run_with_tf_config_their_env_and_a_directory_each(
@@ -46,7 +35,7 @@ def test_replicas_run_with_tf_config_their_env_and_a_directory_each(
     ti = task_instance(dagrun, "train")
     assert ti.state == "success"
     result = ti.xcom_pull(task_ids="train")
-    assert set(result) == KUBERNETES_RESULT_KEYS
+    assert set(result) == RESULT_KEYS
     assert result["state"] == "Succeeded"
     assert result["replica_statuses"]["Chief"] == {"succeeded": 1}
     name = result["name"]

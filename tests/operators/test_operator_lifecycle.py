@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from tests.airflow_fixtures import (
     LOGICAL_DATE,
     operator_body,
     run_dag_file,
+    start_dag_file,
     task_instance,
     tfjob_hook,
     write_dag,
@@ -31,16 +30,6 @@ RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
 
 def _jobs(kubeconfig: Path, namespace: str) -> list[dict[str, Any]]:
     return tfjob_hook(kubeconfig).list_jobs(namespace)[0]
-
-
-def _spawn(path: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, str(path)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def test_a_restarted_worker_adopts_the_running_job_instead_of_creating_another(
@@ -58,7 +47,7 @@ def test_a_restarted_worker_adopts_the_running_job_instead_of_creating_another(
         namespace=namespace,
         kubeconfig=str(kubeconfig),
     )
-    worker = _spawn(path, tmp_path / "first-try.log")
+    worker = start_dag_file(path, tmp_path / "first-try.log")
     try:
         (job,) = eventually(
             lambda: [j for j in _jobs(kubeconfig, namespace) if j.get("status")], timeout=60
@@ -161,7 +150,7 @@ def test_killing_the_task_deletes_the_job(
         namespace=namespace,
         kubeconfig=str(kubeconfig),
     )
-    worker = _spawn(path, tmp_path / "killed.log")
+    worker = start_dag_file(path, tmp_path / "killed.log")
     try:
         eventually(lambda: [j for j in _jobs(kubeconfig, namespace) if j.get("status")], timeout=60)
         os.kill(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_fixtures import operator_body, task_instance, tfjob_hook
+from tests.airflow_fixtures import RESULT_KEYS, operator_body, task_instance, tfjob_hook
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
 from tests.waiting import eventually
@@ -29,17 +29,7 @@ def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
     assert ti.state == "success"
     result = ti.xcom_pull(task_ids="train")
     assert result["state"] == "Succeeded" and result["output"] == {"auc": 0.8}
-    assert set(result) == {
-        "name",
-        "namespace",
-        "uid",
-        "state",
-        "conditions",
-        "replica_statuses",
-        "start_time",
-        "completion_time",
-        "output",
-    }
+    assert set(result) == RESULT_KEYS
     out = capfd.readouterr().out
     assert "Pausing task as DEFERRED" in out
     assert (

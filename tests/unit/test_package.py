@@ -11,6 +11,8 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pytest
+
 import airflow_tfjob
 from airflow_tfjob.get_provider_info import get_provider_info
 
@@ -97,19 +99,30 @@ def test_the_crd_copy_is_unchanged_from_upstream() -> None:
     assert digest == "6028ab677922ee558d279c9cc2028500372875eec327ed6819fc4dc2796cda9e"
 
 
-def test_the_example_dags_parse_without_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["kubernetes", "local"])
+def test_the_example_dags_parse_on_either_backend_without_heavy_imports(
+    tmp_path: Path, backend: str
+) -> None:
     code = (
         "from airflow.dag_processing.dagbag import DagBag; import sys, json;"
         f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r}, safe_mode=False);"
-        "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags)}))"
+        "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags),"
+        " 'modules': sorted(sys.modules)}))"
     )
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__TFJOB__BACKEND": backend}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     parsed = json.loads(out.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
-    assert "example_tfjob_operator" in parsed["dags"]
+    assert parsed["dags"] == [
+        "example_tfjob_function",
+        "example_tfjob_operator",
+        "example_tfjob_ps",
+        "example_tfjob_sensor",
+    ]
+    clients = ("tensorflow", "kubernetes", "kubernetes_asyncio")
+    assert [m for m in parsed["modules"] if m.split(".")[0] in clients] == []
 
 
 def test_importing_the_operator_sensor_and_trigger_does_not_import_the_kubernetes_clients(
