@@ -55,8 +55,8 @@ def _airflow(*args: str, env: dict[str, str], log: Path) -> int:
         return proc.wait()
 
 
-def latest_xcom(dag_id: str, task_id: str) -> Any:
-    """``task_id``'s return value in the latest run of ``dag_id``, from the configured DB."""
+def latest_xcom(dag_id: str, task_id: str, key: str = "return_value") -> Any:
+    """``task_id``'s XCom ``key`` in the latest run of ``dag_id``, from the configured DB."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
@@ -65,7 +65,7 @@ def latest_xcom(dag_id: str, task_id: str) -> Any:
         row = session.execute(
             select(XComModel.value)
             .where(XComModel.dag_id == dag_id, XComModel.task_id == task_id)
-            .where(XComModel.key == "return_value")
+            .where(XComModel.key == key)
             .order_by(XComModel.timestamp.desc())
             .limit(1)
         ).first()

@@ -48,6 +48,27 @@ CONFIG_SECTION: dict[str, Any] = {
             "",
             "2",
         ),
+        "tfjob_url_template": _option(
+            'URL of a TFJob in a Kubernetes or Kubeflow dashboard, for the operator\'s "TFJob" '
+            "extra link; ``{namespace}``, ``{name}`` and ``{uid}`` are filled in. "
+            "Empty: no link.\n",
+            "string",
+            "",
+            "https://kubeflow.example/tfjobs/{namespace}/{name}",
+        ),
+        "ui_connections": _option(
+            "Kubernetes connections whose TFJobs the TFJobs page lists (comma-separated).\n",
+            "string",
+            "kubernetes_default",
+            "kubernetes_default,gpu_cluster",
+        ),
+        "ui_namespaces": _option(
+            "Namespaces the TFJobs page lists in each connection (comma-separated). Empty: the "
+            "connection's own namespace, else ``default``.\n",
+            "string",
+            "",
+            "ml,research",
+        ),
         "local_stop_grace_seconds": _option(
             "Local backend: seconds between SIGTERM and SIGKILL when replicas are stopped; a "
             "group's ``terminationGracePeriodSeconds`` wins.\n",
@@ -94,6 +115,10 @@ def get_provider_info() -> dict[str, Any]:
             {"class-name": "airflow_tfjob.decorators.tfjob.tfjob_task", "name": "tfjob"},
         ],
         "config": {"tfjob": CONFIG_SECTION},
+        "extra-links": [
+            "airflow_tfjob.operators.links.TFJobLink",
+            "airflow_tfjob.operators.links.TFJobMonitorLink",
+        ],
         "hooks": [
             {"integration-name": "Kubeflow TFJob", "python-modules": ["airflow_tfjob.hooks.tfjob"]},
         ],

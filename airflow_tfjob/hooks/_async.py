@@ -55,7 +55,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         from tenacity import AsyncRetrying
 
         try:
-            async for attempt in AsyncRetrying(**_retry.retry_kwargs()):
+            async for attempt in AsyncRetrying(**_retry.retry_kwargs(self.max_attempts)):
                 with attempt:
                     async with (await self._kube()).get_conn() as api:
                         return await fn(api)

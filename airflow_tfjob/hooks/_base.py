@@ -51,8 +51,11 @@ class Settings:
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
         disable_verify_ssl: bool | None = None,
+        max_attempts: int = _retry.MAX_ATTEMPTS,
     ) -> None:
         self.kubernetes_conn_id = kubernetes_conn_id
+        self.max_attempts = max_attempts
+        """Tries of one API call on 429, 5xx and connection errors (1: no retry)."""
         self.config_file = config_file
         self.config_dict = config_dict
         self.cluster_context = cluster_context

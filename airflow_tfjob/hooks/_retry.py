@@ -64,13 +64,13 @@ def wait_seconds(state: RetryCallState) -> float:
     return random.uniform(0, ceiling)
 
 
-def retry_kwargs() -> dict[str, Any]:
+def retry_kwargs(max_attempts: int = MAX_ATTEMPTS) -> dict[str, Any]:
     """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``."""
     from tenacity import retry_if_exception, stop_after_attempt
 
     return {
         "retry": retry_if_exception(is_retryable),
         "wait": wait_seconds,
-        "stop": stop_after_attempt(MAX_ATTEMPTS),
+        "stop": stop_after_attempt(max_attempts),
         "reraise": True,
     }

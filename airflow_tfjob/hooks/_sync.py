@@ -95,7 +95,7 @@ class TFJobHook(Settings, BaseHook):
         from tenacity import Retrying
 
         try:
-            for attempt in Retrying(**_retry.retry_kwargs()):
+            for attempt in Retrying(**_retry.retry_kwargs(self.max_attempts)):
                 with attempt:
                     return fn()
         except Exception as exc:

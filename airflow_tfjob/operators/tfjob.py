@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.configuration import conf
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from airflow_tfjob import backends
 from airflow_tfjob.backends.kubernetes.request import (
@@ -21,7 +21,7 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.operators import _build, _local
+from airflow_tfjob.operators import _build, _local, links
 from airflow_tfjob.spec import TfJob
 
 if TYPE_CHECKING:
@@ -133,6 +133,7 @@ class TFJobOperator(BaseOperator):
         )
         self.startup_timeout_seconds = startup_timeout_seconds
         self.backend = backends.check(backend or _local.default_backend())
+        self.operator_extra_links = _extra_links(self.backend)
         self._submitted: dict[str, Any] | None = None
         self._local_job: LocalJob | None = None
         self._check_arguments()
@@ -327,9 +328,15 @@ class TFJobOperator(BaseOperator):
         return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.25)
 
     def _push_identity(self, context: Context, obj: dict[str, Any]) -> None:
-        meta = obj["metadata"]
-        context["ti"].xcom_push(key="tfjob_name", value=meta["name"])
-        context["ti"].xcom_push(key="tfjob_namespace", value=meta["namespace"])
+        """The job's identity, and the extra links, as XComs while it runs."""
+        meta, ti = obj["metadata"], context["ti"]
+        ti.xcom_push(key="tfjob_name", value=meta["name"])
+        ti.xcom_push(key="tfjob_namespace", value=meta["namespace"])
+        ti.xcom_push(key="tfjob_uid", value=meta["uid"])
+        urls = links.urls(meta, self.kubernetes_conn_id)
+        for link in self.operator_extra_links:
+            if link.name in urls:
+                ti.xcom_push(key=link.xcom_key, value=urls[link.name])
 
     def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -353,6 +360,15 @@ class TFJobOperator(BaseOperator):
         job = self._submitted
         self.hook.delete(job["name"], job["namespace"], uid=job["uid"])
         self.log.info("Deleted TFJob %s/%s: %s", job["namespace"], job["name"], why)
+
+
+def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:
+    """The dashboard link when ``[tfjob] tfjob_url_template`` is set, and the TFJobs page;
+    none on the local backend (no cluster to look at)."""
+    if backend != "kubernetes":
+        return ()
+    monitor = (links.TFJobMonitorLink(),)
+    return (links.TFJobLink(), *monitor) if links.dashboard_template() else monitor
 
 
 def _templated(*values: Any) -> bool:

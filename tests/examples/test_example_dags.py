@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from airflow_tfjob.demo import latest_xcom
+from airflow_tfjob.spec import status
+from tests.airflow_fixtures import tfjob_hook
 from tests.sim.operator import Operator
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -78,9 +80,11 @@ def test_example_tfjob_sensor_waits_for_the_submitted_job(
         "conn_type": "kubernetes",
         "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace},
     }
-    output = dags_test(
+    dags_test(
         "example_tfjob_sensor", tmp_path, AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(connection)
     )
     submitted = latest_xcom("example_tfjob_sensor", "submit")
     assert submitted["state"] == "Submitted" and submitted["namespace"] == namespace
-    assert "Succeeded" in output
+    (job,) = tfjob_hook(kubeconfig).list_jobs(namespace)[0]  # kept: on_finish_action keep_tfjob
+    assert job["metadata"]["uid"] == submitted["uid"]
+    assert status.job_state(job).phase == "Succeeded"  # what the sensor waited for

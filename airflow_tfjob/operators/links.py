@@ -1,0 +1,65 @@
+"""Extra links of ``TFJobOperator``: the job in a dashboard, and on the TFJobs page.
+
+Airflow 3 shows an extra link from an XCom the task runner writes when the task ends; the
+operator also writes these as soon as the job exists, so the links work while it runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import TaskInstanceKey
+
+MONITOR_PATH = "/tfjob/"
+
+
+def dashboard_template() -> str:
+    """``[tfjob] tfjob_url_template``; empty: no "TFJob" link."""
+    return conf.get("tfjob", "tfjob_url_template", fallback="") or ""
+
+
+def urls(job: dict[str, Any], conn_id: str | None) -> dict[str, str]:
+    """Link name -> URL for a job's ``{name, namespace, uid}``."""
+    out: dict[str, str] = {}
+    template = dashboard_template()
+    if template:
+        out[TFJobLink.name] = template.format(
+            namespace=job["namespace"], name=job["name"], uid=job["uid"]
+        )
+    if conn_id:
+        query = urlencode({"conn_id": conn_id, "namespace": job["namespace"], "name": job["name"]})
+        out[TFJobMonitorLink.name] = f"{MONITOR_PATH}?{query}"
+    return out
+
+
+class _JobLink(BaseOperatorLink):
+    """A link built from the job the task submitted (its XComs), empty before that."""
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        def pull(key: str) -> Any:
+            return XCom.get_value(ti_key=ti_key, key=key)
+
+        job = {"name": pull("tfjob_name"), "namespace": pull("tfjob_namespace")}
+        job["uid"] = pull("tfjob_uid")
+        if not job["name"] or getattr(operator, "backend", "kubernetes") != "kubernetes":
+            return ""
+        return urls(job, getattr(operator, "kubernetes_conn_id", None)).get(self.name, "")
+
+
+class TFJobLink(_JobLink):
+    """The job in a Kubernetes or Kubeflow dashboard (``[tfjob] tfjob_url_template``)."""
+
+    name = "TFJob"
+
+
+class TFJobMonitorLink(_JobLink):
+    """The job on the TFJobs page of this Airflow."""
+
+    name = "TFJob monitor"

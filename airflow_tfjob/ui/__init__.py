@@ -1,0 +1,1 @@
+"""The "TFJobs" page in the Airflow UI: a FastAPI app and the plugin that registers it."""

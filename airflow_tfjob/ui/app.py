@@ -1,0 +1,115 @@
+"""The TFJobs page's FastAPI app, mounted by the plugin at ``/tfjob`` in the api-server.
+
+Every API route needs a logged-in Airflow user (the UI's ``_token`` cookie or a bearer token)
+and shows only the jobs of DAGs that user may read, asked of Airflow's auth manager. Clusters are
+reached through the provider's hook, for the connections and namespaces ``[tfjob] ui_connections``
+and ``ui_namespaces`` name — never a connection a request names that the config does not.
+"""
+
+from __future__ import annotations
+
+import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from airflow.api_fastapi.core_api.security import GetUserDep
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
+
+from airflow_tfjob.ui import rows, settings
+
+LOG_LINES = 50
+app = FastAPI(title="TFJobs", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@cache
+def _page() -> str:
+    return resources.files("airflow_tfjob.ui").joinpath("page.html").read_text(encoding="utf-8")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _readable(user: Any) -> set[str]:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET"))
+
+
+def _hook(conn_id: str) -> Any:
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+    return TFJobHook(conn_id, max_attempts=1)  # a page waits for nobody: say it, do not retry
+
+
+def _unreachable(conn_id: str, namespace: str | None, exc: Exception) -> str:
+    from airflow_tfjob.hooks import errors
+
+    where = f"connection {conn_id!r}" + (f", namespace {namespace!r}" if namespace else "")
+    detail = str(exc) if isinstance(exc, errors.TFJobError) else type(exc).__name__
+    return f"cannot reach the cluster of {where}: {detail}"
+
+
+@app.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> str:
+    """The page itself (it fetches ``api/jobs`` every few seconds)."""
+    return _page()
+
+
+@app.get("/api/jobs")
+def jobs(user: GetUserDep) -> dict[str, Any]:
+    """Every TFJob created by Airflow in the configured places, that this user may see."""
+    readable, now, out = _readable(user), _now(), []
+    for conn_id, configured in settings.targets():
+        target: dict[str, Any] = {"conn_id": conn_id, "namespace": configured, "jobs": []}
+        try:
+            hook = _hook(conn_id)
+            target["namespace"] = namespace = configured or hook.get_namespace() or "default"
+            found, _ = hook.list_jobs(namespace, label_selector=rows.SELECTOR)
+        except Exception as exc:
+            target["error"] = _unreachable(conn_id, target["namespace"], exc)
+            out.append(target)
+            continue
+        for obj in found:
+            identity = rows.task_identity(obj)
+            if identity and identity["dag_id"] in readable:
+                target["jobs"].append(rows.job_row(obj, conn_id=conn_id, now=now))
+        target["jobs"].sort(key=lambda r: r["created"] or "", reverse=True)
+        out.append(target)
+    return {"generated_at": now.isoformat(), "ui_base": settings.ui_base(), "targets": out}
+
+
+@app.get("/api/jobs/{conn_id}/{namespace}/{name}")
+def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, Any]:
+    """One job: conditions, pods, and the chief's (or worker 0's) last log lines."""
+    from airflow_tfjob.hooks import errors
+
+    if conn_id not in {c for c, _ in settings.targets()}:
+        raise HTTPException(404, f"connection {conn_id!r} is not one of [tfjob] ui_connections")
+    hook = _hook(conn_id)
+    try:
+        obj = hook.get(name, namespace)
+    except errors.TFJobNotFound:
+        raise HTTPException(404, f"TFJob {namespace}/{name} not found") from None
+    except Exception as exc:
+        raise HTTPException(503, _unreachable(conn_id, namespace, exc)) from None
+    identity = rows.task_identity(obj)
+    if identity is None or identity["dag_id"] not in _readable(user):
+        raise HTTPException(404, f"TFJob {namespace}/{name} not found")  # not: "forbidden"
+    try:
+        pods, _ = hook.list_pods(name, namespace)
+    except Exception as exc:
+        raise HTTPException(503, _unreachable(conn_id, namespace, exc)) from None
+    log: list[str] = []
+    replica = rows.log_replica(obj)
+    pod = next((p for p in pods if rows.pod_row(p)["replica"] == replica), None)
+    if pod is not None:
+        try:
+            text = hook.read_log(pod["metadata"]["name"], namespace, tail_lines=LOG_LINES)
+            log = text.splitlines()
+        except errors.TFJobError as exc:
+            log = [f"(no log: {exc})"]
+    detail = rows.job_detail(obj, pods, log, conn_id=conn_id, now=_now())
+    return {**detail, "ui_base": settings.ui_base()}

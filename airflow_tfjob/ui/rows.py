@@ -1,0 +1,125 @@
+"""What the TFJobs page shows, read from TFJob and pod objects without I/O.
+
+A row per job (state, age, duration, replica counts per type, the task instance it belongs to)
+and a detail view (conditions timeline, each replica's pod, the output replica's last log lines).
+The task identity comes from the annotations the operator writes (unabridged, unlike labels).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from airflow_tfjob.spec import naming, status
+
+ANNOTATION = naming.LABEL_PREFIX + "/{}"
+SELECTOR = ",".join(f"{k}={v}" for k, v in naming.MANAGED_BY.items())
+"""Label selector of the TFJobs Airflow created."""
+
+
+def _time(text: str | None) -> datetime.datetime | None:
+    if not text:
+        return None
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{dag_id, task_id, run_id, map_index}`` of the task instance that created the job."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    keys = ("dag-id", "task-id", "run-id", "map-index")
+    values = [annotations.get(ANNOTATION.format(k)) for k in keys]
+    if any(v is None for v in values):
+        return None
+    dag_id, task_id, run_id, map_index = (str(v) for v in values)
+    return {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": int(map_index)}
+
+
+def task_instance_path(identity: Mapping[str, Any]) -> str:
+    """The Airflow 3 UI's path of a task instance."""
+    path = "/dags/{}/runs/{}/tasks/{}".format(
+        *(quote(str(identity[k]), safe="") for k in ("dag_id", "run_id", "task_id"))
+    )
+    return path + (f"/mapped/{identity['map_index']}" if identity["map_index"] >= 0 else "")
+
+
+def job_row(obj: Mapping[str, Any], *, conn_id: str, now: datetime.datetime) -> dict[str, Any]:
+    """One line of the list: identity, state, timing and replica counts."""
+    meta = obj.get("metadata") or {}
+    state = status.job_state(obj)
+    identity = task_identity(obj)
+    created, started = _time(meta.get("creationTimestamp")), _time(state.start_time)
+    ended = _time(state.completion_time)
+    counts = status.replica_counts(obj)
+    replicas = {
+        rtype: {
+            "total": total,
+            **{k: int((state.replica_statuses.get(rtype) or {}).get(k) or 0) for k in _COUNTS},
+        }
+        for rtype, total in sorted(counts.items())
+    }
+    return {
+        "conn_id": conn_id,
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "state": state.phase,
+        "reason": state.reason,
+        "message": state.message,
+        "created": meta.get("creationTimestamp"),
+        "age_seconds": (now - created).total_seconds() if created else None,
+        "duration_seconds": ((ended or now) - started).total_seconds() if started else None,
+        "replicas": replicas,
+        "task": identity,
+        "task_instance_path": task_instance_path(identity) if identity else None,
+    }
+
+
+_COUNTS = ("active", "succeeded", "failed")
+
+
+def pod_row(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """A replica's pod: phase, exit code, restarts, and why it waits."""
+    outcome = status.replica_outcome(pod)
+    return {
+        "replica": outcome.replica,
+        "pod": outcome.pod,
+        "phase": (pod.get("status") or {}).get("phase", "Pending"),
+        "exit_code": outcome.exit_code,
+        "reason": outcome.reason or outcome.waiting_reason,
+        "restarts": outcome.restarts,
+    }
+
+
+def job_detail(
+    obj: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]],
+    log: list[str],
+    *,
+    conn_id: str,
+    now: datetime.datetime,
+) -> dict[str, Any]:
+    """The detail view: the row, the conditions in time order, every pod, the log tail."""
+    conditions = sorted(
+        (dict(c) for c in status.job_state(obj).conditions),
+        key=lambda c: c.get("lastTransitionTime") or "",
+    )  # stable: within one second, the order the operator wrote them in
+    return {
+        **job_row(obj, conn_id=conn_id, now=now),
+        "conditions": conditions,
+        "pods": sorted((pod_row(p) for p in pods), key=lambda p: _replica_order(p["replica"])),
+        "log_replica": log_replica(obj),
+        "log": log,
+    }
+
+
+def log_replica(obj: Mapping[str, Any]) -> str:
+    """The replica whose log the detail view shows: the chief, else worker 0."""
+    return status.output_replica(status.replica_counts(obj))
+
+
+def _replica_order(replica: str) -> tuple[int, str, int]:
+    kind, _, index = replica.rpartition("-")
+    rank = {"chief": 0, "master": 0, "worker": 1, "ps": 2, "evaluator": 3}.get(kind, 4)
+    return rank, kind, int(index) if index.isdigit() else 0

@@ -1,0 +1,240 @@
+"""Fixtures for the TFJobs page: simulated jobs in several states, and a real Airflow api-server
+with this provider's plugin, two users and a per-DAG auth manager."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes
+import pytest
+
+from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.spec import naming
+from tests.airflow_fixtures import tfjob_hook
+from tests.sim import jobs as sim_jobs
+from tests.sim import operator as operator_mod
+from tests.sim.fates import RUNS_FOR_EVER, Fate
+from tests.sim.fixtures import close_client
+from tests.waiting import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS = {"admin": "admin", "viewer": "viewer"}
+DAGS = {"public_train": "train", "public_eval": "evaluate", "secret_train": "train"}
+CHIEF_LOG = ["loading data", "epoch 1: loss 0.61", "epoch 2: loss 0.32", "saved model"]
+
+
+@dataclass(frozen=True)
+class UiJobs:
+    """The simulated TFJobs the page shows."""
+
+    namespace: str
+    names: dict[str, str]
+    """Role in the test -> TFJob name."""
+
+
+def _manifest(name: str, namespace: str, dag_id: str, task_id: str, run_id: str) -> dict[str, Any]:
+    manifest = TfJob(chief=Chief(), worker=Worker(replicas=2)).to_manifest(
+        name, namespace, image="tf:2"
+    )
+    manifest["metadata"]["labels"] = naming.task_labels(dag_id, task_id, run_id, -1, 1)
+    manifest["metadata"]["annotations"] = naming.task_annotations(dag_id, task_id, run_id, -1)
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def ui_jobs(
+    kube_cluster: Any,
+    kube_api: kubernetes.client.ApiClient,
+    kubelet: Any,
+    kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[UiJobs]:
+    """Four jobs of three DAGs: succeeded, failed, running (public) and succeeded (secret)."""
+    namespace = f"ui-{os.getpid()}"
+    core = kubernetes.client.CoreV1Api(kube_api)
+    core.create_namespace({"metadata": {"name": namespace}})
+    client = kube_cluster.api_client()
+    sim = operator_mod.Operator(
+        client,
+        namespace,
+        store=kubelet.store,
+        node_name=kubelet.node_name,
+        workdir=tmp_path_factory.mktemp("ui-pods"),
+    ).start()
+    names = {
+        "succeeded": "public-train-ok",
+        "failed": "public-train-bad",
+        "running": "public-eval-live",
+        "secret": "secret-train-ok",
+    }
+    sim.set_fate(
+        names["succeeded"], "Chief", 0, Fate(duration=0.5, logs=CHIEF_LOG, message='{"loss": 0.32}')
+    )
+    sim.set_fate(
+        names["failed"], "Worker", 1, Fate(exit_code=1, message="CUDA error: out of memory")
+    )
+    sim.set_fate(names["failed"], "Chief", 0, RUNS_FOR_EVER)
+    sim.set_fate(names["running"], "Chief", 0, Fate(exit_code=None, logs=["evaluating"]))
+    hook = tfjob_hook(kubeconfig)
+    runs = {
+        "succeeded": ("public_train", "manual__2026-11-01T00:00:00+00:00"),
+        "failed": ("public_train", "manual__2026-11-02T00:00:00+00:00"),
+        "running": ("public_eval", "manual__2026-11-03T00:00:00+00:00"),
+        "secret": ("secret_train", "manual__2026-11-04T00:00:00+00:00"),
+    }
+    for role, (dag_id, run_id) in runs.items():
+        hook.create(_manifest(names[role], namespace, dag_id, DAGS[dag_id], run_id))
+    phases = {
+        "succeeded": "Succeeded",
+        "failed": "Failed",
+        "running": "Running",
+        "secret": "Succeeded",
+    }
+    for role, phase in phases.items():
+        sim_jobs.wait_for(
+            kube_api, namespace, names[role], lambda j, p=phase: _is(j, p), timeout=60
+        )
+    try:
+        yield UiJobs(namespace, names)
+    finally:
+        sim.stop()
+        close_client(client)
+        core.delete_namespace(namespace, _preload_content=False)
+
+
+def _is(job: dict[str, Any], phase: str) -> bool:
+    return any(
+        c.get("type") == phase and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class UiServer:
+    """A running ``airflow api-server`` with the plugin."""
+
+    url: str
+    log: Path
+
+    def token(self, user: str) -> str:
+        """A JWT for ``user``, from the simple auth manager's login endpoint."""
+        response = httpx.post(
+            f"{self.url}/auth/token", json={"username": user, "password": USERS[user]}, timeout=30
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def get(self, path: str, user: str | None) -> httpx.Response:
+        """GET ``path`` as ``user`` (``None``: no credentials)."""
+        headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
+        return httpx.get(f"{self.url}{path}", headers=headers, timeout=60)
+
+
+DAG_FILE = """
+import datetime
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.empty import EmptyOperator
+with DAG({dag_id!r}, schedule=None, start_date=datetime.datetime(2026, 1, 1)):
+    EmptyOperator(task_id={task_id!r})
+"""
+
+
+@pytest.fixture(scope="module")
+def ui_server(
+    ui_jobs: UiJobs, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[UiServer]:
+    """``airflow api-server`` on a home of its own: three DAGs, users admin and viewer (who may
+    read only ``public_*`` DAGs), the test cluster as connection ``tfjob_test`` and an
+    unreachable one as ``tfjob_down``."""
+    home = tmp_path_factory.mktemp("ui-home")
+    dags = home / "dags"
+    dags.mkdir()
+    for dag_id, task_id in DAGS.items():
+        (dags / f"{dag_id}.py").write_text(DAG_FILE.format(dag_id=dag_id, task_id=task_id))
+    (home / "simple_auth_manager_passwords.json.generated").write_text(json.dumps(USERS))
+    down = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(_down_kubeconfig(home))}}
+    test = {
+        "conn_type": "kubernetes",
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": ui_jobs.namespace},
+    }
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{u}" for u in USERS),
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.ui.auth.PrefixAuthManager",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__TFJOB__UI_CONNECTIONS": "tfjob_test,tfjob_down",
+        "AIRFLOW_CONN_TFJOB_TEST": json.dumps(test),
+        "AIRFLOW_CONN_TFJOB_DOWN": json.dumps(down),
+        "PYTHONPATH": str(ROOT),
+    }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        subprocess.run([airflow, *command], env=env, check=True, capture_output=True, timeout=300)
+    port, log = _free_port(), home / "api-server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [airflow, "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(lambda: _healthy(url) or server.poll() is not None, timeout=120, interval=0.5)
+        assert server.poll() is None, log.read_text()[-3000:]
+        yield UiServer(url, log)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _down_kubeconfig(home: Path) -> Path:
+    """A kubeconfig naming a port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = home / "down.kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "down", "cluster": {"server": f"https://127.0.0.1:{port}"}}],
+                "users": [{"name": "down", "user": {"token": "not-a-real-token"}}],
+                "contexts": [{"name": "down", "context": {"cluster": "down", "user": "down"}}],
+                "current-context": "down",
+            }
+        )
+    )
+    return path

@@ -1,0 +1,72 @@
+"""The TFJobs page in a running Airflow, in headless Chromium (Debian's, driven by Playwright):
+log in, open it from the Browse menu, read the rows and their states, open the detail view.
+Screenshots are kept under ``artifacts/ui/``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.ui.conftest import ROOT, UiJobs, UiServer
+
+ARTIFACTS = ROOT / "artifacts" / "ui"
+
+
+def _browser_path() -> str:
+    found = shutil.which("chromium") or "/usr/bin/chromium"
+    assert Path(found).exists(), "Debian's chromium is not installed (bash .ci/setup installs it)"
+    return found
+
+
+def test_a_viewer_watches_tfjobs_in_the_airflow_ui(ui_server: UiServer, ui_jobs: UiJobs) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    names = ui_jobs.names
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_browser_path())
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 950})
+            page.goto(f"{ui_server.url}/auth/login?next=/")
+            page.fill("input[name=username]", "viewer")
+            page.fill("input[name=password]", "viewer")
+            page.click("button[type=submit]")
+            page.get_by_role("button", name="Browse").click()
+            page.get_by_role("menuitem", name="TFJobs").click()
+            page.wait_for_url("**/plugin/tfjobs*")
+
+            frame = page.frame_locator("iframe[title=TFJobs]")
+            rows = frame.locator("tr.job")
+            expect(rows).to_have_count(3)  # the secret DAG's job is not the viewer's to see
+            for role, state in (
+                ("succeeded", "Succeeded"),
+                ("failed", "Failed"),
+                ("running", "Running"),
+            ):
+                row = frame.locator(f'tr.job[data-name="{names[role]}"]')
+                expect(row.locator(".state")).to_have_text(state)
+            expect(frame.locator(f'tr.job[data-name="{names["secret"]}"]')).to_have_count(0)
+            expect(frame.locator(".target-error")).to_contain_text(
+                "cannot reach the cluster of connection 'tfjob_down'"
+            )
+            link = frame.locator(f'tr.job[data-name="{names["succeeded"]}"] a')
+            expect(link).to_have_attribute(
+                "href",
+                "/dags/public_train/runs/manual__2026-11-01T00%3A00%3A00%2B00%3A00/tasks/train",
+            )
+            page.screenshot(path=str(ARTIFACTS / "tfjobs-list.png"), full_page=True)
+
+            frame.locator(f'tr.job[data-name="{names["succeeded"]}"] td').first.click()
+            expect(frame.locator("#detail-state")).to_have_text("Succeeded")
+            expect(frame.locator('#conditions tr[data-type="Succeeded"]')).to_be_visible()
+            expect(frame.locator("#log")).to_contain_text("epoch 2: loss 0.32")
+            expect(frame.locator('#pods tr[data-replica="chief-0"]')).to_contain_text("Succeeded")
+
+            frame.locator(f'tr.job[data-name="{names["failed"]}"] td').first.click()
+            expect(frame.locator("#detail-state")).to_have_text("Failed")
+            worker = frame.locator('#pods tr[data-replica="worker-1"]')
+            expect(worker).to_contain_text("Failed")
+            expect(worker.locator("td").nth(3)).to_have_text("1")  # the exit code
+            page.screenshot(path=str(ARTIFACTS / "tfjobs-detail.png"), full_page=True)
+        finally:
+            browser.close()
