@@ -77,6 +77,29 @@ class AsyncTFJobHook(Settings, BaseHook):
 
         return CoreV1Api(api)
 
+    async def missing_permissions(self, namespace: str, *, logs: bool = True) -> list[str]:
+        """What this identity may not do in ``namespace`` of what a run needs (empty when all is
+        allowed, or when the server cannot answer access reviews)."""
+        from kubernetes_asyncio.client import AuthorizationV1Api
+
+        missing = []
+        for access in (*res.ACCESS, *([res.LOG_ACCESS] if logs else [])):
+            body = res.access_review(namespace, access)
+
+            async def call(api: Any, body: dict[str, Any] = body) -> Any:
+                reviews = AuthorizationV1Api(api)
+                return (await reviews.create_self_subject_access_review(body)).to_dict()  # type: ignore[arg-type]
+
+            try:
+                review = await self._call(
+                    call, verb="review access in", namespace=namespace, resource="authorization"
+                )
+            except errors.TFJobAPIError:
+                return []  # no answer is not a "no": the real calls will say
+            if not (review.get("status") or {}).get("allowed"):
+                missing.append(res.describe_access(access))
+        return missing
+
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Create a TFJob; 409 raises ``TFJobConflict``."""
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]

@@ -17,6 +17,35 @@ DEFAULT_WATCH_SECONDS = 60
 CONNECT_TIMEOUT = 10.0
 MERGE_PATCH = "application/merge-patch+json"
 
+Access = tuple[str, str, str, str]
+"""``(verb, API group, resource, subresource)``."""
+ACCESS: tuple[Access, ...] = (
+    *((verb, GROUP, PLURAL, "") for verb in ("create", "get", "list", "watch", "delete")),
+    *((verb, "", "pods", "") for verb in ("get", "list", "watch")),
+)
+"""What a run needs in its namespace (``deploy/rbac.yaml`` grants it, and ``patch``)."""
+LOG_ACCESS: Access = ("get", "", "pods", "log")
+
+
+def access_review(namespace: str, access: Access) -> dict[str, Any]:
+    """A SelfSubjectAccessReview body: may this identity do ``access`` in ``namespace``?"""
+    verb, group, resource, subresource = access
+    attributes = {"namespace": namespace, "verb": verb, "group": group, "resource": resource}
+    if subresource:
+        attributes["subresource"] = subresource
+    return {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes},
+    }
+
+
+def describe_access(access: Access) -> str:
+    """``list pods``, ``get pods/log``, ``create tfjobs.kubeflow.org``."""
+    verb, group, resource, subresource = access
+    name = f"{resource}.{group}" if group else resource
+    return f"{verb} {name}/{subresource}" if subresource else f"{verb} {name}"
+
 
 def watch_kwargs(
     resource_version: str | None, *, name: str | None, label_selector: str, timeout_seconds: int

@@ -38,19 +38,13 @@ def urls(job: dict[str, Any], conn_id: str | None) -> dict[str, str]:
 
 
 class _JobLink(BaseOperatorLink):
-    """A link built from the job the task submitted (its XComs), empty before that."""
+    """A link to the job the task submitted; empty before there is one.
+
+    Airflow calls ``get_link`` on the worker when the task ends, with the operator that ran
+    (which keeps the URLs it pushed as ``tfjob_links``); the UI then reads the XCom."""
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        def pull(key: str) -> Any:
-            return XCom.get_value(ti_key=ti_key, key=key)
-
-        job = {"name": pull("tfjob_name"), "namespace": pull("tfjob_namespace")}
-        job["uid"] = pull("tfjob_uid")
-        if not job["name"] or getattr(operator, "backend", "kubernetes") != "kubernetes":
-            return ""
-        return urls(job, getattr(operator, "kubernetes_conn_id", None)).get(self.name, "")
+        return str((getattr(operator, "tfjob_links", None) or {}).get(self.name, ""))
 
 
 class TFJobLink(_JobLink):

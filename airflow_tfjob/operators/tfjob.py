@@ -136,6 +136,8 @@ class TFJobOperator(BaseOperator):
         self.operator_extra_links = _extra_links(self.backend)
         self._submitted: dict[str, Any] | None = None
         self._local_job: LocalJob | None = None
+        self.tfjob_links: dict[str, str] = {}
+        """Extra link name -> URL, once the job exists."""
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -298,6 +300,7 @@ class TFJobOperator(BaseOperator):
 
         meta = {"name": event["name"], "namespace": event["namespace"], "uid": event["uid"]}
         self._submitted = meta
+        self._set_links(meta)
         if event["kind"] == "deadline":
             raise errors.TFJobTimeout(event["message"])
         if event["kind"] != "finished" or event.get("result") is None:
@@ -333,10 +336,15 @@ class TFJobOperator(BaseOperator):
         ti.xcom_push(key="tfjob_name", value=meta["name"])
         ti.xcom_push(key="tfjob_namespace", value=meta["namespace"])
         ti.xcom_push(key="tfjob_uid", value=meta["uid"])
-        urls = links.urls(meta, self.kubernetes_conn_id)
+        self._set_links(meta)
         for link in self.operator_extra_links:
-            if link.name in urls:
-                ti.xcom_push(key=link.xcom_key, value=urls[link.name])
+            if link.name in self.tfjob_links:
+                ti.xcom_push(key=link.xcom_key, value=self.tfjob_links[link.name])
+
+    def _set_links(self, meta: dict[str, Any]) -> None:
+        """The extra links' URLs for this job (read back by the links when the task ends)."""
+        if self.backend == "kubernetes":
+            self.tfjob_links = links.urls(meta, self.kubernetes_conn_id)
 
     def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]

@@ -83,8 +83,8 @@ def test_forbidden_names_verb_resource_and_user(
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
-    assert "forbidden: cannot create tfjobs.kubeflow.org default/" in out
-    assert 'User "restricted" cannot create resource "tfjobs"' in out
+    assert "forbidden: this kubeconfig's identity may not create tfjobs.kubeflow.org, " in out
+    assert "get pods/log in namespace 'default'" in out and "nothing was submitted" in out
     assert rbac_cluster.tokens["restricted"] not in out
 
 

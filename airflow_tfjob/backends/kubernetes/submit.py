@@ -49,11 +49,30 @@ def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
     )
 
 
+def check_permissions(hook: TFJobHook, namespace: str, *, logs: bool) -> None:
+    """Refuse, before anything is created, a run this identity could not follow to the end."""
+    missing = hook.missing_permissions(namespace, logs=logs)
+    if missing:
+        who = (
+            f"the identity of connection {hook.kubernetes_conn_id!r}"
+            if hook.kubernetes_conn_id
+            else "this kubeconfig's identity"
+        )
+        raise errors.TFJobForbidden(
+            f"forbidden: {who} may not {', '.join(missing)} in namespace {namespace!r}, "
+            "which a TFJob run needs; nothing was submitted. Grant them with a Role like "
+            "deploy/rbac.yaml in this repository",
+            status=403,
+            reason="Forbidden",
+        )
+
+
 def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
     """The TFJob object and whether it was adopted rather than created."""
     name = request.manifest["metadata"]["name"]
     namespace = request.manifest["metadata"]["namespace"]
     identity = request.identity
+    check_permissions(hook, namespace, logs=request.get_logs)
     earlier = _stored_job(hook, request, name, namespace)
     if earlier is not None:
         return earlier, True
