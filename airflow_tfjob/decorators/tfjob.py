@@ -51,6 +51,16 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             if kwargs.get("tfjob") is not None:
                 raise ValueError("give task_config or tfjob, not both")
             kwargs["tfjob"] = task_config
+        if kwargs.get("tfjob_template") is not None:
+            raise ValueError(
+                "tfjob_template: @task.tfjob builds the job from task_config=TfJob(...) "
+                "(groups may take pod_template); use TFJobOperator for a raw template"
+            )
+        if kwargs.get("wait_until_finished") is False:
+            raise ValueError(
+                "wait_until_finished: got False; @task.tfjob returns the function's value, so it "
+                "waits for the job (use TFJobOperator to submit without waiting)"
+            )
         for name in ("command", "args"):
             if kwargs.get(name) is not None:
                 raise ValueError(

@@ -232,3 +232,21 @@ def train():
     ti = task_instance(dagrun, "train")
     assert ti.state == "success", capfd.readouterr().out[-3000:]
     assert ti.xcom_pull(task_ids="train")["role"] == "chief-0"
+
+
+def test_what_the_function_task_cannot_do_is_refused_when_the_dag_is_parsed() -> None:
+    from airflow.sdk import DAG, task
+
+    with DAG("refusals", schedule=None):
+        for arguments, message in (
+            ({"command": ["python", "x.py"]}, "command: @task.tfjob runs the decorated function"),
+            ({"tfjob_template": {"spec": {}}}, "tfjob_template: @task.tfjob builds the job"),
+            ({"wait_until_finished": False}, "wait_until_finished: got False; @task.tfjob"),
+        ):
+
+            @task.tfjob(image="tf:2", **arguments)
+            def train() -> int:
+                return 1
+
+            with pytest.raises(ValueError, match=message):
+                train()

@@ -5,7 +5,7 @@ fails before anything is submitted, naming what is missing."""
 from __future__ import annotations
 
 import copy
-import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +81,7 @@ def _documents(namespace: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def ground(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ground]:
     admin = rbac_cluster.api_client()
-    namespace = f"rbac-{os.getpid()}"
+    namespace = f"rbac-{uuid.uuid4().hex[:8]}"
     kubernetes.client.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
     role, binding = _documents(namespace)
     rbac = kubernetes.client.RbacAuthorizationV1Api(admin)

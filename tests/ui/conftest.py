@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def _manifest(name: str, namespace: str, dag_id: str, task_id: str, run_id: str)
     return manifest
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ui_jobs(
     kube_cluster: Any,
     kube_api: kubernetes.client.ApiClient,
@@ -60,7 +61,7 @@ def ui_jobs(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[UiJobs]:
     """Four jobs of three DAGs: succeeded, failed, running (public) and succeeded (secret)."""
-    namespace = f"ui-{os.getpid()}"
+    namespace = f"ui-{uuid.uuid4().hex[:8]}"
     core = kubernetes.client.CoreV1Api(kube_api)
     core.create_namespace({"metadata": {"name": namespace}})
     client = kube_cluster.api_client()
@@ -155,7 +156,7 @@ with DAG({dag_id!r}, schedule=None, start_date=datetime.datetime(2026, 1, 1)):
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def ui_server(
     ui_jobs: UiJobs, kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[UiServer]:
