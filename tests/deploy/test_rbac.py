@@ -20,7 +20,7 @@ from tests.cluster.cluster import Cluster
 from tests.sim import kubelet as kubelet_mod
 from tests.sim import operator as operator_mod
 from tests.sim.fates import Fate
-from tests.sim.fixtures import close_client
+from tests.sim.fixtures import close_client, start_simulator
 from tests.waiting import eventually
 
 RBAC_YAML = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
@@ -88,13 +88,9 @@ def ground(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
     rbac.create_namespaced_role(namespace, role)
     rbac.create_namespaced_role_binding(namespace, binding)
     kubelet = kubelet_mod.Kubelet(rbac_cluster.api_client()).start()
-    sim = operator_mod.Operator(
-        rbac_cluster.api_client(),
-        namespace,
-        store=kubelet.store,
-        node_name=kubelet.node_name,
-        workdir=tmp_path_factory.mktemp("rbac-pods"),
-    ).start()
+    sim = start_simulator(
+        rbac_cluster.api_client(), namespace, kubelet, tmp_path_factory.mktemp("rbac-pods")
+    )
     ground = Ground(namespace, rbac_cluster.kubeconfig_for("restricted"), admin, role, sim)
     try:
         eventually(lambda: ground.missing() == [], timeout=30)  # bindings reach the authorizer

@@ -52,6 +52,15 @@ def close_client(client: kubernetes.client.ApiClient) -> None:
     client.close()
 
 
+def start_simulator(
+    client: kubernetes.client.ApiClient, namespace: str, kubelet: kubelet_mod.Kubelet, workdir: Path
+) -> operator_mod.Operator:
+    """A running simulated training operator for ``namespace``, its pods on ``kubelet``."""
+    return operator_mod.Operator(
+        client, namespace, store=kubelet.store, node_name=kubelet.node_name, workdir=workdir
+    ).start()
+
+
 @pytest.fixture
 def simulator(
     kube_cluster: Any,
@@ -61,13 +70,7 @@ def simulator(
 ) -> Iterator[operator_mod.Operator]:
     """The simulated training operator for this test's namespace, already running."""
     client = kube_cluster.api_client()
-    sim = operator_mod.Operator(
-        client,
-        namespace,
-        store=kubelet.store,
-        node_name=kubelet.node_name,
-        workdir=tmp_path / "pods",
-    ).start()
+    sim = start_simulator(client, namespace, kubelet, tmp_path / "pods")
     try:
         yield sim
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,12 +19,12 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.backends.local import ports
 from airflow_tfjob.spec import naming
 from tests.airflow_fixtures import tfjob_hook
 from tests.sim import jobs as sim_jobs
-from tests.sim import operator as operator_mod
 from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.fixtures import close_client
+from tests.sim.fixtures import close_client, start_simulator
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,13 +64,7 @@ def ui_jobs(
     core = kubernetes.client.CoreV1Api(kube_api)
     core.create_namespace({"metadata": {"name": namespace}})
     client = kube_cluster.api_client()
-    sim = operator_mod.Operator(
-        client,
-        namespace,
-        store=kubelet.store,
-        node_name=kubelet.node_name,
-        workdir=tmp_path_factory.mktemp("ui-pods"),
-    ).start()
+    sim = start_simulator(client, namespace, kubelet, tmp_path_factory.mktemp("ui-pods"))
     names = {
         "succeeded": "public-train-ok",
         "failed": "public-train-bad",
@@ -118,12 +111,6 @@ def _is(job: dict[str, Any], phase: str) -> bool:
         c.get("type") == phase and c.get("status") == "True"
         for c in (job.get("status") or {}).get("conditions") or []
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -190,7 +177,7 @@ def ui_server(
     airflow = str(Path(sys.executable).parent / "airflow")
     for command in (["db", "migrate"], ["dags", "reserialize"]):
         subprocess.run([airflow, *command], env=env, check=True, capture_output=True, timeout=300)
-    port, log = _free_port(), home / "api-server.log"
+    port, log = ports.free_ports(1)[0], home / "api-server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
             [airflow, "api-server", "-H", "127.0.0.1", "-p", str(port), "-w", "1"],
@@ -222,9 +209,7 @@ def _healthy(url: str) -> bool:
 
 def _down_kubeconfig(home: Path) -> Path:
     """A kubeconfig naming a port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = ports.free_ports(1)[0]
     path = home / "down.kubeconfig"
     path.write_text(
         json.dumps(
