@@ -276,6 +276,8 @@ class LocalJob:
             )
 
     def _exited(self, slot: Slot, code: int) -> None:
+        if self._stop_reason:
+            return  # killed on purpose: no restart, no verdict; the loop raises next
         replica = slot.replica
         outcome = self._outcome(slot, code)
         assert slot.proc is not None
