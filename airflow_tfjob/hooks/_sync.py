@@ -56,12 +56,15 @@ class TFJobHook(Settings, BaseHook):
         """Connection settings resolved here, on the worker, for ``AsyncTFJobHook(None, **it)``
         in the triggerer, which then needs neither the metadata DB nor the kubeconfig file.
         Holds credentials: only for trigger kwargs, which Airflow encrypts."""
-        extras = self._kube.conn_extras if self.kubernetes_conn_id else {}
-        in_cluster = self.in_cluster if self.in_cluster is not None else extras.get("in_cluster")
+
+        def extra(name: str) -> Any:  # either spelling, as the cncf hook reads them
+            return self._kube._get_field(name) if self.kubernetes_conn_id else None
+
+        in_cluster = _flag(self.in_cluster if self.in_cluster is not None else extra("in_cluster"))
         config = self.config_dict
         if config is None and not in_cluster:
-            path = self.config_file or extras.get("kube_config_path") or default_kubeconfig()
-            raw = extras.get("kube_config")
+            path = self.config_file or extra("kube_config_path") or default_kubeconfig()
+            raw = extra("kube_config")
             config = (
                 read_kubeconfig(path)
                 if path and not raw
@@ -71,10 +74,9 @@ class TFJobHook(Settings, BaseHook):
             )
         return {
             "config_dict": config,
-            "cluster_context": self.cluster_context or extras.get("cluster_context"),
-            "in_cluster": bool(in_cluster) or None,
-            "disable_verify_ssl": self.disable_verify_ssl
-            or extras.get("disable_verify_ssl")
+            "cluster_context": self.cluster_context or extra("cluster_context"),
+            "in_cluster": in_cluster or None,
+            "disable_verify_ssl": _flag(self.disable_verify_ssl or extra("disable_verify_ssl"))
             or None,
         }
 
@@ -319,3 +321,10 @@ class TFJobHook(Settings, BaseHook):
             _preload_content=False,
             _request_timeout=(res.CONNECT_TIMEOUT, read_timeout) if read_timeout else None,
         )
+
+
+def _flag(value: Any) -> bool:
+    """A connection extra as a boolean: ``"false"`` and ``"0"`` are false, as in the UI's form."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    return bool(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,21 @@ def test_an_unreachable_server_is_unavailable_after_retries(
                 call(cls(kubernetes_conn_id=None, config_file=str(dead)).get, "x", "default")
     finally:
         _retry.MAX_ATTEMPTS = original
+
+
+def test_trigger_settings_read_either_extra_spelling_and_string_flags(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extras = {
+        "extra__kubernetes__kube_config_path": str(kubeconfig),  # the pre-2.3 spelling
+        "in_cluster": "false",  # a string, as forms and env JSON often give it
+        "disable_verify_ssl": "False",
+        "cluster_context": "ctx",
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TFJOB_OLD_STYLE", json.dumps({"conn_type": "kubernetes", "extra": extras})
+    )
+    settings = TFJobHook("tfjob_old_style").trigger_settings()
+    assert settings["in_cluster"] is None and settings["disable_verify_ssl"] is None
+    assert settings["cluster_context"] == "ctx"
+    assert settings["config_dict"]["clusters"][0]["cluster"]["server"].startswith("https://")
