@@ -290,6 +290,7 @@ class TFJobOperator(BaseOperator):
             get_logs=self.get_logs,
             poll_interval=self.poll_interval,
             on_kill_action=self.on_kill_action,
+            startup_timeout_seconds=self.startup_timeout_seconds,
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 

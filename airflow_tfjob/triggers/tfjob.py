@@ -11,7 +11,9 @@ killed the task) — never in ``cleanup``, which also runs when a triggerer mere
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import datetime
 import hashlib
 import json
 import time
@@ -26,6 +28,7 @@ from airflow_tfjob.spec import report, status
 from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
+TAIL_LINES = 20
 
 
 class TFJobEvent(TypedDict):
@@ -57,6 +60,8 @@ class TFJobTrigger(BaseTrigger):
     :param delete_at_deadline: Delete the job at the deadline (False for sensors: not our job).
     :param target_states: Also fire when the job reaches one of these phases (e.g. ``Running``);
         it always fires at Succeeded or Failed.
+    :param startup_timeout_seconds: Seconds from the job's creation for a replica to run, else
+        the job is deleted and the trigger fires saying what each pod waits for.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class TFJobTrigger(BaseTrigger):
         on_kill_action: str = "delete_tfjob",
         target_states: list[str] | None = None,
         delete_at_deadline: bool = True,
+        startup_timeout_seconds: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name, self.namespace, self.uid, self.settings = name, namespace, uid, settings
@@ -81,7 +87,11 @@ class TFJobTrigger(BaseTrigger):
         self.poll_interval, self.on_kill_action = poll_interval, on_kill_action
         self.target_states = list(target_states or [])
         self.delete_at_deadline = delete_at_deadline
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self._startup_deadline: float | None = None
         self._followers: list[asyncio.Task[None]] = []
+        self._tails: dict[str, collections.deque[str]] = {}
+        """The last log lines of each replica followed, for the failure message."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path (derived, never hand-written) and every constructor argument."""
@@ -97,6 +107,7 @@ class TFJobTrigger(BaseTrigger):
             "on_kill_action": self.on_kill_action,
             "target_states": self.target_states,
             "delete_at_deadline": self.delete_at_deadline,
+            "startup_timeout_seconds": self.startup_timeout_seconds,
         }
 
     @property
@@ -129,10 +140,14 @@ class TFJobTrigger(BaseTrigger):
             obj = await self._get(hook)
             ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
             state = self._check_uid(obj)
+            created = obj["metadata"].get("creationTimestamp")
+            if self.startup_timeout_seconds and created:  # from the job: a restart resets nothing
+                began = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
+                self._startup_deadline = began.timestamp() + self.startup_timeout_seconds
             while not (state.is_terminal or state.phase in self.target_states):
-                left = self._seconds_left(state)
+                left = self._seconds_left(state, ledger)
                 if left <= 0:
-                    return await self._expire(hook, state)
+                    return await self._expire(hook, state, ledger)
                 got = await _events.next_of(jobs, pods, timeout=min(left, self.poll_interval))
                 if got is None:  # quiet for poll_interval: read the job itself
                     state = self._changed(state, await self._read(hook))
@@ -187,23 +202,37 @@ class TFJobTrigger(BaseTrigger):
             )
 
     async def _stream_log(self, hook: AsyncTFJobHook, outcome: status.ReplicaOutcome) -> None:
+        tail = self._tails.setdefault(outcome.replica, collections.deque(maxlen=TAIL_LINES))
         with contextlib.suppress(errors.TFJobError):
             async for line in hook.stream_log(outcome.pod, self.namespace):
+                tail.append(line)
                 self.log.info("[%s] %s", outcome.replica, line)
 
-    def _seconds_left(self, state: status.JobState) -> float:
+    def _seconds_left(self, state: status.JobState, ledger: status.ReplicaLedger) -> float:
+        startup = None if _started(state, ledger) else self._startup_deadline
         ends = [
             d
             for d in (
                 self.deadline,
                 status.active_deadline_at(state, self.active_deadline_seconds),
+                startup,
             )
             if d
         ]
         return min(ends) - time.time() if ends else float("inf")
 
-    async def _expire(self, hook: AsyncTFJobHook, state: status.JobState) -> TFJobEvent:
-        if self.deadline and time.time() >= self.deadline:
+    async def _expire(
+        self, hook: AsyncTFJobHook, state: status.JobState, ledger: status.ReplicaLedger
+    ) -> TFJobEvent:
+        now = time.time()
+        if self._startup_deadline and not _started(state, ledger) and now >= self._startup_deadline:
+            if self.delete_at_deadline:
+                await hook.delete(self.name, self.namespace, uid=self.uid)
+            message = report.not_started_message(
+                self.where, self.startup_timeout_seconds or 0.0, ledger.outcomes.values()
+            )
+            return self._event("error", message)
+        if self.deadline and now >= self.deadline:
             which = (
                 "the task's execution_timeout"
                 if self.delete_at_deadline
@@ -234,7 +263,10 @@ class TFJobTrigger(BaseTrigger):
         event["result"] = report.result(obj, state, ledger.output)
         if state.phase == "Failed":
             event["failure"] = report.failure_message(
-                self.where, state, ledger.failures, lambda replica: []
+                self.where,
+                state,
+                ledger.failures,
+                lambda replica: list(self._tails.get(replica, ())),
             )
         return event
 
@@ -259,3 +291,12 @@ class TFJobTrigger(BaseTrigger):
         if self.on_kill_action == "delete_tfjob":
             await self.hook().delete(self.name, self.namespace, uid=self.uid)
             self.log.info("Deleted TFJob %s: the task was killed", self.where)
+
+
+def _started(state: status.JobState, ledger: status.ReplicaLedger) -> bool:
+    """Whether a replica has run: seen in a pod, or in the job's own status (a job adopted long
+    after its start is not held to the start-up timeout before its pods are seen)."""
+    if ledger.started or state.phase in ("Running", "Restarting", "Succeeded", "Failed"):
+        return True
+    ran = ("active", "succeeded", "failed")
+    return any(counts.get(k) for counts in state.replica_statuses.values() for k in ran)

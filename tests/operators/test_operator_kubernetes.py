@@ -86,16 +86,18 @@ def test_a_chiefless_job_returns_worker_0s_output(
     )  # deleted after success
 
 
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
     run_dag: Callable[..., Any],
     simulator: Operator,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
+    deferrable: bool,
 ) -> None:
     simulator.set_default_fate("*", Fate(never_starts=True))
     dagrun = run_dag(
-        operator_body(startup_timeout_seconds=3),
+        operator_body(startup_timeout_seconds=3, deferrable=deferrable),
         namespace=namespace,
         kubeconfig=str(kubeconfig),
     )

@@ -50,7 +50,7 @@ def test_a_deferred_failure_names_the_failing_replica(
         "deferred-fail", "Worker", 0, Fate(duration=0.5, exit_code=137, message="killed")
     )
     simulator.set_fate(
-        "deferred-fail", "Worker", 1, Fate(duration=0.3, exit_code=2, message="bad input")
+        "deferred-fail", "Worker", 1, Fate(duration=0.3, exit_code=2, logs=["reading shard 7"])
     )
     dagrun = run_dag(
         operator_body(deferrable=True, name="deferred-fail"),
@@ -59,4 +59,5 @@ def test_a_deferred_failure_names_the_failing_replica(
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
-    assert "worker-1 (exit code 2)" in out and "bad input" in out
+    assert "worker-1 (exit code 2)" in out
+    assert "worker-1 last log lines:\nreading shard 7" in out  # no termination message: the log
