@@ -146,3 +146,16 @@ def test_on_kill_deletes_the_job(simulator: Operator, namespace: str, kubeconfig
 
     asyncio.run(kill())
     eventually(lambda: hook.list_jobs(namespace)[0] == [])
+
+
+def test_a_job_already_running_is_not_held_to_the_startup_timeout_after_a_restart(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=6.0, message="done"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    obj = _create(hook, "adopted-late", namespace)
+    eventually(lambda: "Running" in str(hook.get("adopted-late", namespace).get("status")))
+    time.sleep(2.0)  # the start-up timeout below has passed since the job's creation
+    event = asyncio.run(_first_event(_rebuild(_trigger(hook, obj, startup_timeout_seconds=1))))
+    assert event["kind"] == "finished" and event["result"]["output"] == "done"
+    assert hook.get("adopted-late", namespace)["metadata"]["uid"] == obj["metadata"]["uid"]
