@@ -96,6 +96,7 @@ def backend(steps: int, root: Path) -> float:
     from airflow_tfjob import TfJob, Worker
     from airflow_tfjob.backends.local import run
     from airflow_tfjob.backends.local.request import LocalRequest
+    from airflow_tfjob.backends.local.supervisor import LocalJob
 
     job = TfJob(worker=Worker(replicas=2)).with_defaults(
         command=["python", str(SCRIPT)],
@@ -110,7 +111,7 @@ def backend(steps: int, root: Path) -> float:
         threads=int(THREADS["TF_NUM_INTRAOP_THREADS"]),
     )
     started = time.perf_counter()
-    result = run.run(run.prepare(request))
+    result = run.run(LocalJob(request))
     if result["state"] != "Succeeded":
         raise SystemExit(f"backend run ended {result['state']}")
     return time.perf_counter() - started

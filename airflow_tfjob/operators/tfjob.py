@@ -245,6 +245,7 @@ class TFJobOperator(BaseOperator):
         """Run the replicas as local processes on this worker and wait for them here."""
         from airflow_tfjob.backends.local import run
         from airflow_tfjob.backends.local.request import LocalRequest
+        from airflow_tfjob.backends.local.supervisor import LocalJob
 
         if self.deferrable:
             self.log.info("deferrable=True has no effect on the local backend: it runs here")
@@ -262,7 +263,7 @@ class TFJobOperator(BaseOperator):
             stop_grace=_local.stop_grace(),
             on_submitted=lambda obj: self._push_identity(context, obj),
         )
-        self._local_job = run.prepare(request)
+        self._local_job = LocalJob(request)  # TFJobSpecError here if a replica cannot run
         try:
             return run.run(self._local_job)
         finally:

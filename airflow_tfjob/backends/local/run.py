@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_tfjob.backends.local.request import LocalRequest
 from airflow_tfjob.backends.local.supervisor import LocalJob
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.spec import report
@@ -17,8 +16,3 @@ def run(job: LocalJob) -> dict[str, Any]:
     if state.phase == "Failed":
         raise errors.TFJobFailed(report.failure_message(job.where, state, job.failures, job.tail))
     return report.result(obj, state, job.output)
-
-
-def prepare(request: LocalRequest) -> LocalJob:
-    """The job for ``request``; a ``TFJobSpecError`` if a replica cannot run locally."""
-    return LocalJob(request)
