@@ -75,12 +75,41 @@ def build(
             labels=all_labels,
             annotations=all_annotations,
         )
+        _template_defaults(manifest, command=command, args=args, env=env)
     else:
         job = (tfjob or TfJob()).with_defaults(command=command, args=args, env=env)
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
     return manifest, naming.identity(ours)
+
+
+def _template_defaults(
+    manifest: dict[str, Any],
+    *,
+    command: list[str] | None,
+    args: list[str] | None,
+    env: dict[str, str] | None,
+) -> None:
+    """The operator's ``command``/``args`` for ``tensorflow`` containers without them, and its
+    ``env`` under each container's own (the template's value wins), as for a ``TfJob``."""
+    command = checks.string_list(command, "command") if command is not None else None
+    args = checks.string_list(args, "args") if args is not None else None
+    extra = checks.string_map(env, "env", secret_values=True)
+    for name in extra:
+        checks.env_name(name, f"env[{name!r}]")
+    for rspec in manifest["spec"]["tfReplicaSpecs"].values():
+        for container in rspec["template"]["spec"]["containers"]:
+            if container.get("name") != "tensorflow":
+                continue
+            if command is not None and not container.get("command"):
+                container["command"] = list(command)
+            if args is not None and not container.get("args"):
+                container["args"] = list(args)
+            own = {item.get("name") for item in container.get("env") or []}
+            added = [{"name": k, "value": v} for k, v in extra.items() if k not in own]
+            if added:
+                container["env"] = [*added, *(container.get("env") or [])]
 
 
 def _from_template(

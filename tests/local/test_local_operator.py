@@ -252,3 +252,19 @@ def test_the_default_backend_comes_from_the_tfjob_section(monkeypatch: pytest.Mo
     monkeypatch.setenv("AIRFLOW__TFJOB__BACKEND", "local")
     assert TFJobOperator(task_id="b", image="tf", command=["true"]).backend == "local"
     assert TFJobOperator(task_id="c", image="tf", backend="kubernetes").backend == "kubernetes"
+
+
+def test_a_template_takes_the_operators_command_args_and_env_where_it_has_none(
+    local: LocalRuns,
+) -> None:
+    own = [{"name": "OWN", "value": "from the template"}]
+    container = {"name": "tensorflow", "image": "tf:2", "env": own}
+    pod = {"spec": {"containers": [container]}}
+    template = {"spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "template": pod}}}}
+    dagrun = local.run("None", {"worker-0": ["env"]}, tfjob_template=template)
+    ti = task_instance(dagrun, "train")
+    assert ti.state == "success"
+    seen = ti.xcom_pull(task_ids="train")["output"]
+    assert seen["env"]["OWN"] == "from the template"
+    assert seen["env"]["ACTOR_PIDS"] == str(local.pid_dir)  # the operator's env, added
+    assert seen["argv"][0].endswith("actor.py") and seen["argv"][1] == "--termination"
