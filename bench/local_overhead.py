@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from airflow_tfjob.backends.local import ports
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "dags" / "scripts" / "fit_line.py"
@@ -55,20 +56,9 @@ if __name__ == "__main__":
 """
 
 
-def _ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
-
-
 def plain(steps: int, workdir: Path) -> float:
     """The baseline: start both workers, wait for both."""
-    cluster = {"worker": [f"localhost:{p}" for p in _ports(2)]}
+    cluster = {"worker": [f"localhost:{p}" for p in ports.free_ports(2)]}
     started = time.perf_counter()
     procs = []
     for index in range(2):

@@ -17,6 +17,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
+from airflow_tfjob.spec import status
 from airflow_tfjob.ui import rows, settings
 
 LOG_LINES = 50
@@ -104,7 +105,7 @@ def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, 
         raise HTTPException(503, _unreachable(conn_id, namespace, exc)) from None
     log: list[str] = []
     replica = rows.log_replica(obj)
-    pod = next((p for p in pods if rows.pod_row(p)["replica"] == replica), None)
+    pod = next((p for p in pods if status.replica_name(p) == replica), None)
     if pod is not None:
         try:
             text = hook.read_log(pod["metadata"]["name"], namespace, tail_lines=LOG_LINES)
