@@ -15,6 +15,8 @@ RESOURCE = f"{PLURAL}.{GROUP}"
 CONTAINER = "tensorflow"
 DEFAULT_WATCH_SECONDS = 60
 CONNECT_TIMEOUT = 10.0
+STALL_SLACK_SECONDS = 15
+"""A watch stream silent this much longer than its server-side timeout is stalled: give up."""
 MERGE_PATCH = "application/merge-patch+json"
 
 Access = tuple[str, str, str, str]
@@ -50,10 +52,13 @@ def describe_access(access: Access) -> str:
 def watch_kwargs(
     resource_version: str | None, *, name: str | None, label_selector: str, timeout_seconds: int
 ) -> dict[str, Any]:
-    """Arguments of a list call turned watch; a timeout also turns off the clients' own retries."""
+    """Arguments of a list call turned watch; a timeout also turns off the clients' own retries,
+    and a read timeout past it ends a stream that a broken connection left silent."""
+    seconds = max(1, int(timeout_seconds))
     kwargs: dict[str, Any] = {
-        "timeout_seconds": max(1, int(timeout_seconds)),
+        "timeout_seconds": seconds,
         "allow_watch_bookmarks": True,
+        "_request_timeout": (CONNECT_TIMEOUT, seconds + STALL_SLACK_SECONDS),
     }
     if resource_version:
         kwargs["resource_version"] = resource_version

@@ -8,12 +8,18 @@ Reconnection, in kopf's three layers: an endless loop with backoff (trivial), li
 from the list's resourceVersion (410 Gone means list again), and one bounded watch stream. After
 every (re)list, each subscriber receives its object's current state, so no transition that
 happened while the stream was down is missed.
+
+Each watch keeps the last state of every object it has seen (an informer's store), so a trigger
+that subscribes to a watch already in sync gets its job and pods from memory at once: a
+thousand triggers resuming after a triggerer restart make no request of their own. ``healthy``
+says whether the store can be trusted right now; while it cannot, triggers read for themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +31,8 @@ from airflow_tfjob.spec.status import JOB_NAME_LABEL
 
 log = logging.getLogger(__name__)
 
-STREAM_SECONDS = 300
+STREAM_SECONDS = 120
+"""Server-side length of one watch stream (the hooks end a stream silent for longer)."""
 MAX_BACKOFF_SECONDS = 30.0
 Route = Callable[[dict[str, Any]], str | None]
 
@@ -47,13 +54,26 @@ class SharedWatch:
         self.hook, self.namespace, self.kind = hook, namespace, kind
         self.route: Route = by_name if kind == "tfjobs" else by_job_label
         self.queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self.store: dict[str, dict[str, dict[str, Any]]] = {}
+        """Routed name -> object name -> the object's last state seen."""
+        self.synced = False
+        """Whether the store reflects a list plus every event since (false while reconnecting)."""
         self.task: asyncio.Task[None] | None = None
         self.connects = 0
         """How many times the stream was (re)opened (for tests and metrics)."""
 
+    @property
+    def healthy(self) -> bool:
+        """Whether the store is current: listed, and the stream up or being resumed."""
+        return self.synced and self.task is not None and not self.task.done()
+
     def add(self, name: str) -> asyncio.Queue[dict[str, Any]]:
+        """Subscribe to ``name``; a watch in sync replays its stored state at once."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.queues.setdefault(name, set()).add(queue)
+        if self.synced:
+            for obj in self.store.get(name, {}).values():
+                queue.put_nowait({"type": "LISTED", "object": obj})
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(
                 self._run(), name=f"tfjob-shared-watch-{self.namespace}-{self.kind}"
@@ -75,8 +95,14 @@ class SharedWatch:
                 await self.task
 
     def _dispatch(self, event: dict[str, Any]) -> None:
-        name = self.route(event.get("object") or {})
-        for queue in self.queues.get(name or "", ()):
+        obj = event.get("object") or {}
+        name = self.route(obj) or ""
+        own = (obj.get("metadata") or {}).get("name") or ""
+        if event["type"] == "DELETED":
+            self.store.get(name, {}).pop(own, None)
+        elif event["type"] != "ABSENT" and name:
+            self.store.setdefault(name, {})[own] = obj
+        for queue in self.queues.get(name, ()):
             queue.put_nowait(event)
 
     async def _run(self) -> None:
@@ -88,10 +114,12 @@ class SharedWatch:
                     version = await self._stream(version)
                     backoff = 0.5
             except errors.TFJobWatchExpired:
+                self.synced = False
                 log.debug(
                     "watch of %s in %s expired (410); listing again", self.kind, self.namespace
                 )
             except errors.TFJobError as exc:
+                self.synced = False
                 log.debug(
                     "watch of %s in %s failed: %s; reconnecting in %.1f s",
                     self.kind,
@@ -107,6 +135,7 @@ class SharedWatch:
             items, version = await self.hook.list_jobs(self.namespace)
         else:
             items, version = await self.hook.list_pods(None, self.namespace)
+        self.store = {}
         for obj in items:
             self._dispatch({"type": "LISTED", "object": obj})
         for name in list(self.queues):  # gone while we were not watching
@@ -117,6 +146,7 @@ class SharedWatch:
                         "object": {"metadata": {"name": name, "labels": {JOB_NAME_LABEL: name}}},
                     }
                 )
+        self.synced = True
         return version
 
     async def _stream(self, version: str) -> str:
@@ -140,10 +170,23 @@ class SharedWatch:
 _REGISTRY: dict[tuple[str, str, str], SharedWatch] = {}
 
 
+@dataclasses.dataclass(frozen=True)
+class Subscription:
+    """One subscriber's queue of events, and the watch that fills it."""
+
+    queue: asyncio.Queue[dict[str, Any]]
+    watch: SharedWatch
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the queue is being kept current (else read the object yourself)."""
+        return self.watch.healthy
+
+
 @contextlib.asynccontextmanager
 async def subscribe(
     key: str, hook: AsyncTFJobHook, namespace: str, kind: str, name: str
-) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+) -> AsyncIterator[Subscription]:
     """Events for object ``name`` from the process-wide watch of (``key``, namespace, kind)."""
     ident = (key, namespace, kind)
     watch = _REGISTRY.get(ident)
@@ -151,7 +194,7 @@ async def subscribe(
         watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind)
     queue = watch.add(name)
     try:
-        yield queue
+        yield Subscription(queue, watch)
     finally:
         if watch.remove(name, queue) and _REGISTRY.get(ident) is watch:
             del _REGISTRY[ident]

@@ -1,7 +1,9 @@
 """``TFJobTrigger``: wait for a TFJob in the triggerer, without holding a worker slot.
 
 It follows the job's own status through the process-wide shared watch (``_shared_watch``), and
-the job's pods through another, so the output and failures are captured as containers end.
+the job's pods through another, so the output and failures are captured as containers end. A
+trigger reads the API itself only when those watches cannot serve it: before the watch has seen
+its job, while the watch reconnects, and when a finished job's pods never showed up.
 Everything it needs is in its kwargs (``serialize``), connection settings included (resolved on
 the worker; Airflow encrypts trigger kwargs), and deadlines are absolute, so a triggerer restart
 resumes exactly where it was. It deletes the job only on a deadline or in ``on_kill`` (a user
@@ -29,6 +31,8 @@ from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
 TAIL_LINES = 20
+SETTLE_SECONDS = 2.0
+"""How long a finished job's pod events may trail its status before the pods are listed."""
 
 
 class TFJobEvent(TypedDict):
@@ -55,7 +59,8 @@ class TFJobTrigger(BaseTrigger):
     :param deadline: Absolute epoch seconds after which the job is deleted (execution_timeout).
     :param active_deadline_seconds: The job's own limit, enforced client-side from its startTime.
     :param get_logs: Stream replica log lines into the triggerer log.
-    :param poll_interval: Longest quiet period before the trigger re-reads the job.
+    :param poll_interval: How long the trigger waits for the shared watch (to first see the job,
+        or to recover from a reconnect) before it reads the job itself.
     :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when a user kills the task.
     :param delete_at_deadline: Delete the job at the deadline (False for sensors: not our job).
     :param target_states: Also fire when the job reaches one of these phases (e.g. ``Running``);
@@ -137,8 +142,10 @@ class TFJobTrigger(BaseTrigger):
             _shared_watch.subscribe(key, hook, self.namespace, "tfjobs", self.name) as jobs,
             _shared_watch.subscribe(key, hook, self.namespace, "pods", self.name) as pods,
         ):
-            obj = await self._get(hook)
+            obj, early = await self._first(hook, jobs, pods)
             ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+            for pod_event in early:
+                self._pod_event(hook, ledger, pod_event)
             state = self._check_uid(obj)
             created = obj["metadata"].get("creationTimestamp")
             if self.startup_timeout_seconds and created:  # from the job: a restart resets nothing
@@ -148,14 +155,38 @@ class TFJobTrigger(BaseTrigger):
                 left = self._seconds_left(state, ledger)
                 if left <= 0:
                     return await self._expire(hook, state, ledger)
-                got = await _events.next_of(jobs, pods, timeout=min(left, self.poll_interval))
-                if got is None:  # quiet for poll_interval: read the job itself
-                    state = self._changed(state, await self._read(hook))
-                elif got[0] is jobs:
+                got = await _events.next_of(
+                    jobs.queue, pods.queue, timeout=min(left, self.poll_interval)
+                )
+                if got is None:  # quiet: only a watch in trouble makes us read the job ourselves
+                    if not jobs.healthy:
+                        state = self._changed(state, await self._reread(hook, state))
+                elif got[0] is jobs.queue:
                     state = self._changed(state, self._job_event(got[1]))
                 else:
                     self._pod_event(hook, ledger, got[1])
-            return await self._finished(hook, state, ledger)
+            await self._settle(hook, state, ledger, pods)
+            return self._finished(state, ledger)
+
+    async def _first(
+        self,
+        hook: AsyncTFJobHook,
+        jobs: _shared_watch.Subscription,
+        pods: _shared_watch.Subscription,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The job as the shared watch has it (no request when it is in sync), else read; and
+        the pod events that came first."""
+        early: list[dict[str, Any]] = []
+        ends = time.monotonic() + self.poll_interval
+        while (left := ends - time.monotonic()) > 0:
+            got = await _events.next_of(jobs.queue, pods.queue, timeout=left)
+            if got is None:
+                break
+            if got[0] is jobs.queue:
+                self._job_event(got[1])  # a deletion or a namesake ends the wait here
+                return got[1]["object"], early
+            early.append(got[1])
+        return await self._get(hook), early
 
     async def _get(self, hook: AsyncTFJobHook) -> dict[str, Any]:
         try:
@@ -165,8 +196,37 @@ class TFJobTrigger(BaseTrigger):
                 f"TFJob {self.where} was deleted while the task waited for it"
             ) from None
 
-    async def _read(self, hook: AsyncTFJobHook) -> status.JobState:
-        return self._check_uid(await self._get(hook))
+    async def _reread(self, hook: AsyncTFJobHook, state: status.JobState) -> status.JobState:
+        """Read the job while the watch reconnects; an unavailable API is not yet a failure
+        (the watch keeps trying, and the deadlines still hold)."""
+        try:
+            return self._check_uid(await self._get(hook))
+        except errors.TFJobUnavailable as exc:
+            self.log.warning("TFJob %s: cannot read it now (%s); still waiting", self.where, exc)
+            return state
+
+    async def _settle(
+        self,
+        hook: AsyncTFJobHook,
+        state: status.JobState,
+        ledger: status.ReplicaLedger,
+        pods: _shared_watch.Subscription,
+    ) -> None:
+        """Bring the ledger up to the job's final state: from the pod watch, which may trail the
+        job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
+        ends = time.monotonic() + SETTLE_SECONDS
+        while True:
+            while not pods.queue.empty():
+                self._pod_event(hook, ledger, pods.queue.get_nowait())
+            if _explained(state, ledger):
+                return
+            got = await _events.next_of(pods.queue, timeout=ends - time.monotonic())
+            if got is None:
+                break
+            self._pod_event(hook, ledger, got[1])
+        with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
+            for pod in (await hook.list_pods(self.name, self.namespace))[0]:
+                ledger.observe(pod)
 
     def _job_event(self, event: dict[str, Any]) -> status.JobState:
         if event["type"] in ("DELETED", "ABSENT"):
@@ -250,14 +310,7 @@ class TFJobTrigger(BaseTrigger):
             f"TFJob {self.where} did not finish before {which} ({state.phase}); it was deleted",
         )
 
-    async def _finished(
-        self, hook: AsyncTFJobHook, state: status.JobState, ledger: status.ReplicaLedger
-    ) -> TFJobEvent:
-        with contextlib.suppress(
-            errors.TFJobError
-        ):  # pods may be gone already (cleanPodPolicy All)
-            for pod in (await hook.list_pods(self.name, self.namespace))[0]:
-                ledger.observe(pod)
+    def _finished(self, state: status.JobState, ledger: status.ReplicaLedger) -> TFJobEvent:
         obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
         event = self._event("finished", f"TFJob {self.where} {state.phase}")
         event["result"] = report.result(obj, state, ledger.output)
@@ -300,3 +353,13 @@ def _started(state: status.JobState, ledger: status.ReplicaLedger) -> bool:
         return True
     ran = ("active", "succeeded", "failed")
     return any(counts.get(k) for counts in state.replica_statuses.values() for k in ran)
+
+
+def _explained(state: status.JobState, ledger: status.ReplicaLedger) -> bool:
+    """Whether the pods seen account for the job's state: a success's output replica ended,
+    a failure's failing replica seen (else the pods are listed once more)."""
+    if state.phase == "Succeeded":
+        return ledger.output is not None
+    if state.phase == "Failed":
+        return bool(ledger.failures)
+    return True

@@ -51,6 +51,8 @@ class FaultProxy:
         self.history: list[tuple[str, str, str]] = []
         """Every request as ``(method, path, query)``, in arrival order."""
         self.streams: collections.Counter[str] = collections.Counter()
+        self.peak_streams = 0
+        """The most streaming responses ever open at once."""
         self.lock = threading.Lock()
         self.upstreams: set[http.client.HTTPSConnection] = set()
         self._server = _ProxyServer(_Handler, self.pair.server_context())
@@ -315,6 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         timer = threading.Timer(cut.seconds, _cut, (conn,)) if cut and cut.seconds else None
         with proxy.lock:
             proxy.streams[path] += 1
+            proxy.peak_streams = max(proxy.peak_streams, sum(proxy.streams.values()))
         try:
             if timer is not None:
                 timer.start()

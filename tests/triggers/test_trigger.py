@@ -104,7 +104,33 @@ def test_fifty_triggers_share_one_watch_per_namespace(
     assert {e["result"]["output"] for e in events} == {"done"}
     assert fault_proxy.requests(r"/tfjobs$", watch=True) == 1
     assert fault_proxy.requests(r"/pods$", watch=True) == 1
+    # every job's state, output and pods came from the two shared watches: no per-job reads
+    assert fault_proxy.requests(r"/tfjobs/many-", method="GET") == 0
+    assert fault_proxy.requests(r"/pods$", watch=False) == 1  # the pod watch's own list
+    assert fault_proxy.peak_streams == 2
     assert _shared_watch.active() == {}  # closed with the last subscriber
+
+
+def test_a_trigger_reads_the_job_itself_while_the_watch_cannot_serve_it(
+    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=3.0, message="read"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    obj = _create(hook, "unwatched", namespace)
+    # the TFJob watch's list fails for a while: the trigger must not wait on a store never filled
+    broken = fault_proxy.fail(r"/tfjobs$", status=503, times=None, watch=False)
+    trigger = _trigger(hook, obj)
+
+    async def run() -> dict[str, Any]:
+        task = asyncio.create_task(_first_event(trigger))
+        await asyncio.sleep(2.5)
+        fault_proxy.clear()
+        return await task
+
+    event = asyncio.run(run())
+    assert event["kind"] == "finished" and event["result"]["output"] == "read"
+    assert broken.hits >= 1
+    assert fault_proxy.requests(r"/tfjobs/unwatched$", method="GET") >= 1
 
 
 def test_a_410_and_cut_streams_mid_wait_are_survived(
