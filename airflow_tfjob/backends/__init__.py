@@ -10,7 +10,10 @@ BACKENDS = ("kubernetes", "local")
 
 
 def check(name: object) -> str:
-    """The backend name, or a ValueError naming what is allowed (at DAG parse time)."""
-    if name not in BACKENDS:
-        raise ValueError(f"backend: got {name!r}; must be one of {', '.join(map(repr, BACKENDS))}")
+    """The backend name, or a ``TFJobSpecError`` naming what is allowed (at DAG parse time)."""
+    from airflow_tfjob.spec.errors import TFJobSpecError
+
+    if not isinstance(name, str) or name not in BACKENDS:
+        allowed = f"must be one of {', '.join(map(repr, BACKENDS))}"
+        raise TFJobSpecError("backend", name, allowed)
     return str(name)

@@ -49,23 +49,30 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
     ) -> None:
         if task_config is not None:
             if kwargs.get("tfjob") is not None:
-                raise ValueError("give task_config or tfjob, not both")
+                allowed = "give task_config or tfjob, not both"
+                raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
             kwargs["tfjob"] = task_config
         if kwargs.get("tfjob_template") is not None:
-            raise ValueError(
-                "tfjob_template: @task.tfjob builds the job from task_config=TfJob(...) "
-                "(groups may take pod_template); use TFJobOperator for a raw template"
+            raise TFJobSpecError(
+                "tfjob_template",
+                kwargs["tfjob_template"],
+                "@task.tfjob builds the job from task_config=TfJob(...) (groups may take "
+                "pod_template); use TFJobOperator for a raw template",
             )
         if kwargs.get("wait_until_finished") is False:
-            raise ValueError(
-                "wait_until_finished: got False; @task.tfjob returns the function's value, so it "
-                "waits for the job (use TFJobOperator to submit without waiting)"
+            raise TFJobSpecError(
+                "wait_until_finished",
+                False,
+                "@task.tfjob returns the function's value, so it waits for the job (use "
+                "TFJobOperator to submit without waiting)",
             )
         for name in ("command", "args"):
             if kwargs.get(name) is not None:
-                raise ValueError(
-                    f"{name}: @task.tfjob runs the decorated function; use @task.tfjob "
-                    "without it, or TFJobOperator to run a command"
+                raise TFJobSpecError(
+                    name,
+                    kwargs[name],
+                    "@task.tfjob runs the decorated function; use @task.tfjob without it, or "
+                    "TFJobOperator to run a command",
                 )
         kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
         self.use_pickle, self.output_uri, self.ps_handled = use_pickle, output_uri, ps_handled

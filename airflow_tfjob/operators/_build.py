@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
-from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, naming, template, validate_name
+from airflow_tfjob.spec import (
+    TfJob,
+    TFJobSpecError,
+    checks,
+    naming,
+    schema,
+    template,
+    validate_name,
+)
 
 
 def load_template(value: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -28,6 +37,13 @@ def load_template(value: Mapping[str, Any] | str) -> dict[str, Any]:
             "tfjob_template", value, "must hold a mapping (a TFJob manifest or its spec)"
         )
     return loaded
+
+
+PARSE_CONTEXT: Mapping[str, Any] = {
+    "ti": SimpleNamespace(dag_id="parse-check", task_id="parse-check", map_index=-1, try_number=1),
+    "run_id": "parse-check",
+}
+"""Stands in for a task context when a manifest is built at parse time, only to be checked."""
 
 
 def identity(context: Mapping[str, Any]) -> tuple[str, str, str, int, int]:
@@ -81,6 +97,8 @@ def build(
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
+    # what the API server would refuse with a 422, refused here: nothing is sent
+    schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, naming.identity(ours)
 
 

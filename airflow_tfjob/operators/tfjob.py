@@ -22,7 +22,7 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnKill,
 )
 from airflow_tfjob.operators import _build, _local, links
-from airflow_tfjob.spec import TfJob
+from airflow_tfjob.spec import TfJob, TFJobSpecError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -143,28 +143,29 @@ class TFJobOperator(BaseOperator):
     def _check_arguments(self) -> None:
         """Everything that can be checked before the DAG runs, so errors show at parse time."""
         if self.tfjob is not None and self.tfjob_template is not None:
-            raise ValueError("give tfjob or tfjob_template, not both")
+            raise TFJobSpecError(
+                "tfjob_template", self.tfjob_template, "give tfjob or tfjob_template, not both"
+            )
         if self.tfjob is not None and not isinstance(self.tfjob, TfJob):
-            raise TypeError(
-                f"tfjob: got {type(self.tfjob).__name__}; must be a TfJob (or use tfjob_template)"
+            raise TFJobSpecError(
+                "tfjob", self.tfjob, "must be a TfJob (or use tfjob_template)", show_value=False
             )
         if self.on_finish_action not in ON_FINISH_ACTIONS:
-            raise ValueError(
-                f"on_finish_action: got {self.on_finish_action!r}; "
-                f"must be one of {ON_FINISH_ACTIONS}"
-            )
+            allowed = f"must be one of {', '.join(map(repr, ON_FINISH_ACTIONS))}"
+            raise TFJobSpecError("on_finish_action", self.on_finish_action, allowed)
         if self.on_kill_action not in ON_KILL_ACTIONS:
-            raise ValueError(
-                f"on_kill_action: got {self.on_kill_action!r}; must be one of {ON_KILL_ACTIONS}"
-            )
+            allowed = f"must be one of {', '.join(map(repr, ON_KILL_ACTIONS))}"
+            raise TFJobSpecError("on_kill_action", self.on_kill_action, allowed)
         if self.backend == "local" and not self.wait_until_finished:
-            raise ValueError(
-                "wait_until_finished: got False; the local backend's replicas live only as long "
-                "as the task, so it always waits (use backend='kubernetes')"
+            raise TFJobSpecError(
+                "wait_until_finished",
+                False,
+                "the local backend's replicas live only as long as the task, so it always "
+                "waits (use backend='kubernetes')",
             )
-        if not self.poll_interval or self.poll_interval <= 0:
-            raise ValueError(
-                f"poll_interval: got {self.poll_interval!r}; must be a positive number of seconds"
+        if not _positive(self.poll_interval):
+            raise TFJobSpecError(
+                "poll_interval", self.poll_interval, "must be a positive number of seconds"
             )
         if self.tfjob_template is None and not _templated(
             self.image, self.command, self.args, self.env
@@ -177,6 +178,10 @@ class TFJobOperator(BaseOperator):
                 from airflow_tfjob.backends.local import plan
 
                 plan.replicas(manifest)  # every group has a command, env resolvable locally?
+        elif isinstance(self.tfjob_template, Mapping) and not _templated(
+            self.tfjob_template, self.image, self.command, self.args, self.env
+        ):  # a literal template: everything execute() checks, at parse time already
+            self.build_manifest(_build.PARSE_CONTEXT, "default")  # type: ignore[arg-type]
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -379,6 +384,13 @@ def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:
         return ()
     monitor = (links.TFJobMonitorLink(),)
     return (links.TFJobLink(), *monitor) if links.dashboard_template() else monitor
+
+
+def _positive(value: object) -> bool:
+    """A finite number above zero (not a bool, a string, NaN or infinity)."""
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+    )
 
 
 def _templated(*values: Any) -> bool:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
+    from airflow_tfjob.spec.status import ReplicaLedger
 
 
 class TFJobSensor(BaseSensorOperator):
@@ -61,7 +62,9 @@ class TFJobSensor(BaseSensorOperator):
         self.target_state, self.fail_on = target_state, tuple(fail_on)
         self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
         if target_state in self.fail_on:
-            raise ValueError(f"target_state {target_state!r} is also in fail_on {self.fail_on!r}")
+            from airflow_tfjob.spec.errors import TFJobSpecError
+
+            raise TFJobSpecError("target_state", target_state, f"is also in fail_on {fail_on!r}")
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -98,16 +101,38 @@ class TFJobSensor(BaseSensorOperator):
         state = status.job_state(obj)
         self.log.info("TFJob %s: %s", where, state.summary())
         if state.phase in self.fail_on:
+            ledger = self._ledger(obj) if state.phase == "Failed" else None
+            if ledger is not None:  # name the failing replicas, as the operator does
+                raise errors.TFJobFailed(
+                    report.failure_message(where, state, ledger.failures, lambda _: [])
+                )
             raise errors.TFJobFailed(
                 f"TFJob {where} is {state.phase}: {state.reason}: {state.message}"
             )
         if state.phase == self.target_state:
-            return report.result(obj, state, None)
+            ledger = self._ledger(obj) if state.phase == "Succeeded" else None
+            return report.result(obj, state, ledger.output if ledger else None)
         if state.is_terminal:
             raise errors.TFJobFailed(
                 f"TFJob {where} finished as {state.phase}, not {self.target_state}"
             )
         return None
+
+    def _ledger(self, obj: dict[str, Any]) -> ReplicaLedger | None:
+        """What the job's pods show (its output, its failures); None when they cannot be read."""
+        from airflow_tfjob.hooks import errors
+        from airflow_tfjob.spec import status
+
+        ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+        try:
+            pods, _ = self.hook.list_pods(self.tfjob_name, self._namespace())
+        except errors.TFJobError as exc:
+            where = f"{self._namespace()}/{self.tfjob_name}"
+            self.log.warning("Cannot read the pods of TFJob %s: %s", where, exc)
+            return None
+        for pod in pods:
+            ledger.observe(pod)
+        return ledger
 
     def poke(self, context: Context) -> PokeReturnValue:
         result = self._check(context)
@@ -159,7 +184,8 @@ class TFJobSensor(BaseSensorOperator):
         if event["kind"] != "finished" or result is None:
             raise errors.TFJobError(event["message"])
         if result["state"] in self.fail_on or result["state"] != self.target_state:
-            raise errors.TFJobFailed(f"TFJob {where} is {result['state']}, not {self.target_state}")
+            wrong = f"TFJob {where} is {result['state']}, not {self.target_state}"
+            raise errors.TFJobFailed(event.get("failure") or wrong)
         return dict(result)
 
 

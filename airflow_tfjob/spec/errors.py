@@ -36,7 +36,9 @@ class TFJobSpecError(ValueError):
         """The value that was given."""
         self.allowed = allowed
         """What would have been accepted."""
-        shown = _short_repr(value) if show_value else f"a {type(value).__name__}"
+        kind = type(value).__name__
+        article = "an" if kind[0] in "aeiou" else "a"
+        shown = _short_repr(value) if show_value else f"{article} {kind}"
         super().__init__(f"{field}: got {shown}; {allowed}")
 
 

@@ -42,12 +42,7 @@ def failure_message(
     failures = list(failures)
     lines = [f"TFJob {where} failed: {state.reason or 'Failed'}: {state.message or 'no message'}"]
     if failures:
-        described = ", ".join(
-            f"{f.replica} (exit code {f.exit_code})"
-            if f.exit_code is not None
-            else f"{f.replica} ({f.reason})"
-            for f in failures
-        )
+        described = ", ".join(_described(f) for f in failures)
         lines.append(f"Failed replicas: {described}")
         first = failures[0]
         if first.message:
@@ -57,6 +52,14 @@ def failure_message(
             if last:
                 lines.append(f"{first.replica} last log lines:\n" + _clip("\n".join(last)))
     return "\n".join(lines)
+
+
+def _described(failure: ReplicaOutcome) -> str:
+    """``worker-1 (exit code 2)``, ``worker-1 (exit code 137, Evicted)``, ``worker-1 (Evicted)``."""
+    if failure.exit_code is None:
+        return f"{failure.replica} ({failure.reason})"
+    evicted = ", Evicted" if failure.reason == "Evicted" else ""
+    return f"{failure.replica} (exit code {failure.exit_code}{evicted})"
 
 
 def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOutcome]) -> str:

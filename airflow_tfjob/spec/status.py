@@ -134,12 +134,13 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
         state = cs.get("state") or {}
         term = state.get("terminated")
         if term:
+            evicted = status.get("phase") == "Failed" and status.get("reason") == "Evicted"
             return ReplicaOutcome(
                 replica,
                 name,
                 True,
                 term.get("exitCode"),
-                str(term.get("reason") or ""),
+                "Evicted" if evicted else str(term.get("reason") or ""),
                 str(term.get("message") or ""),
                 term.get("finishedAt"),
                 restarts=int(cs.get("restartCount") or 0),

@@ -1,8 +1,9 @@
 """Checks for a raw TFJob manifest given as ``tfjob_template`` (a dict, YAML or JSON).
 
-The API server's schema catches type errors (422, and nothing is created), but not what the
-training operator's webhook leaves out either (CONTRACT.md): replica counts, enum values, a chief
-or evaluator more than once, the ``tensorflow`` container. We check those before submitting.
+First the CRD's own schema (``spec.schema``: types and shapes, what the API server would refuse
+with a 422), then what neither the schema nor the training operator's webhook catches
+(CONTRACT.md): replica counts, enum values, a chief or evaluator more than once, the
+``tensorflow`` container. All before anything is submitted.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_tfjob.spec import checks, enums
+from airflow_tfjob.spec import checks, enums, schema
 from airflow_tfjob.spec.enums import CleanPodPolicy, RestartPolicy, SuccessPolicy
 from airflow_tfjob.spec.errors import TFJobSpecError
 from airflow_tfjob.spec.job import API_VERSION, KIND
@@ -43,6 +44,7 @@ def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
         raise TFJobSpecError(
             "tfjob_template.spec.tfReplicaSpecs", spec, "is required: a mapping of replica types"
         )
+    schema.check(manifest, "tfjob_template")  # types and shapes first: the checks below trust them
     _check_replicas(spec["tfReplicaSpecs"])
     _check_policies(spec)
     return manifest

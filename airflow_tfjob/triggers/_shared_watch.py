@@ -58,9 +58,16 @@ class SharedWatch:
         """Routed name -> object name -> the object's last state seen."""
         self.synced = False
         """Whether the store reflects a list plus every event since (false while reconnecting)."""
+        self.failing = False
+        """Whether the last list or stream failed (true until a list succeeds again)."""
         self.task: asyncio.Task[None] | None = None
         self.connects = 0
         """How many times the stream was (re)opened (for tests and metrics)."""
+
+    @property
+    def listing(self) -> bool:
+        """Whether a list is under way that has not failed (after a start or a 410)."""
+        return not self.synced and not self.failing and self.task is not None
 
     @property
     def healthy(self) -> bool:
@@ -114,12 +121,12 @@ class SharedWatch:
                     version = await self._stream(version)
                     backoff = 0.5
             except errors.TFJobWatchExpired:
-                self.synced = False
+                self.synced = False  # not failing: listing again at once is the cure
                 log.debug(
                     "watch of %s in %s expired (410); listing again", self.kind, self.namespace
                 )
             except errors.TFJobError as exc:
-                self.synced = False
+                self.synced, self.failing = False, True
                 log.debug(
                     "watch of %s in %s failed: %s; reconnecting in %.1f s",
                     self.kind,
@@ -146,7 +153,7 @@ class SharedWatch:
                         "object": {"metadata": {"name": name, "labels": {JOB_NAME_LABEL: name}}},
                     }
                 )
-        self.synced = True
+        self.synced, self.failing = True, False
         return version
 
     async def _stream(self, version: str) -> str:
@@ -181,6 +188,11 @@ class Subscription:
     def healthy(self) -> bool:
         """Whether the queue is being kept current (else read the object yourself)."""
         return self.watch.healthy
+
+    @property
+    def listing(self) -> bool:
+        """Whether the watch is still making its first list (its replay is on the way)."""
+        return self.watch.listing
 
 
 @contextlib.asynccontextmanager

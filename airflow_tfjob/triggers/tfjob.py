@@ -31,6 +31,9 @@ from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
 TAIL_LINES = 20
+FIRST_LIST_PATIENCE = 60.0
+"""How long a trigger waits on a shared watch's first list (in flight, not failing) before it
+reads its job itself."""
 SETTLE_SECONDS = 2.0
 """How long a finished job's pod events may trail its status before the pods are listed."""
 
@@ -177,11 +180,17 @@ class TFJobTrigger(BaseTrigger):
         """The job as the shared watch has it (no request when it is in sync), else read; and
         the pod events that came first."""
         early: list[dict[str, Any]] = []
-        ends = time.monotonic() + self.poll_interval
-        while (left := ends - time.monotonic()) > 0:
+        began = time.monotonic()
+        while True:
+            waited = time.monotonic() - began
+            left = self.poll_interval - waited
+            if left <= 0 and jobs.listing and waited < FIRST_LIST_PATIENCE:
+                left = 1.0  # the watch's first list is under way and has not failed: it will tell
+            if left <= 0:
+                break
             got = await _events.next_of(jobs.queue, pods.queue, timeout=left)
             if got is None:
-                break
+                continue
             if got[0] is jobs.queue:
                 self._job_event(got[1])  # a deletion or a namesake ends the wait here
                 return got[1]["object"], early

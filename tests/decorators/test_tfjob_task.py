@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_tfjob import TFJobSpecError
 from tests.airflow_fixtures import task_instance, tfjob_hook
 from tests.sim.fates import REAL
 from tests.sim.operator import Operator
@@ -244,8 +245,14 @@ def test_what_the_function_task_cannot_do_is_refused_when_the_dag_is_parsed() ->
 
     with DAG("refusals", schedule=None):
         for arguments, message in (
-            ({"command": ["python", "x.py"]}, "command: @task.tfjob runs the decorated function"),
-            ({"tfjob_template": {"spec": {}}}, "tfjob_template: @task.tfjob builds the job"),
+            (
+                {"command": ["python", "x.py"]},
+                r"command: got \['python', 'x.py'\]; @task.tfjob runs the decorated function",
+            ),
+            (
+                {"tfjob_template": {"spec": {}}},
+                r"tfjob_template: got \{'spec': \{\}\}; @task.tfjob builds the job",
+            ),
             ({"wait_until_finished": False}, "wait_until_finished: got False; @task.tfjob"),
         ):
 
@@ -253,5 +260,5 @@ def test_what_the_function_task_cannot_do_is_refused_when_the_dag_is_parsed() ->
             def train() -> int:
                 return 1
 
-            with pytest.raises(ValueError, match=message):
+            with pytest.raises(TFJobSpecError, match=message):
                 train()

@@ -44,7 +44,7 @@ def test_the_sensor_succeeds_with_the_final_status_in_xcom(
     kubeconfig: Path,
     deferrable: bool,
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    simulator.set_default_fate("Chief", Fate(duration=3.0, message='{"acc": 0.9}'))
     _create(kubeconfig, "external", namespace)
     body = SENSOR.format(deferrable=deferrable, extra="")
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="external")
@@ -52,6 +52,7 @@ def test_the_sensor_succeeds_with_the_final_status_in_xcom(
     assert ti.state == "success"
     result = ti.xcom_pull(task_ids="wait")
     assert result["name"] == "external" and result["state"] == "Succeeded"
+    assert result["output"] == {"acc": 0.9}  # the chief's output, poked or deferred alike
 
 
 @pytest.mark.parametrize("deferrable", MODES)
@@ -72,7 +73,11 @@ def test_the_sensor_fails_when_the_job_fails(
         job="doomed",
     )
     assert task_instance(dagrun, "wait").state == "failed"
-    assert f"TFJob {namespace}/doomed is Failed" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert f"TFJob {namespace}/doomed failed" in out
+    # the failing replica and its cause, as the operator reports them
+    assert "Failed replicas: chief-0 (exit code 1)" in out
+    assert "chief-0 termination message: diverged" in out
 
 
 @pytest.mark.parametrize("deferrable", MODES)

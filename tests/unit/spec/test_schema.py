@@ -222,3 +222,24 @@ def test_the_schema_validator_rejects_what_the_server_would(
     manifest["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = "2"
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(manifest)
+
+
+def test_the_packaged_schema_is_the_crds() -> None:
+    """What the provider checks before submitting is exactly what the server enforces."""
+    from airflow_tfjob.spec import schema
+
+    crd = yaml.safe_load(CRD.read_text())
+    assert schema.load() == crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def test_a_template_the_schema_refuses_names_the_field_and_what_it_requires() -> None:
+    from airflow_tfjob.spec import schema
+
+    manifest = TfJob(worker=Worker(replicas=2)).to_manifest("job", "ns", image="tf:2")
+    manifest["spec"]["runPolicy"] = None
+    with pytest.raises(TFJobSpecError, match=r"^tfjob_template\.spec\.runPolicy: got None; the TFJob CRD's schema requires type: 'object'"):
+        schema.check(manifest, "tfjob_template")
+    manifest["spec"]["runPolicy"] = {}
+    manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["ports"] = "x"
+    with pytest.raises(TFJobSpecError, match=r"containers\.0\.ports: got 'x'; .*requires type: 'array'"):
+        schema.check(manifest, "tfjob_template")

@@ -1,0 +1,188 @@
+"""The campaign's invariants, checked on a run's ``Record``. Each violation names the invariant,
+what was seen, and the seed and index that reproduce it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tests.campaign import dags
+from tests.campaign.run import Record
+
+DOCUMENTED = {
+    # docs/reference.md, "Errors": what this provider raises, and Airflow's own deadlines
+    "TFJobError", "TFJobAPIError", "TFJobCRDNotInstalled", "TFJobNotFound", "TFJobForbidden",
+    "TFJobInvalid", "TFJobConflict", "TFJobWatchExpired", "TFJobUnavailable", "TFJobFailed",
+    "TFJobTimeout", "TFJobSpecError", "AirflowTaskTimeout", "AirflowSensorTimeout",
+    "AirflowTaskTerminated",
+}  # fmt: skip
+DEADLINE_SLACK = 5.0
+"""How far past its deadline a task may end."""
+INJECTED = "injected failure"
+"""What the campaign's own function raises (in the replica, not the provider): not counted."""
+_RAISED = re.compile(
+    r"^(?:[\w.]+\.)?([A-Z]\w*(?:Error|Exception|Failed|Timeout|Terminated|Exit))\b:?"
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    seed: int
+    index: int
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"seed={self.seed} run={self.index} {self.invariant}: {self.detail}"
+
+
+def check(record: Record) -> list[Violation]:
+    """Every invariant, on one run."""
+    scenario = record.scenario
+    found: list[tuple[str, str]] = []
+    found += _one_job(record)
+    found += _nothing_left(record)
+    found += _outcome(record)
+    found += _exceptions(record)
+    if record.hung:
+        found.append(("no hang", f"the task process was alive after {record.wall:.0f} s"))
+    return [Violation(scenario.seed, scenario.index, name, detail) for name, detail in found]
+
+
+def _one_job(record: Record) -> list[tuple[str, str]]:
+    found = []
+    for owner, uids in record.created.items():
+        if owner == "external":
+            continue
+        if record.scenario.shape == "sensor":
+            found.append(("sensor submits nothing", f"{owner} created {uids}"))
+            continue
+        # a later job of the same task instance is a resubmission unless its predecessor had
+        # finished (a re-run after success) when it went: a running job must be reattached to
+        replaced = [u for u in uids[:-1] if u in record.deleted_unfinished.get(owner, [])]
+        if replaced:
+            found.append(("no second submission after a reattach",
+                          f"{owner}: {replaced} deleted unfinished, then {uids} created"))  # fmt: skip
+    for owner, most in record.most_live.items():
+        if most > 1:
+            found.append(("one TFJob per task instance at a time", f"{owner}: {most} at once"))
+    return found
+
+
+def _nothing_left(record: Record) -> list[tuple[str, str]]:
+    found = []
+    names = {j["metadata"]["name"] for j in record.left_jobs}
+    for pod in record.left_pods:
+        job = ((pod.get("metadata") or {}).get("labels") or {}).get(
+            "training.kubeflow.org/job-name"
+        )
+        if job not in names:
+            found.append(("no orphaned pods", f"pod {pod['metadata']['name']} of {job} is left"))
+    if record.left_configmaps:
+        found.append(("no ConfigMaps left", ", ".join(record.left_configmaps)))
+    failed_maps = {t["map_index"] for t in record.result or [] if t["state"] != "success"}
+    for job in record.left_jobs:
+        name = job["metadata"]["name"]
+        if name == record.external_job:
+            continue
+        annotations = job["metadata"].get("annotations") or {}  # labels hold it made label-safe
+        map_index = int(annotations.get("airflow-tfjob/map-index", "-1"))
+        if job["metadata"].get("deletionTimestamp"):
+            found.append(("deletions complete", f"TFJob {name} is still being deleted"))
+        elif map_index not in failed_maps or {"user_kill", "deadline"} & set(record.injected):
+            # delete_succeeded_tfjob keeps a failed task's job only; kills and deadlines delete
+            found.append(("nothing left behind", f"TFJob {name} is left ({_phase(job)})"))
+    return found
+
+
+def _outcome(record: Record) -> list[tuple[str, str]]:
+    scenario, found = record.scenario, []
+    if record.result is None:
+        if "user_kill" in record.injected:
+            return _killed(record)
+        return [("a result", f"the task process ended ({record.exit_codes}) without a report")]
+    states = _states(record)
+    failed = [key for key, state in states.items() if state != "success"]
+    if scenario.must_fail and not failed:
+        found.append(("faults that doom the task fail it", f"{scenario.label} succeeded"))
+    if failed and not scenario.must_fail:
+        found.append(("survivable faults are survived", f"{scenario.label}: {states}"))
+    expected = dags.outputs(scenario)
+    for ti in record.result:
+        if ti["state"] != "success":
+            continue
+        value = ti["xcom"] if scenario.shape == "function" else (ti["xcom"] or {}).get("output")
+        want = expected[max(ti["map_index"], 0)]
+        if value != want:
+            found.append(("the XCom is the chief's output", f"got {value!r}, want {want!r}"))
+    if failed:
+        found += _failure_named(record)
+    found += _deadline(record)
+    return found
+
+
+def _killed(record: Record) -> list[tuple[str, str]]:
+    if "Deleted TFJob" not in record.log:
+        return [("a killed task deletes its job", "no 'Deleted TFJob' in the task log")]
+    return []
+
+
+def _failure_named(record: Record) -> list[tuple[str, str]]:
+    """A failed task's log names the failing replica and its cause."""
+    scenario, log = record.scenario, record.log
+    failure, eviction = scenario.fault("replica_failure"), scenario.fault("eviction")
+    wanted: list[str] = []
+    if "deadline" in record.injected:
+        wanted = ["timeout", "timed out", "execution_timeout"]
+    elif "external_delete" in record.injected:
+        wanted = ["was deleted", "deleted while"]
+    elif failure is not None and not failure.params["recovers"]:
+        replica = str(failure.params["replica"])
+        wanted = [f"{replica} (exit code {failure.params['exit_code']})"]
+        if scenario.shape == "function":
+            wanted = [f"{replica} (exit code"]
+    elif eviction is not None:
+        wanted = ["worker-1 (exit code 137, Evicted)", "worker-1 (Evicted)"]
+    if scenario.shape == "sensor" and (failure or eviction):
+        # a sensor looks at a job it did not watch from the start: when the operator has already
+        # deleted the failed pod (evictions under OnFailure/Always), the job's own condition,
+        # which names the replica type, is all the evidence left
+        wanted.append("Worker replica(s) failed")
+    if wanted and not any(w.lower() in log.lower() for w in wanted):
+        return [("a failure names its replica and cause", f"none of {wanted} in the task log")]
+    return []
+
+
+def _deadline(record: Record) -> list[tuple[str, str]]:
+    fault = record.scenario.fault("deadline")
+    if fault is None or record.result is None:
+        return []
+    limit = float(fault.params["timeout"]) + DEADLINE_SLACK  # type: ignore[arg-type]
+    found = []
+    for ti in record.result:
+        if ti["start"] is not None and ti["end"] is not None and ti["end"] - ti["start"] > limit:
+            took = ti["end"] - ti["start"]
+            found.append(("deadlines hold", f"{ti['task_id']} ran {took:.1f} s > {limit:.0f} s"))
+    return found
+
+
+def _exceptions(record: Record) -> list[tuple[str, str]]:
+    raised = {
+        m.group(1)
+        for line in record.log.splitlines()
+        if INJECTED not in line and (m := _RAISED.match(line.strip()))
+    }
+    unexpected = sorted(raised - DOCUMENTED)
+    if unexpected:
+        return [("only documented exceptions", ", ".join(unexpected))]
+    return []
+
+
+def _states(record: Record) -> dict[str, str]:
+    return {f"{t['task_id']}[{t['map_index']}]": t["state"] for t in record.result or []}
+
+
+def _phase(job: dict[str, Any]) -> str:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return conditions[-1]["type"] if conditions else "no status"

@@ -1,0 +1,62 @@
+"""The seeded fault campaign through real Airflow (see tests/campaign/plan.py).
+
+CI runs ``CAMPAIGN_RUNS`` (default 30) runs of seed ``CAMPAIGN_SEED`` (default 20261128);
+``bench/fault_campaign.py`` runs larger ones. ``CAMPAIGN_ONLY=3,17`` replays single runs. The
+report goes to stdout and ``artifacts/campaign/report-<seed>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.campaign import checks, plan, summary
+from tests.campaign.run import Ground, Run
+from tests.sim.proxy import FaultProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ground(
+    kube_cluster: Any, kubelet: Any, airflow_db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Ground]:
+    workdir = tmp_path_factory.mktemp("campaign")
+    proxy = FaultProxy.for_cluster(kube_cluster, workdir=workdir / "proxy").start()
+    try:
+        yield Ground(kube_cluster, kubelet, proxy, airflow_db, workdir)
+    finally:
+        proxy.stop()
+
+
+RUNS = int(os.environ.get("CAMPAIGN_RUNS", "30"))
+
+
+@pytest.mark.timeout(300 + 60 * RUNS)
+def test_the_seeded_fault_campaign_has_no_violations(ground: Ground) -> None:
+    seed = int(os.environ.get("CAMPAIGN_SEED", "20261128"))
+    runs = RUNS
+    only = {int(i) for i in os.environ.get("CAMPAIGN_ONLY", "").split(",") if i}
+    scenarios = [s for s in plan.schedule(seed, runs) if not only or s.index in only]
+    records, violations = [], []
+    for scenario in scenarios:
+        record = Run(ground, scenario).execute()
+        found = checks.check(record)
+        print(f"{scenario.label}: {record.wall:.1f} s, injected {record.injected}, "
+              f"{len(found)} violation(s)", flush=True)  # fmt: skip
+        for violation in found:
+            print(f"  VIOLATION {violation}", flush=True)
+        records.append(record)
+        violations += found
+    report = summary.summarize(seed, records, violations)
+    out = ROOT / "artifacts" / "campaign"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"report-{seed}.json").write_text(json.dumps(report, indent=2))
+    print(summary.render(report))
+    assert sum(report["faults_injected"].values()) > 0, "the campaign injected no fault"
+    assert not violations, "\n".join(str(v) for v in violations)

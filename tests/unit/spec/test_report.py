@@ -1,0 +1,44 @@
+"""How replica endings read in failure messages (pure: pod dicts in, text out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_tfjob.spec import report, status
+
+
+def _pod(index: int, *, phase: str, reason: str = "", exit_code: int | None = None) -> Any:
+    container: dict[str, Any] = {"name": "tensorflow", "restartCount": 0, "state": {}}
+    if exit_code is not None:
+        container["state"] = {"terminated": {"exitCode": exit_code, "reason": "Error"}}
+    labels = {status.REPLICA_TYPE_LABEL: "worker", status.REPLICA_INDEX_LABEL: str(index)}
+    return {
+        "metadata": {"name": f"job-worker-{index}", "labels": labels},
+        "status": {"phase": phase, "reason": reason, "containerStatuses": [container]},
+    }
+
+
+def _message(*pods: Any) -> str:
+    ledger = status.ReplicaLedger("chief-0")
+    for pod in pods:
+        ledger.observe(pod)
+    state = status.job_state({"status": {"conditions": [
+        {"type": "Failed", "status": "True", "reason": "TFJobFailed", "message": "1 failed"}
+    ]}})  # fmt: skip
+    return report.failure_message("ns/job", state, ledger.failures, lambda _: [])
+
+
+def test_an_eviction_that_killed_the_container_says_both() -> None:
+    evicted = _pod(1, phase="Failed", reason="Evicted", exit_code=137)
+    assert "Failed replicas: worker-1 (exit code 137, Evicted)" in _message(evicted)
+
+
+def test_an_eviction_before_the_container_ran_says_evicted() -> None:
+    evicted = _pod(1, phase="Failed", reason="Evicted")
+    evicted["status"]["containerStatuses"] = []
+    assert "Failed replicas: worker-1 (Evicted)" in _message(evicted)
+
+
+def test_a_crash_says_its_exit_code_only() -> None:
+    crashed = _pod(0, phase="Failed", exit_code=2)
+    assert "Failed replicas: worker-0 (exit code 2)\n" in _message(crashed) + "\n"
