@@ -58,11 +58,12 @@ class Scenario:
 
     @property
     def must_fail(self) -> bool:
-        """Whether a fault dooms the task (else it must succeed)."""
-        return any(_dooms(f, self) for f in self.faults)
+        """Whether a fault dooms the task (else it must succeed), if it is injected."""
+        return any(dooms(f) for f in self.faults)
 
 
-def _dooms(fault: Fault, scenario: Scenario) -> bool:
+def dooms(fault: Fault) -> bool:
+    """Whether this fault, once injected, must fail the task."""
     if fault.kind in ("external_delete", "deadline", "user_kill"):
         return True
     if fault.kind == "replica_failure":

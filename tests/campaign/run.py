@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,18 +22,18 @@ import kubernetes
 
 from airflow_tfjob import Chief, RunPolicy, TfJob, Worker
 from airflow_tfjob.spec import naming
-from tests.airflow_fixtures import LOGICAL_DATE, start_dag_file
+from tests.airflow_fixtures import LOGICAL_DATE
 from tests.campaign import dags
 from tests.campaign.observer import GROUP, PLURAL, VERSION, Observer
 from tests.campaign.plan import API_FAULTS, Fault, Scenario
 from tests.sim.fates import REAL, RUNS_FOR_EVER, Fate
 from tests.sim.faults import Rule
-from tests.sim.fixtures import start_simulator
+from tests.sim.fixtures import close_client, start_simulator
 
 RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
 PROCESS_LIMIT = 240.0
 """A task process still alive after this long is hung: killed, and a violation."""
-SENSOR_HEAD_START = 15.0
+SENSOR_HEAD_START = 30.0
 """Seconds an external job runs longer, for the sensor task (Airflow start-up) to look at it."""
 SETTLE = 30.0
 """How long clean-up (foreground deletion, pod removal) may take after the task ended."""
@@ -38,13 +41,25 @@ SETTLE = 30.0
 
 @dataclass
 class Ground:
-    """What every run shares: the cluster, kubelet, proxy and dags folder."""
+    """What every run shares: the cluster, kubelet and proxy; and a pool of Airflow homes (each
+    a copy of the migrated SQLite DB with its own dags folder), one per run at a time, so runs
+    can go in parallel without sharing a SQLite file."""
 
     cluster: Any
     kubelet: Any
     proxy: Any
-    dags: Path
+    homes: queue.Queue[Path]
     workdir: Path
+
+    @classmethod
+    def homes_from(cls, database: Path, workdir: Path, count: int) -> queue.Queue[Path]:
+        pool: queue.Queue[Path] = queue.Queue()
+        for k in range(count):
+            home = workdir / f"airflow-home-{k}"
+            (home / "dags").mkdir(parents=True)
+            shutil.copy(database, home / "airflow.db")
+            pool.put(home)
+        return pool
 
 
 @dataclass
@@ -139,11 +154,12 @@ class Run:
         self.namespace = f"campaign-{tag}"
         self.record = Record(scenario, self.namespace, f"campaign_{tag.replace('-', '_')}")
         self.logs = ground.workdir / self.namespace
-        self.proc: subprocess.Popen[bytes] | None = None
         self.timers: list[threading.Timer] = []
+        self.home = Path()
 
     def execute(self) -> Record:
         scenario, record = self.scenario, self.record
+        self.home = self.ground.homes.get()
         self.core.create_namespace({"metadata": {"name": self.namespace}})
         self.logs.mkdir(parents=True, exist_ok=True)
         sim = start_simulator(self.client, self.namespace, self.ground.kubelet, self.logs / "pods")
@@ -155,7 +171,7 @@ class Run:
             if scenario.shape == "sensor":
                 record.external_job = jobs[0]
                 self._create_external(jobs[0])
-            path = self.ground.dags / f"{record.dag_id}.py"
+            path = self.home / "dags" / f"{record.dag_id}.py"
             path.write_text(
                 dags.dag_source(
                     scenario, dag_id=record.dag_id, namespace=self.namespace,
@@ -183,7 +199,8 @@ class Run:
             record.deleted_unfinished = {k: list(v) for k, v in observer.deleted_unfinished.items()}
             sim.stop()
             self.core.delete_namespace(self.namespace, _preload_content=False)
-            self.client.close()
+            close_client(self.client)
+            self.ground.homes.put(self.home)
         return record
 
     def _later(self, delay: float, fn: Any, *args: Any) -> None:
@@ -206,7 +223,21 @@ class Run:
         )
 
     def _start(self, path: Path, attempt: int) -> subprocess.Popen[bytes]:
-        return start_dag_file(path, self.logs / f"task-{attempt}.log")
+        """The DAG file's ``dag.test()`` as its own process (a worker), in this run's home."""
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+        }
+        with (self.logs / f"task-{attempt}.log").open("wb") as out:
+            return subprocess.Popen(
+                [sys.executable, str(path)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
 
     def _run_task(self, path: Path, jobs: list[str]) -> None:
         scenario, record = self.scenario, self.record
@@ -238,6 +269,12 @@ class Run:
         elif fault.kind == "user_kill":
             os.kill(proc.pid, signal.SIGTERM)  # what Airflow sends when a user kills the task
         else:
+            obj = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, job
+            )
+            ended = {c.get("type") for c in (obj.get("status") or {}).get("conditions") or []}
+            if ended & {"Succeeded", "Failed"}:
+                return  # too late: deleting a finished job dooms nothing (not injected)
             try:
                 self.custom.delete_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, PLURAL, job,
