@@ -5,7 +5,7 @@ Runs ``tests/campaign/test_campaign.py`` (the same runner and invariants CI uses
 kind, outcomes, violations with the seed and run that reproduce them, and the wall time of
 faulted runs against fault-free ones (p50 / p99, the baseline measured in the same campaign).
 
-    python bench/fault_campaign.py [--runs 300] [--seed 20261128] [--only 3,17]
+    python bench/fault_campaign.py [--runs 300] [--seed 20261128] [--parallel 3] [--only 3,17]
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--only", default="", help="replay these run indexes only")
+    parser.add_argument("--parallel", type=int, default=3, help="runs at once")
     args = parser.parse_args()
     env = {
         **os.environ,
         "CAMPAIGN_RUNS": str(args.runs),
         "CAMPAIGN_SEED": str(args.seed),
         "CAMPAIGN_ONLY": args.only,
+        "CAMPAIGN_PARALLEL": str(args.parallel),
     }
     test = "tests/campaign/test_campaign.py::test_the_seeded_fault_campaign_has_no_violations"
     done = subprocess.run(

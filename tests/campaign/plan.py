@@ -68,8 +68,8 @@ def dooms(fault: Fault) -> bool:
         return True
     if fault.kind == "replica_failure":
         return not fault.params["recovers"]
-    if fault.kind == "eviction":  # an evicted pod is Failed: only ExitCode (137) recreates it
-        return fault.params["policy"] != "ExitCode"
+    if fault.kind == "eviction":  # the operator recreates an evicted pod unless it is Never
+        return fault.params["policy"] == "Never"
     return False
 
 

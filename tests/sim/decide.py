@@ -252,12 +252,25 @@ def _update_job_status(plan: Plan, job: Obj, pods: list[Obj], now: datetime.date
         if deadline is not None:
             plan.requeue_after = float(deadline) + 0.05
     worker0_done = _worker0_completed(job, pods)
+    # recorded before the loop: a chief's Running update replaces Restarting, and a retried
+    # worker must not then read as failed (the operator keeps it for this reason; CONTRACT.md)
+    found = conditions.find(status, "Restarting")
+    restarting = dict(found) if found is not None and found.get("status") == "True" else None
     for rtype, spec in model.replica_specs(job).items():
-        _update_for_type(plan, job, rtype, spec, worker0_done=worker0_done, now=now)
+        _update_for_type(
+            plan, job, rtype, spec, worker0_done=worker0_done, restarting=restarting, now=now
+        )
 
 
 def _update_for_type(
-    plan: Plan, job: Obj, rtype: str, spec: Obj, *, worker0_done: bool, now: datetime.datetime
+    plan: Plan,
+    job: Obj,
+    rtype: str,
+    spec: Obj,
+    *,
+    worker0_done: bool,
+    restarting: Obj | None,
+    now: datetime.datetime,
 ) -> None:
     status = plan.status
     key = f"{job['metadata']['namespace']}/{job['metadata']['name']}"
@@ -279,7 +292,6 @@ def _update_for_type(
             conditions.update(status, "Running", "True", "TFJobRunning", running_msg, now=now)
     failed = counts.get("failed", 0)
     if failed > 0:
-        restarting = conditions.find(status, "Restarting")
         if restarting is not None:
             reason, message = restarting.get("reason", ""), restarting.get("message", "")
             conditions.update(status, "Restarting", "True", reason, message, now=now)

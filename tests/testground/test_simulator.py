@@ -154,6 +154,20 @@ def test_exit_code_policy_recreates_the_pod_on_exit_137(kube_api, namespace, sim
     assert second.status.container_statuses[0].restart_count == 0
 
 
+def test_a_retried_worker_restarts_a_job_whose_chief_is_running(
+    kube_api, namespace, simulator, core
+):
+    """The chief's Running update replaces Restarting; the worker's retry must still read as a
+    restart, not as a failure of the job (found by the fault campaign)."""
+    simulator.set_fate("train", "Chief", 0, Fate(duration=2.0, message="done"))
+    simulator.set_fate("train", "Worker", 0, Fate(duration=0.2, exit_code=137), Fate(duration=0.3))
+    job = jobs.tfjob("train", {"Chief": 1, "Worker": 1}, restart_policy="ExitCode")
+    jobs.create(kube_api, namespace, job)
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    assert any(("Restarting", "True") in kinds for kinds in _types(seen))
+    assert all(("Failed", "True") not in kinds for kinds in _types(seen))
+
+
 def test_on_failure_restarts_the_container_in_place(kube_api, namespace, simulator, core):
     simulator.set_fate(
         "train",

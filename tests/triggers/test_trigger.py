@@ -117,8 +117,9 @@ def test_a_trigger_reads_the_job_itself_while_the_watch_cannot_serve_it(
     simulator.set_default_fate("Chief", Fate(duration=3.0, message="read"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     obj = _create(hook, "unwatched", namespace)
-    # the TFJob watch's list fails for a while: the trigger must not wait on a store never filled
-    broken = fault_proxy.fail(r"/tfjobs$", status=503, times=None, watch=False)
+    # the TFJob watch's list is refused for a while (403: no retry, the watch backs off): the
+    # trigger must not wait on a store never filled, but read its job itself meanwhile
+    broken = fault_proxy.fail(r"/tfjobs$", status=403, times=None, watch=False)
     trigger = _trigger(hook, obj)
 
     async def run() -> dict[str, Any]:
