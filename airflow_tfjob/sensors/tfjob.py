@@ -61,6 +61,8 @@ class TFJobSensor(BaseSensorOperator):
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
         self.target_state, self.fail_on = target_state, tuple(fail_on)
         self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
+        self._seen = False
+        """Whether this try has seen the job (poke mode keeps the object between pokes)."""
         if target_state in self.fail_on:
             from airflow_tfjob.spec.errors import TFJobSpecError
 
@@ -90,6 +92,10 @@ class TFJobSensor(BaseSensorOperator):
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
         except errors.TFJobNotFound:
+            if self._seen:  # it existed a poke ago: deleted, not late; no grace to wait out
+                raise errors.TFJobError(
+                    f"TFJob {where} was deleted while the sensor waited for it"
+                ) from None
             waited = time.time() - _started(context)
             if waited > self.missing_grace_seconds:
                 raise errors.TFJobError(
@@ -98,6 +104,7 @@ class TFJobSensor(BaseSensorOperator):
                 ) from None
             self.log.info("TFJob %s does not exist yet", where)
             return None
+        self._seen = True
         state = status.job_state(obj)
         self.log.info("TFJob %s: %s", where, state.summary())
         if state.phase in self.fail_on:

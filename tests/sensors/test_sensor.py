@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,8 @@ from airflow_tfjob.hooks.tfjob import TFJobHook
 from tests.airflow_fixtures import task_instance
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
+from tests.sim.proxy import FaultProxy
+from tests.waiting import eventually
 
 SENSOR = """
 from airflow_tfjob.sensors.tfjob import TFJobSensor
@@ -114,3 +118,33 @@ def test_a_missing_job_fails_clearly_after_the_grace_period(
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="never-created")
     assert task_instance(dagrun, "wait").state == "failed"
     assert f"TFJob {namespace}/never-created does not exist (waited" in capfd.readouterr().out
+
+
+def test_a_job_deleted_while_poked_fails_the_sensor_at_once(
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    simulator.set_default_fate("Chief", Fate(exit_code=None))  # runs until deleted
+    kubeconfig = fault_proxy.kubeconfig
+    _create(kubeconfig, "vanishing", namespace)
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+
+    def delete_once_seen() -> None:  # after the sensor's first look at the job (a GET of it)
+        eventually(
+            lambda: fault_proxy.requests(r"/tfjobs/vanishing$", method="GET") > 0, timeout=120
+        )
+        hook.delete("vanishing", namespace, propagation="Background")
+
+    deleter = threading.Thread(target=delete_once_seen, daemon=True)
+    deleter.start()
+    body = SENSOR.format(deferrable=False, extra="missing_grace_seconds=600,")
+    started = time.monotonic()
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="vanishing")
+    assert task_instance(dagrun, "wait").state == "failed"
+    assert f"TFJob {namespace}/vanishing was deleted while the sensor waited for it" in (
+        capfd.readouterr().out
+    )
+    assert time.monotonic() - started < 120  # not the 600 s grace for a job not yet created
