@@ -185,6 +185,12 @@ class TfJob:
     ) -> TfJob:
         """A copy whose groups take ``command``/``args`` when they have none; ``env`` entries are
         added under each group's own (the group's value wins)."""
+        # the operator's own arguments: checked here, named as the operator's (not a group's)
+        command = checks.string_list(command, "command") if command is not None else None
+        args = checks.string_list(args, "args") if args is not None else None
+        env = checks.string_map(env, "env", secret_values=True) if env is not None else None
+        for name in env or {}:
+            checks.env_name(name, f"env[{name!r}]")
         changes: dict[str, Any] = {}
         for group in self.groups():
             fields: dict[str, Any] = {}
