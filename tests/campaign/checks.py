@@ -181,7 +181,7 @@ def _deadline(record: Record) -> list[tuple[str, str]]:
     fault = record.scenario.fault("deadline")
     if fault is None or record.result is None:
         return []
-    limit = float(fault.params["timeout"]) + DEADLINE_SLACK  # type: ignore[arg-type]
+    limit = float(fault.params["timeout"]) + DEADLINE_SLACK
     return [
         ("deadlines hold", f"a task ran {took:.1f} s > {limit:.0f} s")
         for took in task_spans(record.log)

@@ -89,17 +89,17 @@ class Record:
 def _api_rule(fault: Fault, namespace: str) -> Rule:
     target = fault.params["target"]
     path = f"/namespaces/{namespace}/" + ("" if target == "any" else str(target))
-    times = int(fault.params.get("times", 1))  # type: ignore[call-overload]
+    times = int(fault.params.get("times", 1))
     if fault.kind == "5xx":
-        return Rule("error", path, status=int(fault.params["status"]), times=times)  # type: ignore[call-overload]
+        return Rule("error", path, status=int(fault.params["status"]), times=times)
     if fault.kind == "429":
         return Rule("error", path, status=429, retry_after=1, times=times)
     if fault.kind == "drop":
         return Rule("drop", path, times=times)
     if fault.kind == "stall":
-        return Rule("stall", path, seconds=float(fault.params["seconds"]), times=times)  # type: ignore[arg-type]
+        return Rule("stall", path, seconds=float(fault.params["seconds"]), times=times)
     if fault.kind == "watch_cut":
-        seconds = float(fault.params["after_seconds"])  # type: ignore[arg-type]
+        seconds = float(fault.params["after_seconds"])
         return Rule("cut", path, watch=True, seconds=seconds, times=times)
     return Rule("gone", path, watch=True, times=1)
 
@@ -128,7 +128,7 @@ def _script(sim: Any, scenario: Scenario, jobs: list[str]) -> None:
         failure, eviction = scenario.fault("replica_failure"), scenario.fault("eviction")
         if failure is not None:
             index = int(str(failure.params["replica"]).rsplit("-", 1)[1])
-            code = int(failure.params["exit_code"])  # type: ignore[call-overload]
+            code = int(failure.params["exit_code"])
             sim.set_fate(job, "Worker", index, Fate(duration=0.5, exit_code=code), after)
         if eviction is not None:
             sim.set_fate(job, "Worker", 1, Fate(duration=0.5, evicted=True), after)
