@@ -237,9 +237,14 @@ def test_a_template_the_schema_refuses_names_the_field_and_what_it_requires() ->
 
     manifest = TfJob(worker=Worker(replicas=2)).to_manifest("job", "ns", image="tf:2")
     manifest["spec"]["runPolicy"] = None
-    with pytest.raises(TFJobSpecError, match=r"^tfjob_template\.spec\.runPolicy: got None; the TFJob CRD's schema requires type: 'object'"):
+    with pytest.raises(
+        TFJobSpecError,
+        match=r"^tfjob_template\.spec\.runPolicy: got None; the TFJob CRD's schema requires type: 'object'",
+    ):
         schema.check(manifest, "tfjob_template")
     manifest["spec"]["runPolicy"] = {}
     manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["ports"] = "x"
-    with pytest.raises(TFJobSpecError, match=r"containers\.0\.ports: got 'x'; .*requires type: 'array'"):
+    with pytest.raises(
+        TFJobSpecError, match=r"containers\.0\.ports: got 'x'; .*requires type: 'array'"
+    ):
         schema.check(manifest, "tfjob_template")
