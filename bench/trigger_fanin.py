@@ -67,7 +67,7 @@ class PollingTrigger:
             obj = await self.hook.get(self.name, self.namespace)
             state = status.job_state(obj)
             if state.is_terminal:
-                ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+                ledger = status.ReplicaLedger.for_job(obj)
                 for pod in (await self.hook.list_pods(self.name, self.namespace))[0]:
                     ledger.observe(pod)
                 return report.result(obj, state, ledger.output)

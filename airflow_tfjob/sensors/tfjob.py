@@ -130,7 +130,7 @@ class TFJobSensor(BaseSensorOperator):
         from airflow_tfjob.hooks import errors
         from airflow_tfjob.spec import status
 
-        ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+        ledger = status.ReplicaLedger.for_job(obj)
         try:
             pods, _ = self.hook.list_pods(self.tfjob_name, self._namespace())
         except errors.TFJobError as exc:

@@ -207,6 +207,11 @@ class ReplicaLedger:
         """Whether any replica's container has run."""
         self.finished_pods: set[str] = set()
 
+    @classmethod
+    def for_job(cls, tfjob: Mapping[str, Any]) -> ReplicaLedger:
+        """An empty ledger for a TFJob object or manifest (its output replica derived)."""
+        return cls(output_replica(replica_counts(tfjob)))
+
     def observe(self, pod: Mapping[str, Any], *, deleted: bool = False) -> ReplicaOutcome:
         """Record one pod state; return its outcome."""
         outcome = replica_outcome(pod)

@@ -146,7 +146,7 @@ class TFJobTrigger(BaseTrigger):
             _shared_watch.subscribe(key, hook, self.namespace, "pods", self.name) as pods,
         ):
             obj, early = await self._first(hook, jobs, pods)
-            ledger = status.ReplicaLedger(status.output_replica(status.replica_counts(obj)))
+            ledger = status.ReplicaLedger.for_job(obj)
             for pod_event in early:
                 self._pod_event(hook, ledger, pod_event)
             state = self._check_uid(obj)
