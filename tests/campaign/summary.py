@@ -39,6 +39,14 @@ def summarize(seed: int, records: list[Record], violations: list[Violation]) -> 
         ),
         "faults_scheduled": dict(collections.Counter(k for r in records for k in r.scenario.kinds)),
         "faults_injected": dict(collections.Counter(k for r in records for k in r.injected)),
+        "by_restart_policy": dict(
+            collections.Counter(
+                f"{f.kind} under {f.params['policy']}"
+                for r in records
+                for f in r.scenario.faults
+                if "policy" in f.params and f.kind in r.injected
+            )
+        ),
         "outcomes": dict(collections.Counter(_outcome(r) for r in records)),
         "violations": [str(v) for v in violations],
         "wall_seconds": walls,
@@ -61,6 +69,8 @@ def render(summary: dict[str, Any]) -> str:
         f"({', '.join(f'{k} {v}' for k, v in sorted(summary['shapes'].items()))})",
         "faults injected: "
         + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults_injected"].items())),
+        "job faults by restart policy: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(summary["by_restart_policy"].items())),
         "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["outcomes"].items())),
         f"violations: {len(summary['violations'])}",
         *(f"  {v}" for v in summary["violations"]),
