@@ -150,18 +150,27 @@ class TFJobSensor(BaseSensorOperator):
             return super().execute(context)
         from airflow_tfjob.hooks import errors
 
+        # the timeout counts from here, as in poke mode: not from the deferral, which may come
+        # after a wait for the job to appear or for a throttled API to answer
+        deadline = time.time() + self.timeout if self.timeout else None
         while True:  # a missing job is looked for here, within missing_grace_seconds only
             result = self._check(context)
             if result is not None:
                 return result
+            if deadline is not None and time.time() >= deadline:
+                where = f"{self._namespace()}/{self.tfjob_name}"
+                raise errors.TFJobTimeout(self._timed_out(where))
             try:
                 obj = self.hook.get(self.tfjob_name, self._namespace())
             except errors.TFJobNotFound:
                 time.sleep(float(self.poke_interval))
                 continue
-            self._defer(obj)
+            self._defer(obj, deadline)
 
-    def _defer(self, obj: dict[str, Any]) -> None:
+    def _timed_out(self, where: str) -> str:
+        return f"TFJob {where} did not reach {self.target_state} before the sensor's timeout"
+
+    def _defer(self, obj: dict[str, Any], deadline: float | None) -> None:
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 
         meta = obj["metadata"]
@@ -173,7 +182,7 @@ class TFJobSensor(BaseSensorOperator):
             poll_interval=float(self.poke_interval),
             on_kill_action="keep_tfjob",
             target_states=[self.target_state, *self.fail_on],
-            deadline=time.time() + self.timeout if self.timeout else None,
+            deadline=deadline,
             delete_at_deadline=False,  # not our job: a sensor only stops watching
         )
         self.defer(trigger=trigger, method_name="execute_complete")
@@ -185,9 +194,7 @@ class TFJobSensor(BaseSensorOperator):
         where = f"{event['namespace']}/{event['name']}"
         result = event.get("result")
         if event["kind"] == "deadline":
-            raise errors.TFJobTimeout(
-                f"TFJob {where} did not reach {self.target_state} before the sensor's timeout"
-            )
+            raise errors.TFJobTimeout(self._timed_out(where))
         if event["kind"] != "finished" or result is None:
             raise errors.TFJobError(event["message"])
         if result["state"] in self.fail_on or result["state"] != self.target_state:

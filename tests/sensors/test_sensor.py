@@ -106,6 +106,50 @@ def test_the_sensor_times_out(
     )  # not ours to delete
 
 
+def test_a_deferred_sensors_timeout_counts_from_the_task_start(
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Time spent waiting for the job to appear is part of the timeout: the deferral gets only
+    what is left (found by the fault campaign, seed 11 run 35: a throttled API delayed the
+    deferral, and the sensor outlived its timeout by that much)."""
+    simulator.set_default_fate("Chief", Fate(exit_code=None))  # never reaches Succeeded
+    kubeconfig = fault_proxy.kubeconfig
+    created: list[float] = []
+
+    def create_late() -> None:  # after the sensor has looked for it for a few seconds
+        eventually(lambda: fault_proxy.requests(r"/tfjobs/late$", method="GET") >= 10, timeout=120)
+        _create(kubeconfig, "late", namespace)
+        created.append(time.monotonic())
+
+    threading.Thread(target=create_late, daemon=True).start()
+    body = SENSOR.format(deferrable=True, extra="timeout=12, missing_grace_seconds=600,")
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="late")
+    ended = time.monotonic()
+    assert task_instance(dagrun, "wait").state == "failed"
+    assert "did not reach Succeeded before the sensor's timeout" in capfd.readouterr().out
+    assert created, "the job was never created"
+    assert ended - created[0] < 11  # not a fresh 12 s from the deferral
+
+
+def test_a_deferred_sensor_times_out_while_the_job_is_still_missing(
+    run_dag: Callable[..., Any],
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The timeout holds before the deferral too: not only missing_grace_seconds."""
+    body = SENSOR.format(deferrable=True, extra="timeout=3, missing_grace_seconds=600,")
+    started = time.monotonic()
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="not-yet")
+    assert task_instance(dagrun, "wait").state == "failed"
+    assert "did not reach Succeeded before the sensor's timeout" in capfd.readouterr().out
+    assert time.monotonic() - started < 120  # not the 600 s grace
+
+
 @pytest.mark.parametrize("deferrable", MODES)
 def test_a_missing_job_fails_clearly_after_the_grace_period(
     run_dag: Callable[..., Any],
