@@ -7,7 +7,7 @@ import collections
 import statistics
 from typing import Any
 
-from tests.campaign.checks import Violation
+from tests.campaign.checks import Violation, task_spans
 from tests.campaign.run import Record
 
 
@@ -49,9 +49,21 @@ def summarize(seed: int, records: list[Record], violations: list[Violation]) -> 
         ),
         "outcomes": dict(collections.Counter(_outcome(r) for r in records)),
         "violations": [str(v) for v in violations],
+        "past_deadline_seconds": _past_deadline(records),
         "wall_seconds": walls,
         "mean_wall": statistics.fmean(r.wall for r in records) if records else None,
     }
+
+
+def _past_deadline(records: list[Record]) -> dict[str, Any]:
+    """How long tasks with a deadline ran past it (negative: ended before it)."""
+    past = [
+        took - float(fault.params["timeout"])
+        for r in records
+        if "deadline" in r.injected and (fault := r.scenario.fault("deadline"))
+        for took in task_spans(r.log)
+    ]
+    return {"tasks": len(past), "p50": _p(past, 50), "max": max(past, default=None)}
 
 
 def _outcome(record: Record) -> str:
@@ -75,6 +87,12 @@ def render(summary: dict[str, Any]) -> str:
         f"violations: {len(summary['violations'])}",
         *(f"  {v}" for v in summary["violations"]),
     ]
+    past = summary["past_deadline_seconds"]
+    if past["tasks"]:
+        lines.append(
+            f"past the deadline: {past['tasks']} tasks, p50 {past['p50']:+.1f} s, "
+            f"max {past['max']:+.1f} s"
+        )
     for name in ("fault_free", "faulted"):
         if w[name]["runs"]:
             lines.append(
