@@ -177,15 +177,23 @@ def task_spans(log: str) -> list[float]:
     return spans
 
 
+def past_deadline(record: Record) -> list[float]:
+    """Seconds each task of a run with a deadline ran past it (negative: ended before it)."""
+    fault = record.scenario.fault("deadline")
+    if fault is None:
+        return []
+    return [took - float(fault.params["timeout"]) for took in task_spans(record.log)]
+
+
 def _deadline(record: Record) -> list[tuple[str, str]]:
     fault = record.scenario.fault("deadline")
     if fault is None or record.result is None:
         return []
-    limit = float(fault.params["timeout"]) + DEADLINE_SLACK
+    timeout = float(fault.params["timeout"])
     return [
-        ("deadlines hold", f"a task ran {took:.1f} s > {limit:.0f} s")
-        for took in task_spans(record.log)
-        if took > limit
+        ("deadlines hold", f"a task ran {timeout + past:.1f} s > {timeout + DEADLINE_SLACK:.0f} s")
+        for past in past_deadline(record)
+        if past > DEADLINE_SLACK
     ]
 
 

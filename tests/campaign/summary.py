@@ -7,7 +7,7 @@ import collections
 import statistics
 from typing import Any
 
-from tests.campaign.checks import Violation, task_spans
+from tests.campaign.checks import Violation, past_deadline
 from tests.campaign.run import Record
 
 
@@ -57,12 +57,7 @@ def summarize(seed: int, records: list[Record], violations: list[Violation]) -> 
 
 def _past_deadline(records: list[Record]) -> dict[str, Any]:
     """How long tasks with a deadline ran past it (negative: ended before it)."""
-    past = [
-        took - float(fault.params["timeout"])
-        for r in records
-        if "deadline" in r.injected and (fault := r.scenario.fault("deadline"))
-        for took in task_spans(r.log)
-    ]
+    past = [p for r in records if "deadline" in r.injected for p in past_deadline(r)]
     return {"tasks": len(past), "p50": _p(past, 50), "max": max(past, default=None)}
 
 
