@@ -233,6 +233,11 @@ class TFJobTrigger(BaseTrigger):
             if got is None:
                 break
             self._pod_event(hook, ledger, got[1])
+        self.log.info(
+            "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",
+            self.where,
+            SETTLE_SECONDS,
+        )
         with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
             for pod in (await hook.list_pods(self.name, self.namespace))[0]:
                 ledger.observe(pod)

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.triggers import _shared_watch
@@ -85,7 +87,10 @@ def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
 
 
 def test_fifty_triggers_share_one_watch_per_namespace(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    simulator: Operator,
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     simulator.set_default_fate("Worker", Fate(duration=3.0, message="done"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
@@ -106,7 +111,11 @@ def test_fifty_triggers_share_one_watch_per_namespace(
     assert fault_proxy.requests(r"/pods$", watch=True) == 1
     # every job's state, output and pods came from the two shared watches: no per-job reads
     assert fault_proxy.requests(r"/tfjobs/many-", method="GET") == 0
-    assert fault_proxy.requests(r"/pods$", watch=False) == 1  # the pod watch's own list
+    # the pod watch's own list, plus one per job whose pods trailed its status by more than
+    # SETTLE_SECONDS (it happens on a loaded machine; each is logged)
+    listed = capfd.readouterr().out.count("did not show on the pod watch")
+    assert fault_proxy.requests(r"/pods$", watch=False) == 1 + listed
+    assert listed <= 5  # a fallback, not a read per job
     assert fault_proxy.peak_streams == 2
     assert _shared_watch.active() == {}  # closed with the last subscriber
 
