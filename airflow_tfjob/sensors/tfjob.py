@@ -83,12 +83,15 @@ class TFJobSensor(BaseSensorOperator):
     def _namespace(self) -> str:
         return self.namespace or self.hook.get_namespace() or "default"
 
+    def _where(self) -> str:
+        return f"{self._namespace()}/{self.tfjob_name}"
+
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
         from airflow_tfjob.hooks import errors
         from airflow_tfjob.spec import report, status
 
-        where = f"{self._namespace()}/{self.tfjob_name}"
+        where = self._where()
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
         except errors.TFJobNotFound:
@@ -134,7 +137,7 @@ class TFJobSensor(BaseSensorOperator):
         try:
             pods, _ = self.hook.list_pods(self.tfjob_name, self._namespace())
         except errors.TFJobError as exc:
-            where = f"{self._namespace()}/{self.tfjob_name}"
+            where = self._where()
             self.log.warning("Cannot read the pods of TFJob %s: %s", where, exc)
             return None
         for pod in pods:
@@ -158,8 +161,7 @@ class TFJobSensor(BaseSensorOperator):
             if result is not None:
                 return result
             if deadline is not None and time.time() >= deadline:
-                where = f"{self._namespace()}/{self.tfjob_name}"
-                raise errors.TFJobTimeout(self._timed_out(where))
+                raise errors.TFJobTimeout(self._timed_out(self._where()))
             try:
                 obj = self.hook.get(self.tfjob_name, self._namespace())
             except errors.TFJobNotFound:
