@@ -9,20 +9,27 @@
 #   2. pkg/generated/openapi/zz_generated.openapi.go is not in the tarball: generate it with the
 #      vendored openapi-gen over the same input set as upstream's Makefile.generated_files, and
 #      check the API-rule report equals api/api-rules/violation_exceptions.list;
-#   3. the vendored reflect2 1.0.1 segfaults under Go >= 1.18: use Debian's reflect2 1.0.2.
+#   3. the vendored reflect2 1.0.1 segfaults under Go >= 1.18: use Debian's reflect2 1.0.2;
+#   4. built with Go >= 1.16, the vendored OpenAPI validators take every empty string in a custom
+#      resource for null ("Invalid value: \"null\" ... must be of type string"): Go 1.16 changed
+#      reflect.Zero, and their zero-value check compares against it (kubernetes/kubernetes#99804).
+#      Apply upstream's fix (kubernetes/kube-openapi#230, in kube-apiserver >= 1.21): drop the
+#      reflect.Zero clause, so only a real nil is null.
 #
-# The binary is cached outside the repository, keyed by the Debian version:
-#   ${XDG_CACHE_HOME:-$HOME/.cache}/airflow-tfjob/kube-apiserver/<debian-version>/kube-apiserver
+# The binary is cached outside the repository, keyed by the Debian version and BUILD_REVISION
+# (raised whenever a patch changes what is built, so an old cache is rebuilt):
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/airflow-tfjob/kube-apiserver/<debian-version>-<rev>/kube-apiserver
 # When it exists (and the apt packages are installed) nothing is fetched or built.
 # The last line on stdout is the binary's path; progress goes to stderr.
 set -Eeuo pipefail
 
 readonly DEB_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
 readonly GIT_VERSION="v1.20.2"
+readonly BUILD_REVISION="r2"  # r2: empty strings in custom resources (step 4)
 readonly PACKAGES=(dpkg-dev golang-go golang-github-modern-go-reflect2-dev etcd-server etcd-client
                    openssl)
 readonly CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/airflow-tfjob"
-readonly OUT_DIR="$CACHE_ROOT/kube-apiserver/$DEB_VERSION"
+readonly OUT_DIR="$CACHE_ROOT/kube-apiserver/$DEB_VERSION-$BUILD_REVISION"
 readonly BINARY="$OUT_DIR/kube-apiserver"
 readonly REFLECT2_SRC=/usr/share/gocode/src/github.com/modern-go/reflect2
 readonly SRC_LIST=/etc/apt/sources.list.d/airflow-tfjob-deb-src.sources
@@ -133,6 +140,23 @@ replace_reflect2() {
     ! -name '*_test.go' -exec cp {} "$dst/" \;
 }
 
+# kubernetes/kubernetes#99804, fixed upstream by kubernetes/kube-openapi#230: in both vendored
+# copies of the validator (k8s.io/kube-openapi and github.com/go-openapi/validate), the type check
+# treats a value equal to reflect.Zero of its type ("" under Go >= 1.16) as null.
+patch_empty_strings() {
+  STEP="patch the OpenAPI validators (kubernetes#99804)"
+  local zero='data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))'
+  local files file
+  files="$(grep -rlF --include=type.go "$zero" vendor/ || true)"
+  [ "$(printf '%s\n' "$files" | grep -c .)" -eq 2 ] \
+    || fail "expected the zero-value check in 2 vendored type.go files, found: ${files:-none}"
+  for file in $files; do
+    sed -i "s/$(printf '%s' "$zero" | sed 's/[][\\/.*^$]/\\&/g')/data == nil/" "$file"
+    ! grep -qF "$zero" "$file" || fail "could not patch $file"
+    log "patched $file (kube-openapi#230)"
+  done
+}
+
 # grep -l over many files through xargs: "no match in one batch" (xargs exit 123) is not an error.
 grep_files() { xargs -r grep -l --color=never "$1" -- || [ $? -eq 123 ]; }
 
@@ -211,6 +235,7 @@ main() {
   fetch_source
   prepare_gopath
   replace_reflect2
+  patch_empty_strings
   generate_openapi
   build_binary
   install_binary

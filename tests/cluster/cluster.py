@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -30,7 +31,6 @@ import yaml
 
 from tests.cluster import pki, processes
 
-DEB_VERSION = "1.20.5+really1.20.2-1.1+deb12u1"
 HERE = Path(__file__).resolve().parent
 BUILD_SCRIPT = HERE / "build_apiserver.sh"
 CRD_FILE = HERE.parent / "data" / "kubeflow.org_tfjobs.yaml"
@@ -102,10 +102,19 @@ class Cluster:
         _remove_tree(self.workdir / "etcd-data")
 
 
+def _build_setting(name: str) -> str:
+    """A ``readonly NAME="value"`` of build_apiserver.sh: the cache key is defined there only."""
+    found = re.search(rf'^readonly {name}="([^"]+)"', BUILD_SCRIPT.read_text(), re.MULTILINE)
+    if found is None:
+        raise ClusterError(f"{BUILD_SCRIPT.name} defines no {name}")
+    return found.group(1)
+
+
 def apiserver_binary() -> Path:
     """Where build_apiserver.sh caches the binary (it may not exist yet)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "airflow-tfjob" / "kube-apiserver" / DEB_VERSION / "kube-apiserver"
+    key = f"{_build_setting('DEB_VERSION')}-{_build_setting('BUILD_REVISION')}"
+    return cache / "airflow-tfjob" / "kube-apiserver" / key / "kube-apiserver"
 
 
 def ensure_apiserver() -> Path:
