@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ from airflow_tfjob.hooks import _retry, errors
 from airflow_tfjob.hooks._base import POD, Settings, failure, read_kubeconfig
 
 T = TypeVar("T")
+CNCF_HOOKS = "airflow.providers.cncf.kubernetes.hooks.kubernetes"
 
 
 class AsyncTFJobHook(Settings, BaseHook):
@@ -35,12 +37,13 @@ class AsyncTFJobHook(Settings, BaseHook):
 
     async def _kube(self) -> Any:
         if self._cncf is None:
-            from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
-
+            # The first import loads both Kubernetes clients (seconds of CPU): in a thread, so a
+            # triggerer's event loop, and every other trigger on it, keeps running meanwhile.
+            cncf = await asyncio.to_thread(importlib.import_module, CNCF_HOOKS)
             config = self.config_dict
             if config is None and self.config_file:
                 config = await asyncio.to_thread(read_kubeconfig, self.config_file)
-            self._cncf = AsyncKubernetesHook(config_dict=config, **self._cncf_kwargs())
+            self._cncf = cncf.AsyncKubernetesHook(config_dict=config, **self._cncf_kwargs())
         return self._cncf
 
     async def _call(
