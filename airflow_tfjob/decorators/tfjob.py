@@ -20,7 +20,7 @@ from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_d
 
 from airflow_tfjob import runtime
 from airflow_tfjob.operators.tfjob import TFJobOperator
-from airflow_tfjob.spec import TfJob, TFJobSpecError, status
+from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome, status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -128,8 +128,13 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         }
         return super().execute(context)["output"]
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        return super().execute_complete(context, event)["output"]
+    def ending(self) -> outcome.Ending:
+        """The function's return value is the XCom (each key too, with ``multiple_outputs``)."""
+        return outcome.Ending(
+            returns="output",
+            multiple_outputs=bool(self.multiple_outputs),
+            on_finish_action=self.on_finish_action,
+        )
 
 
 def _first_unserializable(args: Any, kwargs: Any) -> Any:

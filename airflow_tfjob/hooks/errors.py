@@ -22,9 +22,12 @@ a ``Status`` are truncated, and nothing in a message comes from a request's cred
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException
+
+if TYPE_CHECKING:
+    from airflow_tfjob.spec.outcome import Verdict
 
 MAX_BODY_CHARS = 256
 
@@ -76,6 +79,16 @@ class TFJobFailed(TFJobError):
 
 class TFJobTimeout(TFJobError):
     """The job outlived its deadline (execution_timeout or active_deadline_seconds)."""
+
+
+def for_verdict(ended: Verdict) -> TFJobError:
+    """The exception a worker raises for a task that did not succeed (``spec.outcome``)."""
+    kinds: dict[str, type[TFJobError]] = {
+        "finished": TFJobFailed,
+        "deadline": TFJobTimeout,
+        "error": TFJobError,
+    }
+    return kinds[ended.kind](ended.message)
 
 
 def _status_body(body: Any) -> dict[str, Any] | None:

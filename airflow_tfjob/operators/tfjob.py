@@ -22,7 +22,7 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnKill,
 )
 from airflow_tfjob.operators import _build, _local, links
-from airflow_tfjob.spec import TfJob, TFJobSpecError
+from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,6 +56,10 @@ class TFJobOperator(BaseOperator):
     :param wait_until_finished: Wait for the job to finish (else return once it exists).
     :param poll_interval: Longest quiet period between progress checks, in seconds.
     :param deferrable: Wait in the triggerer instead of the worker.
+    :param end_from_trigger: When deferred, end the task in the triggerer (XComs, failure report,
+        ``on_finish_action``) instead of resuming on a worker: one worker run per task, and
+        immune to the scheduler failing a task whose job finished fast. Set False to resume on a
+        worker (``execute_complete``), e.g. for listeners such as OpenLineage.
     :param on_finish_action: ``delete_tfjob``, ``delete_succeeded_tfjob`` or ``keep_tfjob``.
     :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when the task is killed.
     :param startup_timeout_seconds: Fail when no replica runs this long after submission.
@@ -105,6 +109,7 @@ class TFJobOperator(BaseOperator):
         wait_until_finished: bool = True,
         poll_interval: float = 10.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        end_from_trigger: bool = True,
         on_finish_action: OnFinish = "delete_succeeded_tfjob",
         on_kill_action: OnKill = "delete_tfjob",
         startup_timeout_seconds: float | None = 600,
@@ -132,6 +137,8 @@ class TFJobOperator(BaseOperator):
             on_kill_action,
         )
         self.startup_timeout_seconds = startup_timeout_seconds
+        # not `end_from_trigger`: Airflow refuses DAGs declaring that when listeners exist
+        self.may_end_from_trigger = end_from_trigger
         self.backend = backends.check(backend or _local.default_backend())
         self.operator_extra_links = _extra_links(self.backend)
         self._submitted: dict[str, Any] | None = None
@@ -279,6 +286,7 @@ class TFJobOperator(BaseOperator):
         (the caller's sync path then collects it at once)."""
         from airflow_tfjob.backends.kubernetes import submit
         from airflow_tfjob.spec import status
+        from airflow_tfjob.triggers import _ending
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 
         obj, _ = submit.submit(self.hook, request)
@@ -297,26 +305,30 @@ class TFJobOperator(BaseOperator):
             poll_interval=self.poll_interval,
             on_kill_action=self.on_kill_action,
             startup_timeout_seconds=self.startup_timeout_seconds,
+            ending=self.ending().to_dict(),
+            end_from_trigger=_ending.in_triggerer(self.may_end_from_trigger, self.log),
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger fired: clean up per ``on_finish_action``, return or raise."""
+    def ending(self) -> outcome.Ending:
+        """What this task makes of its trigger's event, wherever the task ends."""
+        return outcome.Ending(on_finish_action=self.on_finish_action)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the trigger fired (when it did not end the task itself): clean up per
+        ``on_finish_action``, return or raise, by the rules the trigger would apply."""
         from airflow_tfjob.backends.kubernetes import run
         from airflow_tfjob.hooks import errors
 
         meta = {"name": event["name"], "namespace": event["namespace"], "uid": event["uid"]}
         self._submitted = meta
         self._set_links(meta)
-        if event["kind"] == "deadline":
-            raise errors.TFJobTimeout(event["message"])
-        if event["kind"] != "finished" or event.get("result") is None:
-            raise errors.TFJobError(event["message"])
-        result: dict[str, Any] = event["result"]
-        run.finish(self.hook, self.log, self.on_finish_action, meta, result["state"])
-        if result["state"] == "Failed":
-            raise errors.TFJobFailed(event.get("failure") or event["message"])
-        return result
+        ended = outcome.verdict(event, self.ending())
+        if ended.kind == "finished":
+            run.finish(self.hook, self.log, self.on_finish_action, meta, event["result"]["state"])
+        if not ended.ok:
+            raise errors.for_verdict(ended)
+        return ended.value
 
     def _submit_only(self, request: Any) -> dict[str, Any]:
         from airflow_tfjob.backends.kubernetes import submit

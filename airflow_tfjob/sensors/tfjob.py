@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
+    from airflow_tfjob.spec.outcome import Ending
     from airflow_tfjob.spec.status import ReplicaLedger
 
 
@@ -35,6 +36,8 @@ class TFJobSensor(BaseSensorOperator):
     :param fail_on: Phases that fail the sensor at once.
     :param missing_grace_seconds: How long a missing job is waited for before failing.
     :param deferrable: Wait in the triggerer instead of poking from a worker.
+    :param end_from_trigger: When deferred, end the task in the triggerer (see
+        ``TFJobOperator``); False resumes on a worker.
     """
 
     template_fields: Sequence[str] = ("tfjob_name", "namespace")
@@ -53,9 +56,12 @@ class TFJobSensor(BaseSensorOperator):
         fail_on: Sequence[str] = ("Failed",),
         missing_grace_seconds: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        end_from_trigger: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # not `end_from_trigger`: Airflow refuses DAGs declaring that when listeners exist
+        self.may_end_from_trigger = end_from_trigger
         self.tfjob_name, self.namespace = tfjob_name, namespace
         self.kubernetes_conn_id, self.config_file = kubernetes_conn_id, config_file
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
@@ -173,6 +179,7 @@ class TFJobSensor(BaseSensorOperator):
         return f"TFJob {where} did not reach {self.target_state} before the sensor's timeout"
 
     def _defer(self, obj: dict[str, Any], deadline: float | None) -> None:
+        from airflow_tfjob.triggers import _ending
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 
         meta = obj["metadata"]
@@ -186,23 +193,30 @@ class TFJobSensor(BaseSensorOperator):
             target_states=[self.target_state, *self.fail_on],
             deadline=deadline,
             delete_at_deadline=False,  # not our job: a sensor only stops watching
+            ending=self._ending().to_dict(),
+            end_from_trigger=_ending.in_triggerer(self.may_end_from_trigger, self.log),
         )
         self.defer(trigger=trigger, method_name="execute_complete")
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """The trigger fired: the job's final (or target) status is the XCom."""
-        from airflow_tfjob.hooks import errors
+    def _ending(self) -> Ending:
+        """Success only at ``target_state``; never deletes; a failure skips with ``soft_fail``."""
+        from airflow_tfjob.spec.outcome import Ending
 
-        where = f"{event['namespace']}/{event['name']}"
-        result = event.get("result")
-        if event["kind"] == "deadline":
-            raise errors.TFJobTimeout(self._timed_out(where))
-        if event["kind"] != "finished" or result is None:
-            raise errors.TFJobError(event["message"])
-        if result["state"] in self.fail_on or result["state"] != self.target_state:
-            wrong = f"TFJob {where} is {result['state']}, not {self.target_state}"
-            raise errors.TFJobFailed(event.get("failure") or wrong)
-        return dict(result)
+        return Ending(
+            success_states=(self.target_state,),
+            on_finish_action=None,
+            skip_on_failure=bool(self.soft_fail or self.never_fail),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """The trigger fired (and did not end the task itself): the job's status is the XCom."""
+        from airflow_tfjob.hooks import errors
+        from airflow_tfjob.spec import outcome
+
+        ended = outcome.verdict(event, self._ending())
+        if not ended.ok:
+            raise errors.for_verdict(ended)
+        return ended.value
 
 
 def _started(context: Context) -> float:

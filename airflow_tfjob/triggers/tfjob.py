@@ -8,6 +8,17 @@ Everything it needs is in its kwargs (``serialize``), connection settings includ
 the worker; Airflow encrypts trigger kwargs), and deadlines are absolute, so a triggerer restart
 resumes exactly where it was. It deletes the job only on a deadline or in ``on_kill`` (a user
 killed the task) — never in ``cleanup``, which also runs when a triggerer merely restarts.
+
+With ``end_from_trigger`` (the default of the operator, ``@task.tfjob`` and the sensor) it ends
+the task itself in the triggerer: ``TaskSuccessEvent`` with the XComs the worker would push, or
+``TaskFailedEvent`` (``TaskSkippedEvent`` for a soft-failing sensor) after logging the failure
+report into the task log. No second worker run, so the scheduler's stale "the worker exited
+after defer()" event cannot fail a task whose job finished fast (apache/airflow#66374 and kin).
+``on_finish_action`` is applied once Airflow has recorded the task's end: Airflow then removes the
+trigger and calls ``on_kill``, which deletes the job if the action says so. A triggerer that stops
+before that runs the trigger again from the job, which still exists: the outcome is never lost.
+Where no task instance is attached (``dag.test()`` runs triggers inline), the worker resumes as
+before and ``execute_complete`` applies the same rules (``spec.outcome``).
 """
 
 from __future__ import annotations
@@ -22,11 +33,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal, TypedDict
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import (
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import report, status
+from airflow_tfjob.spec import outcome, report, status
 from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
@@ -36,6 +53,9 @@ FIRST_LIST_PATIENCE = 60.0
 reads its job itself."""
 SETTLE_SECONDS = 2.0
 """How long a finished job's pod events may trail its status before the pods are listed."""
+REMOVAL_WAIT_SECONDS = 300.0
+"""After ending its task, how long a trigger waits for Airflow to remove it (and so to call
+``on_kill``, which applies ``on_finish_action``) before it applies the action itself."""
 
 
 class TFJobEvent(TypedDict):
@@ -70,6 +90,9 @@ class TFJobTrigger(BaseTrigger):
         it always fires at Succeeded or Failed.
     :param startup_timeout_seconds: Seconds from the job's creation for a replica to run, else
         the job is deleted and the trigger fires saying what each pod waits for.
+    :param ending: ``spec.outcome.Ending.to_dict()``: what the task makes of the event.
+    :param end_from_trigger: End the task here, in the triggerer, instead of resuming the worker
+        (only where Airflow attached a task instance; ``dag.test()`` resumes the worker).
     """
 
     def __init__(
@@ -87,6 +110,8 @@ class TFJobTrigger(BaseTrigger):
         target_states: list[str] | None = None,
         delete_at_deadline: bool = True,
         startup_timeout_seconds: float | None = None,
+        ending: dict[str, Any] | None = None,
+        end_from_trigger: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.name, self.namespace, self.uid, self.settings = name, namespace, uid, settings
@@ -96,6 +121,10 @@ class TFJobTrigger(BaseTrigger):
         self.target_states = list(target_states or [])
         self.delete_at_deadline = delete_at_deadline
         self.startup_timeout_seconds = startup_timeout_seconds
+        self.ending = outcome.Ending.from_dict(ending)
+        self.end_from_trigger = end_from_trigger
+        self._ended: outcome.Verdict | None = None
+        """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
         self._startup_deadline: float | None = None
         self._followers: list[asyncio.Task[None]] = []
         self._tails: dict[str, collections.deque[str]] = {}
@@ -116,6 +145,8 @@ class TFJobTrigger(BaseTrigger):
             "target_states": self.target_states,
             "delete_at_deadline": self.delete_at_deadline,
             "startup_timeout_seconds": self.startup_timeout_seconds,
+            "ending": self.ending.to_dict(),
+            "end_from_trigger": self.end_from_trigger,
         }
 
     @property
@@ -137,7 +168,33 @@ class TFJobTrigger(BaseTrigger):
             event = await self._follow(hook)
         except errors.TFJobError as exc:
             event = self._event("error", f"lost track of TFJob {self.where}: {exc}")
-        yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
+        if not (self.end_from_trigger and self.task_instance is not None):
+            yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
+            return
+        ended = outcome.verdict(event, self.ending)
+        if ended.ok:
+            self.log.info("%s; the task ends here, in the triggerer", ended.message)
+        else:
+            self.log.error("%s", ended.message)
+        self._ended = ended
+        yield _task_end_event(ended, self.ending)
+        # Airflow records the task's end, then removes this trigger and calls on_kill, which
+        # applies on_finish_action. Until then the job stays: a triggerer that stops before the
+        # end is recorded finds it again and fires again.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.Event().wait(), REMOVAL_WAIT_SECONDS)
+        await self._finish(hook, ended)
+
+    async def _finish(self, hook: AsyncTFJobHook, ended: outcome.Verdict) -> None:
+        """Apply ``on_finish_action`` to the job once the task's end is recorded (at most once)."""
+        if ended.kind != "finished" or self.ending.on_finish_action is None:
+            return
+        self._ended = None
+        if not ended.delete:
+            self.log.info("Keeping TFJob %s (%s)", self.where, self.ending.on_finish_action)
+            return
+        await hook.delete(self.name, self.namespace, uid=self.uid)
+        self.log.info("Deleted TFJob %s (%s)", self.where, self.ending.on_finish_action)
 
     async def _follow(self, hook: AsyncTFJobHook) -> TFJobEvent:
         key = self._key()
@@ -306,18 +363,17 @@ class TFJobTrigger(BaseTrigger):
                 self.where, self.startup_timeout_seconds or 0.0, ledger.outcomes.values()
             )
             return self._event("error", message)
-        if self.deadline and now >= self.deadline:
-            which = (
-                "the task's execution_timeout"
-                if self.delete_at_deadline
-                else "the sensor's timeout"
+        if not self.delete_at_deadline:  # a sensor's timeout: not our job, only stop watching
+            wanted = " or ".join(self.ending.success_states)
+            return self._event(
+                "deadline",
+                f"TFJob {self.where} did not reach {wanted} before the sensor's timeout "
+                f"({state.phase})",
             )
+        if self.deadline and now >= self.deadline:
+            which = "the task's execution_timeout"
         else:
             which = f"runPolicy.activeDeadlineSeconds={self.active_deadline_seconds}"
-        if not self.delete_at_deadline:
-            return self._event(
-                "deadline", f"TFJob {self.where} did not finish before {which} ({state.phase})"
-            )
         await hook.delete(self.name, self.namespace, uid=self.uid)
         return self._event(
             "deadline",
@@ -354,10 +410,22 @@ class TFJobTrigger(BaseTrigger):
             task.cancel()
 
     async def on_kill(self) -> None:
-        """A user killed or marked the task (Airflow 3.3+): delete the job (``on_kill_action``)."""
+        """Airflow removed the trigger (3.3+). After this trigger ended the task, that is the sign
+        its end is recorded: apply ``on_finish_action``. Before, a user killed or marked the task:
+        delete the job (``on_kill_action``)."""
+        if self._ended is not None:
+            await self._finish(self.hook(), self._ended)
+            return
         if self.on_kill_action == "delete_tfjob":
             await self.hook().delete(self.name, self.namespace, uid=self.uid)
             self.log.info("Deleted TFJob %s: the task was killed", self.where)
+
+
+def _task_end_event(ended: outcome.Verdict, ending: outcome.Ending) -> TriggerEvent:
+    """The event that ends the task in the triggerer, with the XComs the worker would push."""
+    if ended.ok:
+        return TaskSuccessEvent(xcoms=ended.xcoms(ending))
+    return TaskSkippedEvent() if ended.skip else TaskFailedEvent()
 
 
 def _started(state: status.JobState, ledger: status.ReplicaLedger) -> bool:

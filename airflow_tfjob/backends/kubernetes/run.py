@@ -10,7 +10,7 @@ from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.backends.kubernetes.wait import Waiter
 from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import report, status
+from airflow_tfjob.spec import outcome, report, status
 
 LOG_DRAIN_SECONDS = 15.0
 
@@ -35,20 +35,20 @@ def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
         tracker.stop()
         raise
     tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
-    outcome = report.result(obj, state, tracker.ledger.output)
+    result = report.result(obj, state, tracker.ledger.output)
     finish(hook, request.log, request.on_finish_action, meta, state.phase)
     if state.phase == "Failed":
         where = f"{meta['namespace']}/{meta['name']}"
         raise errors.TFJobFailed(
             report.failure_message(where, state, tracker.ledger.failures, tracker.tail)
         )
-    return outcome
+    return result
 
 
 def finish(hook: TFJobHook, log: Any, action: str, meta: dict[str, Any], phase: str) -> None:
     """Apply ``on_finish_action`` once logs and output are safe."""
     where = f"{meta['namespace']}/{meta['name']}"
-    if action == "keep_tfjob" or (action == "delete_succeeded_tfjob" and phase != "Succeeded"):
+    if not outcome.deletes(action, phase):
         log.info("Keeping TFJob %s (%s)", where, action)
         return
     hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])

@@ -1,0 +1,23 @@
+"""Whether a deferred task may end in the triggerer, decided on the worker when it defers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def in_triggerer(wanted: bool, log: Any) -> bool:
+    """``end_from_trigger`` unless listener plugins (OpenLineage, ...) are installed: a task
+    ended by its trigger never runs the worker's listener calls, so Airflow refuses any DAG whose
+    task *declares* ``end_from_trigger`` when listeners exist. Ours decide here, per run: with
+    listeners, the worker resumes and they see the task end."""
+    if not wanted:
+        return False
+    from airflow.sdk.listener import get_listener_manager
+
+    if get_listener_manager().has_listeners:
+        log.info(
+            "Listener plugins are installed: the worker resumes when the job ends, so they see "
+            "the task end (end_from_trigger applies only without listeners)"
+        )
+        return False
+    return True

@@ -1,0 +1,176 @@
+"""A TFJobTrigger that ends its task itself, as the real triggerer runs it: with a task instance
+attached (``dag.test()`` attaches none, so there the worker resumes). The triggerer's part is
+played here: it takes the first event, and later removes the trigger (cancel, then ``on_kill``)
+once Airflow has recorded the task's end. The live tier (tests/live) runs the real triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
+
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec.outcome import Ending
+from airflow_tfjob.triggers import tfjob as trigger_mod
+from airflow_tfjob.triggers.tfjob import TFJobTrigger
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+from tests.triggers.test_trigger import _create, _rebuild, _trigger
+from tests.waiting import eventually
+
+
+def _attached(trigger: TFJobTrigger) -> TFJobTrigger:
+    """What the triggerer does for a task's trigger: attach its task instance."""
+    trigger.task_instance = types.SimpleNamespace(task_id="train")  # type: ignore[assignment]
+    return trigger
+
+
+def _ending_trigger(hook: TFJobHook, obj: dict[str, Any], ending: Ending) -> TFJobTrigger:
+    return _attached(_rebuild(_trigger(hook, obj, ending=ending.to_dict(), end_from_trigger=True)))
+
+
+async def _end_then_remove(trigger: TFJobTrigger, *, removed: bool = True) -> Any:
+    """The first event; then the trigger is removed as Airflow does once the task's end is
+    recorded (cancel + on_kill), or, with ``removed=False``, the triggerer just stops."""
+    events = trigger.run()
+    event = await anext(events)
+    rest = asyncio.create_task(anext(events, None))
+    await asyncio.sleep(0.5)
+    rest.cancel()
+    await asyncio.gather(rest, return_exceptions=True)
+    if removed:
+        await trigger.on_kill()
+    await trigger.cleanup()
+    return event
+
+
+def _jobs(hook: TFJobHook, namespace: str) -> list[str]:
+    return [j["metadata"]["name"] for j in hook.list_jobs(namespace)[0]]
+
+
+def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=1.0, message='{"auc": 0.9}'))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _ending_trigger(hook, _create(hook, "ends-ok", namespace), Ending())
+
+    async def run() -> Any:
+        events = trigger.run()
+        event = await anext(events)
+        assert _jobs(hook, namespace) == ["ends-ok"]  # not deleted before Airflow recorded it
+        rest = asyncio.create_task(anext(events, None))
+        await asyncio.sleep(0.3)
+        rest.cancel()
+        await asyncio.gather(rest, return_exceptions=True)
+        await trigger.on_kill()  # the removal: on_finish_action, not on_kill_action
+        return event
+
+    event = asyncio.run(run())
+    assert isinstance(event, TaskSuccessEvent)
+    value = event.xcoms["return_value"]
+    assert value["state"] == "Succeeded" and value["output"] == {"auc": 0.9}
+    assert value["name"] == "ends-ok"
+    eventually(lambda: _jobs(hook, namespace) == [])
+
+
+def test_a_failure_fails_the_task_with_the_report_in_its_log_and_keeps_the_job(
+    simulator: Operator, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    simulator.set_fate("ends-bad", "Worker", 0, Fate(duration=0.3, exit_code=2, message="bad"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _ending_trigger(hook, _create(hook, "ends-bad", namespace), Ending())
+    event = asyncio.run(_end_then_remove(trigger))
+    assert isinstance(event, TaskFailedEvent)
+    out = capfd.readouterr().out
+    report = out[out.index("[error") :].split("\n20")[0]  # the ERROR record, to the next one
+    assert "1 Worker replica(s) failed" in report and "worker-0 (exit code 2)" in report
+    assert _jobs(hook, namespace) == ["ends-bad"]  # delete_succeeded_tfjob keeps failed jobs
+
+
+def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=0.5, message='{"loss": 0.2, "acc": 0.8}'))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    ending = Ending(returns="output", multiple_outputs=True, on_finish_action="keep_tfjob")
+    event = asyncio.run(
+        _end_then_remove(_ending_trigger(hook, _create(hook, "fn", namespace), ending))
+    )
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms == {"return_value": {"loss": 0.2, "acc": 0.8}, "loss": 0.2, "acc": 0.8}
+    assert _jobs(hook, namespace) == ["fn"]  # keep_tfjob
+
+
+def test_a_soft_failing_sensor_skips_and_never_deletes(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=0.3, exit_code=1, message="oom"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    obj = _create(hook, "watched", namespace)
+    ending = Ending(on_finish_action=None, skip_on_failure=True)
+    trigger = _attached(
+        _rebuild(
+            _trigger(
+                hook,
+                obj,
+                ending=ending.to_dict(),
+                end_from_trigger=True,
+                target_states=["Succeeded", "Failed"],
+                delete_at_deadline=False,
+                on_kill_action="keep_tfjob",
+            )
+        )
+    )
+    assert isinstance(asyncio.run(_end_then_remove(trigger)), TaskSkippedEvent)
+    assert _jobs(hook, namespace) == ["watched"]
+
+
+def test_a_triggerer_stopping_before_the_end_is_recorded_loses_nothing(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(duration=0.5, message="kept"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _ending_trigger(hook, _create(hook, "twice", namespace), Ending())
+    first = asyncio.run(_end_then_remove(trigger, removed=False))  # no on_kill: a plain stop
+    assert _jobs(hook, namespace) == ["twice"]  # the job, and so the outcome, is still there
+    again = asyncio.run(_end_then_remove(_attached(_rebuild(trigger))))
+    assert isinstance(first, TaskSuccessEvent) and isinstance(again, TaskSuccessEvent)
+    assert first.xcoms == again.xcoms
+    eventually(lambda: _jobs(hook, namespace) == [])
+
+
+def test_a_trigger_never_removed_applies_on_finish_action_itself(
+    simulator: Operator, namespace: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trigger_mod, "REMOVAL_WAIT_SECONDS", 0.5)
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _ending_trigger(hook, _create(hook, "orphan-end", namespace), Ending())
+
+    async def run_to_the_end() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    events = asyncio.run(run_to_the_end())
+    assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)
+    eventually(lambda: _jobs(hook, namespace) == [])
+
+
+def test_without_a_task_instance_the_worker_resumes(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _rebuild(
+        _trigger(hook, _create(hook, "inline", namespace), ending={}, end_from_trigger=True)
+    )
+
+    async def run() -> list[Any]:
+        return [event async for event in trigger.run()]
+
+    (event,) = asyncio.run(run())
+    assert type(event).__name__ == "TriggerEvent" and event.payload["kind"] == "finished"
+    assert _jobs(hook, namespace) == ["inline"]  # the worker's execute_complete finishes it
