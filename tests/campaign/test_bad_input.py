@@ -9,7 +9,6 @@ CRD's schema) must accept it too: an invalid spec must never reach the API.
 from __future__ import annotations
 
 import copy
-import re
 import types
 import warnings
 from collections.abc import Iterator
@@ -184,42 +183,10 @@ def _attempt(proxy: FaultProxy, namespace: str, build: Any) -> None:
     except errors.TFJobUnavailable:
         reject()  # the API server did not answer (a loaded machine): says nothing of the spec
     except errors.TFJobInvalid as exc:
-        if _only_the_empty_string_bug(str(exc), manifest):
-            COUNTS["accepted"] += 1
-            return
         pytest.fail(f"accepted at parse time, refused by the API server: {exc}\n{manifest}")
     meta = created["metadata"]
     hook.delete(meta["name"], namespace, uid=meta["uid"], propagation="Background")
     COUNTS["accepted"] += 1
-
-
-def _empty_string_fields(node: Any, path: str = "") -> set[str]:
-    """Dotted paths (list indexes left out, as the server writes them) holding ``""``."""
-    if node == "":
-        return {path}
-    children = (
-        node.items()
-        if isinstance(node, dict)
-        else (("", v) for v in node)
-        if isinstance(node, list)
-        else ()
-    )
-    found: set[str] = set()
-    for key, value in children:
-        found |= _empty_string_fields(value, f"{path}.{key}" if key and path else key or path)
-    return found
-
-
-def _only_the_empty_string_bug(message: str, manifest: dict[str, Any]) -> bool:
-    """kube-apiserver < 1.21 built with Go >= 1.16 (the test ground's v1.20.2 is one) refuses an
-    empty string in a custom resource as ``Invalid value: "null"`` (kubernetes#99804); real
-    clusters accept it, so the provider must not refuse it. Anything else is a real refusal."""
-    refused = set(re.findall(r'([\w.-]+): Invalid value: "null"', message))
-    return (
-        bool(refused)
-        and refused <= _empty_string_fields(manifest)
-        and (message.count("Invalid value") == len(re.findall(r'Invalid value: "null"', message)))
-    )
 
 
 SETTINGS = settings(

@@ -18,6 +18,7 @@ from kubernetes.client import (
     VersionApi,
 )
 
+from airflow_tfjob import TfJob, Worker
 from tests.cluster import cluster as cluster_mod
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
@@ -90,6 +91,37 @@ def test_string_replicas_is_rejected_by_the_server_schema(
         create_tfjob(kube_api, namespace, tfjob("bad", replicas="2"))
     assert err.value.status == 422
     assert "replicas" in json.loads(err.value.body)["message"]
+
+
+def test_empty_strings_in_a_tfjob_are_stored_unchanged(kube_api: ApiClient, namespace: str) -> None:
+    """kubernetes#99804: v1.20 built with Go >= 1.16 refused every "" in a custom resource
+    (``Invalid value: "null" ... must be of type string``); build_apiserver.sh applies the fix
+    (kube-openapi#230), so the test ground accepts them like a current cluster does."""
+    job = TfJob(worker=Worker(env={"A": "", "B": "b"}, args=["", "x"], labels={"pod": ""}))
+    manifest = job.to_manifest(
+        "empty-strings", namespace, image="tf:2", labels={"team": ""}, annotations={"note": ""}
+    )
+    create_tfjob(kube_api, namespace, manifest)
+    stored = get_tfjob(kube_api, namespace, "empty-strings")  # read back from etcd
+
+    def empty_string_fields(obj: dict[str, Any]) -> tuple[Any, ...]:
+        template = obj["spec"]["tfReplicaSpecs"]["Worker"]["template"]
+        container = template["spec"]["containers"][0]
+        meta = obj["metadata"]
+        return (
+            container["env"], container["args"], template["metadata"]["labels"],
+            meta["labels"], meta["annotations"],
+        )  # fmt: skip
+
+    sent = (
+        [{"name": "A", "value": ""}, {"name": "B", "value": "b"}],
+        ["", "x"],
+        {"pod": ""},
+        {"team": ""},
+        {"note": ""},
+    )
+    assert empty_string_fields(manifest) == sent
+    assert empty_string_fields(stored) == sent
 
 
 def test_duplicate_name_is_a_conflict(kube_api: ApiClient, namespace: str) -> None:
