@@ -1,0 +1,1 @@
+"""The live tier: the provider inside a real Airflow deployment (see conftest.py)."""
