@@ -123,6 +123,8 @@ class TFJobTrigger(BaseTrigger):
         self.startup_timeout_seconds = startup_timeout_seconds
         self.ending = outcome.Ending.from_dict(ending)
         self.end_from_trigger = end_from_trigger
+        self._hook: AsyncTFJobHook | None = None
+        """The hook of ``run``, its client ready, for ``on_kill``."""
         self._ended: outcome.Verdict | None = None
         """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
         self._startup_deadline: float | None = None
@@ -163,7 +165,7 @@ class TFJobTrigger(BaseTrigger):
         ).hexdigest()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.hook()
+        hook = self._hook = self.hook()
         try:
             event = await self._follow(hook)
         except errors.TFJobError as exc:
@@ -412,12 +414,19 @@ class TFJobTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """Airflow removed the trigger (3.3+). After this trigger ended the task, that is the sign
         its end is recorded: apply ``on_finish_action``. Before, a user killed or marked the task:
-        delete the job (``on_kill_action``)."""
+        delete the job (``on_kill_action``).
+
+        Shielded: Airflow 3.3's triggerer cancels a removed trigger again at every turn of its
+        loop (about 1 s), and would cut a deletion short on a busy triggerer; the shielded
+        deletion runs to its end whatever happens to this coroutine."""
+        hook = self._hook or self.hook()
+        await asyncio.shield(self._removed(hook))
+
+    async def _removed(self, hook: AsyncTFJobHook) -> None:
         if self._ended is not None:
-            await self._finish(self.hook(), self._ended)
-            return
-        if self.on_kill_action == "delete_tfjob":
-            await self.hook().delete(self.name, self.namespace, uid=self.uid)
+            await self._finish(hook, self._ended)
+        elif self.on_kill_action == "delete_tfjob":
+            await hook.delete(self.name, self.namespace, uid=self.uid)
             self.log.info("Deleted TFJob %s: the task was killed", self.where)
 
 

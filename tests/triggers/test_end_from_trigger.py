@@ -174,3 +174,29 @@ def test_without_a_task_instance_the_worker_resumes(
     (event,) = asyncio.run(run())
     assert type(event).__name__ == "TriggerEvent" and event.payload["kind"] == "finished"
     assert _jobs(hook, namespace) == ["inline"]  # the worker's execute_complete finishes it
+
+
+def test_a_kill_deletes_the_job_even_when_the_triggerer_cancels_on_kill_again(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    trigger = _ending_trigger(hook, _create(hook, "killed-twice", namespace), Ending())
+
+    async def kill() -> list[str]:
+        waiting = asyncio.create_task(anext(trigger.run()))
+        await asyncio.sleep(1.0)
+        waiting.cancel()  # a user marked the task failed: the triggerer cancels ...
+        await asyncio.gather(waiting, return_exceptions=True)
+        on_kill = asyncio.create_task(trigger.on_kill())  # ... and calls on_kill ...
+        await asyncio.sleep(0)
+        on_kill.cancel()  # ... and at its next turn cancels the trigger's task again
+        await asyncio.gather(on_kill, return_exceptions=True)
+        for _ in range(100):  # the loop runs on, as a triggerer's does
+            names = await asyncio.to_thread(_jobs, hook, namespace)
+            if not names:
+                break
+            await asyncio.sleep(0.1)
+        return names
+
+    assert asyncio.run(kill()) == []
