@@ -50,7 +50,9 @@ import kubernetes
 import pytest
 
 from tests.live.deployment import Deployment
+from tests.live.jobs import Gate
 from tests.live.rest import AirflowClient
+from tests.sim.fates import REAL
 from tests.sim.fixtures import close_client, start_simulator
 from tests.sim.operator import Operator
 from tests.sim.proxy import FaultProxy
@@ -183,3 +185,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("live deployment")
         for line in _REPORT:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def gate(tmp_path: Path, live_simulator: Operator) -> Gate:
+    """The gate of this test's jobs (tests/live/dags/live.py); every replica of the live
+    namespace runs its real command (the simulator's REAL fate) for the test."""
+    live_simulator.set_default_fate("*", REAL)
+    return Gate(tmp_path / "gate")

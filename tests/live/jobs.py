@@ -1,0 +1,89 @@
+"""What the live tests check on the cluster and in the deployment's logs, and the gate that
+holds the jobs of tests/live/dags/live.py running (see its docstring)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+from tests.live.deployment import Deployment
+
+GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The file the replicas of one test wait for (the runs' ``conf["gate"]``)."""
+
+    path: Path
+
+    @property
+    def conf(self) -> dict[str, str]:
+        return {"gate": str(self.path)}
+
+    def open(self) -> None:
+        """Let every waiting replica end (exit 0 with ``{"index": i}``, or fail, see below)."""
+        self.path.touch()
+
+    def fail(self, index: int) -> None:
+        """Replicas of this index fail once the gate opens (exit 3, "shard <index> is corrupt")."""
+        Path(f"{self.path}.fail-{index}").touch()
+
+
+def tfjob(
+    kube_api: kubernetes.client.ApiClient, namespace: str, name: str
+) -> dict[str, Any] | None:
+    """The TFJob as the API server has it, ``None`` when there is none."""
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    try:
+        return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[no-any-return]
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def pods(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> list[str]:
+    """Names of the job's pods (by the training operator's ``training.kubeflow.org/job-name``)."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    found = core.list_namespaced_pod(
+        namespace, label_selector=f"training.kubeflow.org/job-name={name}"
+    )
+    return [pod.metadata.name for pod in found.items]
+
+
+def gone(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> bool:
+    """The job and all its pods are deleted."""
+    return tfjob(kube_api, namespace, name) is None and not pods(kube_api, namespace, name)
+
+
+def worker_runs(live: Deployment, run_id: str) -> dict[tuple[str, int], int]:
+    """How many worker processes ran each task instance of ``run_id`` to the end: (task id,
+    map index) -> the executor's finished events in the scheduler's log. A task that resumes
+    on a worker after its deferral counts 2; one ended by its trigger counts 1."""
+    pattern = re.compile(
+        r"Received executor event with state (?:success|failed) for task instance "
+        r"TaskInstanceKey\(dag_id='[^']*', task_id='([^']*)', run_id='([^']*)', "
+        r"try_number=\d+, map_index=(-?\d+)\)"
+    )
+    counts: dict[tuple[str, int], int] = {}
+    for task_id, run, index in pattern.findall(live.components["scheduler"].read_log()):
+        if run == run_id:
+            key = (task_id, int(index))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def triggers_started(live: Deployment, dag_id: str, run_id: str) -> int:
+    """How many triggers of the run a triggerer has started: Airflow writes trigger lines to
+    ``attempt=<n>.log.trigger.<triggerer job>.log`` beside the task's log."""
+    run = live.logs / f"dag_id={dag_id}" / f"run_id={run_id}"
+    started = re.compile(r"\(ID \d+\) starting")
+    return sum(
+        len(started.findall(path.read_text(errors="replace")))
+        for path in run.glob("**/*.log.trigger.*.log")
+    )
