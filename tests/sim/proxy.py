@@ -15,7 +15,10 @@ import collections
 import contextlib
 import http.client
 import json
+import os
 import re
+import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -318,6 +321,8 @@ class _Handler(BaseHTTPRequestHandler):
         with proxy.lock:
             proxy.streams[path] += 1
             proxy.peak_streams = max(proxy.peak_streams, sum(proxy.streams.values()))
+        done = threading.Event()
+        threading.Thread(target=self._end_with_client, args=(conn, done), daemon=True).start()
         try:
             if timer is not None:
                 timer.start()
@@ -326,10 +331,31 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
         finally:
+            done.set()
             if timer is not None:
                 timer.cancel()
             with proxy.lock:
                 proxy.streams[path] -= 1
+
+    def _end_with_client(self, conn: http.client.HTTPSConnection, done: threading.Event) -> None:
+        """End the upstream stream when the client goes away (a killed process's socket is
+        closed by its kernel), as the API server would at its next write: without this an idle
+        watch of a dead client would count as open until its timeout."""
+        try:  # peek at the raw TCP bytes of a duplicate: the TLS state is not touched
+            raw = socket.socket(fileno=os.dup(self.connection.fileno()))
+        except (OSError, ValueError):
+            return
+        with raw:
+            while not done.wait(0.5):
+                try:
+                    readable, _, _ = select.select([raw], [], [], 0)
+                    if readable and not raw.recv(1, socket.MSG_PEEK):  # FIN: the client is gone
+                        break
+                except OSError:  # reset
+                    break
+            else:
+                return
+        _cut(conn)
 
     def _pump(self, resp: http.client.HTTPResponse, cut: Rule | None) -> None:
         events = 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -154,3 +157,36 @@ def test_urllib3_retries_a_dropped_connection_by_default(fault_proxy, namespace)
         assert _list_tfjobs(client, namespace)["items"] == []
         client.rest_client.pool_manager.clear()
     assert fault_proxy.requests(TFJOBS) == 2
+
+
+WATCHER = """
+import sys, time, kubernetes
+kubernetes.config.load_kube_config(sys.argv[1])
+custom = kubernetes.client.CustomObjectsApi()
+stream = custom.list_namespaced_custom_object(
+    "kubeflow.org", "v1", sys.argv[2], "tfjobs", watch=True, timeout_seconds=120,
+    _preload_content=False)
+print("watching", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_clients_watch_is_counted_out(fault_proxy, namespace):
+    """A watcher SIGKILLed mid-stream (an idle watch: no event will come) stops counting as an
+    open stream once its kernel closes the socket, as the API server notices at its next write."""
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", WATCHER, str(fault_proxy.kubeconfig), namespace],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert watcher.stdout is not None and watcher.stdout.readline() == "watching\n"
+        jobs.eventually(lambda: fault_proxy.open_streams(TFJOBS) == 1)
+        watcher.send_signal(signal.SIGKILL)
+        watcher.wait(5)
+        began = time.monotonic()
+        jobs.eventually(lambda: fault_proxy.open_streams(TFJOBS) == 0)
+        assert time.monotonic() - began < 3
+    finally:
+        watcher.kill()
+        watcher.wait()
