@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import re
-import select
 import socket
 import ssl
 import threading
@@ -200,6 +199,11 @@ class _ProxyServer(tlsserver.LoopbackServer):
     proxy: FaultProxy
 
 
+_CLIENT_GONE = {7, 8}
+"""``TCP_CLOSE`` and ``TCP_CLOSE_WAIT``: the client reset or closed its side (a watch client
+never half-closes; a killed process's kernel closes its sockets)."""
+
+
 def _cut(conn: http.client.HTTPConnection) -> None:
     """End an upstream stream from another thread (the reader sees end of stream)."""
     sock = conn.sock
@@ -341,17 +345,17 @@ class _Handler(BaseHTTPRequestHandler):
         """End the upstream stream when the client goes away (a killed process's socket is
         closed by its kernel), as the API server would at its next write: without this an idle
         watch of a dead client would count as open until its timeout."""
-        try:  # peek at the raw TCP bytes of a duplicate: the TLS state is not touched
+        try:  # a duplicate of the TCP socket: its state, not its TLS stream, is read
             raw = socket.socket(fileno=os.dup(self.connection.fileno()))
         except (OSError, ValueError):
             return
         with raw:
             while not done.wait(0.5):
-                try:
-                    readable, _, _ = select.select([raw], [], [], 0)
-                    if readable and not raw.recv(1, socket.MSG_PEEK):  # FIN: the client is gone
-                        break
-                except OSError:  # reset
+                try:  # Linux's tcp_info starts with the state; the client's FIN (or RST) ends it
+                    state = raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+                except OSError:
+                    break
+                if state in _CLIENT_GONE:
                     break
             else:
                 return
