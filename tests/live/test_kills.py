@@ -1,0 +1,119 @@
+"""Users and the OS ending tasks in a real deployment: marking a deferred or a running task failed
+through the REST API leaves no TFJob, pod or process behind; a worker SIGKILLed mid-run is
+retried, and the retry adopts the job the first try created instead of submitting another."""
+
+from __future__ import annotations
+
+import signal
+
+import kubernetes
+import psutil
+
+from tests.live.deployment import Deployment
+from tests.live.jobs import Gate, gone, pods, tfjob, triggers_started
+from tests.live.rest import AirflowClient
+from tests.sim.proxy import FaultProxy
+from tests.waiting import eventually
+
+
+def _job_running(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> bool:
+    job = tfjob(kube_api, namespace, name) or {}
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Running" and c["status"] == "True" for c in conditions)
+
+
+def _submitted(api: AirflowClient, dag: str, run: str) -> str | None:
+    try:
+        return str(api.xcom(dag, run, "train", "tfjob_name"))
+    except KeyError:
+        return None
+
+
+def test_marking_a_deferred_task_failed_deletes_its_job_and_pods(
+    live: Deployment,
+    live_api: AirflowClient,
+    live_namespace: str,
+    kube_api: kubernetes.client.ApiClient,
+    gate: Gate,
+) -> None:
+    dag = "live_operator"
+    run = live_api.trigger(dag, gate.conf)
+    live_api.wait_for_task(dag, run, "train", ["deferred"], timeout=90)
+    eventually(lambda: triggers_started(live, dag, run) == 1, timeout=60)  # its trigger runs
+    name = live_api.xcom(dag, run, "train", "tfjob_name")
+    eventually(lambda: _job_running(kube_api, live_namespace, name), timeout=30)
+    assert pods(kube_api, live_namespace, name)
+
+    live_api.set_task_state(dag, run, "train", "failed")
+    eventually(lambda: gone(kube_api, live_namespace, name), timeout=60)
+    assert live_api.task_instance(dag, run, "train")["state"] == "failed"
+    log = live_api.task_log(dag, run, "train")
+    assert f"Deleted TFJob {live_namespace}/{name}: the task was killed" in log, log
+
+
+def test_marking_a_running_task_failed_deletes_its_job_pods_and_processes(
+    live: Deployment,
+    live_api: AirflowClient,
+    live_namespace: str,
+    kube_api: kubernetes.client.ApiClient,
+    gate: Gate,
+) -> None:
+    dag = "live_sync"
+    run = live_api.trigger(dag, gate.conf)
+    name = eventually(lambda: _submitted(live_api, dag, run), timeout=90)
+    eventually(lambda: _job_running(kube_api, live_namespace, name), timeout=30)
+    ti = live_api.task_instance(dag, run, "train")
+    assert ti["state"] == "running"
+    task = live.task_processes(ti["id"])
+    assert task.runner is not None, ti
+
+    live_api.set_task_state(dag, run, "train", "failed")
+    eventually(lambda: gone(kube_api, live_namespace, name), timeout=60)
+    eventually(lambda: not psutil.pid_exists(task.runner) or _zombie(task.runner), timeout=30)
+    assert live.task_processes(ti["id"]).runner is None
+    assert live_api.task_instance(dag, run, "train")["state"] == "failed"
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_retry_adopts_its_job(
+    live: Deployment,
+    live_api: AirflowClient,
+    live_namespace: str,
+    live_proxy: FaultProxy,
+    kube_api: kubernetes.client.ApiClient,
+    gate: Gate,
+) -> None:
+    dag = "live_sync"
+    created = live_proxy.requests(rf"/namespaces/{live_namespace}/tfjobs$", method="POST")
+    run = live_api.trigger(dag, gate.conf)
+    name = eventually(lambda: _submitted(live_api, dag, run), timeout=90)
+    eventually(lambda: _job_running(kube_api, live_namespace, name), timeout=30)
+    uid = (tfjob(kube_api, live_namespace, name) or {})["metadata"]["uid"]
+    ti = live_api.task_instance(dag, run, "train")
+    runner = live.task_processes(ti["id"]).runner
+    assert runner is not None
+
+    psutil.Process(runner).send_signal(signal.SIGKILL)  # the OOM killer, say: no on_kill
+    retry = live_api.wait_for_task(dag, run, "train", ["running"], timeout=90)
+    eventually(lambda: live_api.task_instance(dag, run, "train")["try_number"] == 2, timeout=60)
+    eventually(lambda: "Adopting TFJob" in live_api.task_log(dag, run, "train", 2), timeout=60)
+    gate.open()
+    assert live_api.wait_for_run(dag, run, timeout=90)["state"] == "success"
+
+    tries = live_api.tries(dag, run, "train")
+    assert [t["state"] for t in tries] == ["failed", "success"], tries
+    result = live_api.xcom(dag, run, "train")
+    assert (result["name"], result["uid"]) == (name, uid)  # the same job, adopted
+    assert result["output"] == {"index": 0}
+    # the first try's create, and the retry's, which met a 409 Conflict and adopted the job
+    assert live_proxy.requests(rf"/namespaces/{live_namespace}/tfjobs$", method="POST") == (
+        created + 2
+    )
+    assert retry["id"] == ti["id"]
+    eventually(lambda: gone(kube_api, live_namespace, name), timeout=30)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
