@@ -200,3 +200,28 @@ def test_a_kill_deletes_the_job_even_when_the_triggerer_cancels_on_kill_again(
         return names
 
     assert asyncio.run(kill()) == []
+
+
+def test_with_listener_plugins_the_worker_resumes_and_says_why() -> None:
+    """A task ended by its trigger runs no listener calls, so with listeners (OpenLineage, ...)
+    installed the deferring worker asks its trigger not to end the task."""
+    import logging
+
+    from airflow.sdk.listener import get_listener_manager
+
+    from airflow_tfjob.triggers import _ending
+
+    manager = get_listener_manager()
+    assert not manager.has_listeners
+    log = logging.getLogger("test-ending")
+    assert _ending.in_triggerer(True, log) is True
+    assert _ending.in_triggerer(False, log) is False
+    listener = types.ModuleType("a_listener_plugin")  # what plugins register: a module
+    manager.add_listener(listener)
+    try:
+        messages: list[str] = []
+        log.info = lambda message, *args: messages.append(message % args)  # type: ignore[method-assign]
+        assert _ending.in_triggerer(True, log) is False
+        assert messages and "Listener plugins are installed" in messages[0]
+    finally:
+        manager.pm.unregister(listener)
