@@ -5,6 +5,7 @@ retried, and the retry adopts the job the first try created instead of submittin
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import kubernetes
 import psutil
@@ -59,17 +60,11 @@ def test_marking_a_running_task_failed_deletes_its_job_pods_and_processes(
     gate: Gate,
 ) -> None:
     dag = "live_sync"
-    run = live_api.trigger(dag, gate.conf)
-    name = eventually(lambda: _submitted(live_api, dag, run), timeout=90)
-    eventually(lambda: _job_running(kube_api, live_namespace, name), timeout=30)
-    ti = live_api.task_instance(dag, run, "train")
-    assert ti["state"] == "running"
-    task = live.task_processes(ti["id"])
-    assert task.runner is not None, ti
+    run, name, ti, runner = _sync_task_running(live, live_api, kube_api, live_namespace, gate)
 
     live_api.set_task_state(dag, run, "train", "failed")
     eventually(lambda: gone(kube_api, live_namespace, name), timeout=60)
-    eventually(lambda: not psutil.pid_exists(task.runner) or _zombie(task.runner), timeout=30)
+    eventually(lambda: not psutil.pid_exists(runner) or _zombie(runner), timeout=30)
     assert live.task_processes(ti["id"]).runner is None
     assert live_api.task_instance(dag, run, "train")["state"] == "failed"
 
@@ -84,13 +79,8 @@ def test_a_worker_killed_mid_run_is_retried_and_the_retry_adopts_its_job(
 ) -> None:
     dag = "live_sync"
     created = live_proxy.requests(rf"/namespaces/{live_namespace}/tfjobs$", method="POST")
-    run = live_api.trigger(dag, gate.conf)
-    name = eventually(lambda: _submitted(live_api, dag, run), timeout=90)
-    eventually(lambda: _job_running(kube_api, live_namespace, name), timeout=30)
+    run, name, ti, runner = _sync_task_running(live, live_api, kube_api, live_namespace, gate)
     uid = (tfjob(kube_api, live_namespace, name) or {})["metadata"]["uid"]
-    ti = live_api.task_instance(dag, run, "train")
-    runner = live.task_processes(ti["id"]).runner
-    assert runner is not None
 
     psutil.Process(runner).send_signal(signal.SIGKILL)  # the OOM killer, say: no on_kill
     retry = live_api.wait_for_task(dag, run, "train", ["running"], timeout=90)
@@ -110,6 +100,25 @@ def test_a_worker_killed_mid_run_is_retried_and_the_retry_adopts_its_job(
     )
     assert retry["id"] == ti["id"]
     eventually(lambda: gone(kube_api, live_namespace, name), timeout=30)
+
+
+def _sync_task_running(
+    live: Deployment,
+    api: AirflowClient,
+    kube_api: kubernetes.client.ApiClient,
+    namespace: str,
+    gate: Gate,
+) -> tuple[str, str, dict[str, Any], int]:
+    """A run of ``live_sync`` whose task waits for its running job on a worker: the run id, the
+    job's name, the task instance and the PID of its task process."""
+    run = api.trigger("live_sync", gate.conf)
+    name = eventually(lambda: _submitted(api, "live_sync", run), timeout=90)
+    eventually(lambda: _job_running(kube_api, namespace, name), timeout=30)
+    ti = api.task_instance("live_sync", run, "train")
+    assert ti["state"] == "running"
+    runner = live.task_processes(ti["id"]).runner
+    assert runner is not None, ti
+    return run, name, ti, runner
 
 
 def _zombie(pid: int) -> bool:

@@ -13,6 +13,7 @@ from airflow.sdk import DAG, task
 
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.operators.tfjob import TFJobOperator
+from airflow_tfjob.sensors.tfjob import TFJobSensor
 
 GATE = """
 import json, os, sys, time
@@ -67,6 +68,22 @@ with DAG("live_function", schedule=None, start_date=START, catchup=False):
         return {"role": f"{role.task_type}-{role.task_index}", "value": scale * 2}
 
     fit(GATE_ARG, 21)
+
+with DAG("live_sensor", schedule=None, start_date=START, catchup=False):
+    submit = TFJobOperator(
+        task_id="submit",
+        tfjob=TfJob(worker=Worker()),
+        args=[GATE_ARG, "0"],
+        wait_until_finished=False,
+        **COMMON,
+    )
+    submit >> TFJobSensor(
+        task_id="wait",
+        tfjob_name="{{ ti.xcom_pull(task_ids='submit', key='tfjob_name') }}",
+        deferrable=True,
+        poke_interval=1,
+        timeout=300,
+    )
 
 with DAG("live_sync", schedule=None, start_date=START, catchup=False):
     TFJobOperator(
