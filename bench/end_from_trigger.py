@@ -109,7 +109,10 @@ def _ground(workdir: Path, tasks: int, low: float, spread: float) -> dict[str, A
     }
     live = Deployment(workdir / "home", connections={"kubernetes_default": connection}).start()
     live.add_dag_file("bench.py", DAG.format(args=_args(tasks, low, spread)))
-    api = live.client("admin")
+    from tests.live.deployment import USERS
+    from tests.live.rest import AirflowClient
+
+    api = AirflowClient(live.url, "admin", USERS["admin"], timeout=120)  # a busy api-server
     for dag in ("bench_resume", "bench_end"):
         api.wait_for_dag(dag, timeout=120)
     return {

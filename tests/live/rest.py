@@ -207,7 +207,13 @@ class AirflowClient:
     def _poll(probe: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
         deadline = time.monotonic() + timeout
         while True:
-            value = probe()
+            try:
+                value = probe()
+            except httpx.TransportError:  # a busy api-server: not an answer yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+                continue
             if done(value):
                 return value
             if time.monotonic() > deadline:
