@@ -107,7 +107,12 @@ def _ground(workdir: Path, tasks: int, low: float, spread: float) -> dict[str, A
         "conn_type": "kubernetes",
         "extra": {"kube_config_path": str(proxy.kubeconfig), "namespace": namespace},
     }
-    live = Deployment(workdir / "home", connections={"kubernetes_default": connection}).start()
+    live = Deployment(
+        workdir / "home",
+        connections={"kubernetes_default": connection},
+        # hundreds of task processes call the api-server's execution API: a larger DB pool
+        config={"database.sql_alchemy_pool_size": "16", "database.sql_alchemy_max_overflow": "32"},
+    ).start()
     live.add_dag_file("bench.py", DAG.format(args=_args(tasks, low, spread)))
     from tests.live.deployment import USERS
     from tests.live.rest import AirflowClient
@@ -141,17 +146,18 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=60.0, help="longest - shortest, seconds")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-end-from-trigger-") as tmp:
-        ground = _ground(Path(tmp), args.tasks, args.min, args.spread)
-        try:
-            results: dict[str, list[dict[str, Any]]] = {"resume": [], "end": []}
-            for round_ in range(args.rounds):
-                for variant in ("resume", "end"):
-                    result = _variant(ground, f"bench_{variant}")
-                    results[variant].append(result)
-                    print(f"round {round_ + 1} {variant}: {json.dumps(result)}", flush=True)
-        finally:
-            _stop(ground)
+    tmp = tempfile.mkdtemp(prefix="bench-end-from-trigger-")  # kept: the deployment's logs
+    print(f"logs: {tmp}/home/logs", flush=True)
+    ground = _ground(Path(tmp), args.tasks, args.min, args.spread)
+    try:
+        results: dict[str, list[dict[str, Any]]] = {"resume": [], "end": []}
+        for round_ in range(args.rounds):
+            for variant in ("resume", "end"):
+                result = _variant(ground, f"bench_{variant}")
+                results[variant].append(result)
+                print(f"round {round_ + 1} {variant}: {json.dumps(result)}", flush=True)
+    finally:
+        _stop(ground)
     summary = {
         variant: {
             key: statistics.median(r[key] for r in rows)

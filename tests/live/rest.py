@@ -209,8 +209,9 @@ class AirflowClient:
         while True:
             try:
                 value = probe()
-            except httpx.TransportError:  # a busy api-server: not an answer yet
-                if time.monotonic() > deadline:
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                busy = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code >= 500
+                if not busy or time.monotonic() > deadline:  # a busy api-server is no answer yet
                     raise
                 time.sleep(0.5)
                 continue
