@@ -147,7 +147,7 @@ class ReplicaGroup:
                 affinity, self._field("affinity"), "a V1Affinity or its dict"
             )
         if self.service_account_name is not None:
-            spec["serviceAccountName"] = checks.dns1123_label(
+            spec["serviceAccountName"] = checks.dns1123_subdomain(
                 self.service_account_name, self._field("service_account_name")
             )
         return spec

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from airflow_tfjob.spec import quantity
+from airflow_tfjob.spec import checks, quantity
 from airflow_tfjob.spec.errors import TFJobSpecError
 
 Quantity = str | int | float
@@ -36,6 +36,7 @@ class Resources:
     """The extended resource a ``gpu`` becomes (``amd.com/gpu`` on AMD nodes)."""
 
     def __post_init__(self) -> None:
+        extended_name(self.gpu_resource_name, "Resources.gpu_resource_name")
         self.to_k8s("Resources")
 
     def to_k8s(self, field: str) -> dict[str, str]:
@@ -63,14 +64,17 @@ def to_k8s(value: Resources | Mapping[str, Quantity] | None, field: str) -> dict
             field, value, "must be Resources(cpu=..., mem=..., gpu=...) or a mapping of quantities"
         )
     out: dict[str, str] = {}
+    spelled: dict[str, str] = {}  # Kubernetes name -> the key that gave it
     for key, amount in value.items():
         name = _ALIASES.get(key, key)
         if name == "gpu":
-            out.update(Resources(gpu=amount).to_k8s(field))
+            given = Resources(gpu=amount).to_k8s(field)
         elif name in _K8S_NAMES:
-            out[_K8S_NAMES[name]] = quantity.normalize(amount, f"{field}.{key}")
+            given = {_K8S_NAMES[name]: quantity.normalize(amount, f"{field}.{key}")}
         elif isinstance(key, str) and "/" in key:  # extended resource, e.g. "amd.com/gpu"
-            out[key] = quantity.normalize(amount, f"{field}.{key}")
+            given = {
+                extended_name(key, f"{field}.{key}"): quantity.normalize(amount, f"{field}.{key}")
+            }
         else:
             raise TFJobSpecError(
                 f"{field}.{key}",
@@ -78,7 +82,26 @@ def to_k8s(value: Resources | Mapping[str, Quantity] | None, field: str) -> dict
                 "unknown resource; use cpu, mem (or memory), gpu, ephemeral_storage, "
                 "or an extended resource name containing '/' such as 'nvidia.com/gpu'",
             )
+        for k8s_name, text in given.items():
+            if k8s_name in out:
+                first = spelled[k8s_name]
+                raise TFJobSpecError(
+                    f"{field}.{key}",
+                    amount,
+                    f"conflicts with {field}.{first} = {value[first]!r}: both give "
+                    f"{k8s_name!r}; give it once",
+                )
+            out[k8s_name], spelled[k8s_name] = text, key
     return out
+
+
+def extended_name(name: object, field: str) -> str:
+    """An extended resource name such as ``nvidia.com/gpu``: a qualified name with a domain."""
+    if not isinstance(name, str) or "/" not in name:
+        raise TFJobSpecError(
+            field, name, "must be an extended resource name with a domain, e.g. 'nvidia.com/gpu'"
+        )
+    return checks.qualified_name(name, field)
 
 
 def check_requests_within_limits(
