@@ -101,14 +101,20 @@ def label_map(value: object, field: str) -> dict[str, str]:
     out = string_map(value, field)
     for key, item in out.items():
         qualified_name(key, f"{field}[{key!r}]")
-        if item and (len(item) > DNS_LABEL_MAX or not _LABEL_NAME.match(item)):
-            raise TFJobSpecError(
-                f"{field}[{key!r}]",
-                item,
-                "label values must be empty or at most 63 letters, digits, '-', '_' or '.', "
-                "starting and ending with a letter or digit",
-            )
+        label_value(item, f"{field}[{key!r}]")
     return out
+
+
+def label_value(value: str, field: str) -> str:
+    """A label value (also a toleration's value): empty, or <= 63 label characters."""
+    if value and (len(value) > DNS_LABEL_MAX or not _LABEL_NAME.match(value)):
+        raise TFJobSpecError(
+            field,
+            value,
+            "label values must be empty or at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit",
+        )
+    return value
 
 
 def annotation_map(value: object, field: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal
 
 from airflow_tfjob.spec import checks, quantity
 from airflow_tfjob.spec.errors import TFJobSpecError
@@ -133,3 +134,61 @@ def check_requests_within_limits(
                 f"must not exceed {field}.limits[{name!r}] = {limits[name]!r}",
             )
     return limits
+
+
+_STANDARD = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+
+def resource_name(name: object, field: str) -> str:
+    """A container resource name as Kubernetes accepts it: a standard one (``cpu``, ``memory``,
+    ``ephemeral-storage``, ``hugepages-<size>``) or a qualified name with a domain."""
+    if isinstance(name, str) and "/" in name:
+        return checks.qualified_name(name, field)
+    if isinstance(name, str) and (name in _STANDARD or name.startswith("hugepages-")):
+        return name
+    raise TFJobSpecError(
+        field,
+        name,
+        "must be cpu, memory, ephemeral-storage, hugepages-<size>, or an extended resource "
+        "with a domain such as 'nvidia.com/gpu'",
+    )
+
+
+def _overcommittable(name: str) -> bool:
+    native = "/" not in name or "kubernetes.io/" in name
+    return native and not name.startswith("hugepages-")
+
+
+def check_requirements(value: Mapping[str, object], field: str) -> None:
+    """A raw ``resources`` object (from a template) as Kubernetes validates it: resource names,
+    quantities, requests <= limits, and requests equal to limits for what cannot be
+    overcommitted (extended resources such as GPUs, huge pages), which also need a limit."""
+    given: dict[str, Mapping[object, object]] = {}
+    amounts: dict[str, dict[str, Decimal]] = {}
+    for kind in ("requests", "limits"):
+        raw = value.get(kind)
+        given[kind] = raw if isinstance(raw, Mapping) else {}
+        amounts[kind] = {}
+        for name, amount in given[kind].items():
+            where = f"{field}.{kind}[{name!r}]"
+            text = quantity.normalize(amount, where)
+            amounts[kind][resource_name(name, where)] = quantity.to_decimal(text)
+    limits = amounts["limits"]
+    for name, request in amounts["requests"].items():
+        where, limit_field = f"{field}.requests[{name!r}]", f"{field}.limits[{name!r}]"
+        shown = given["requests"][name]
+        if _overcommittable(name):
+            if name in limits and request > limits[name]:
+                raise TFJobSpecError(
+                    where, shown, f"must not exceed {limit_field} = {given['limits'][name]!r}"
+                )
+        elif name not in limits:
+            raise TFJobSpecError(
+                where, shown, f"cannot be overcommitted: set {limit_field} to the same amount"
+            )
+        elif request != limits[name]:
+            raise TFJobSpecError(
+                where,
+                shown,
+                f"cannot be overcommitted: must equal {limit_field} = {given['limits'][name]!r}",
+            )
