@@ -263,3 +263,15 @@ def test_a_plain_model_reads_no_schema_and_imports_no_jsonschema_at_parse_time()
         cwd=Path(__file__).parents[3],  # this checkout's airflow_tfjob first on sys.path
     ).stdout
     assert out.split() == ["0", "False"]
+
+
+def test_a_templates_env_value_of_the_wrong_type_is_never_shown() -> None:
+    job = manifest()
+    container = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "TOKEN", "value": 987654321}]
+    with pytest.raises(TFJobSpecError) as info:
+        template.normalize(job)
+    assert str(info.value) == (
+        "tfjob_template.spec.tfReplicaSpecs.Worker.template.spec.containers.0.env.0.value: got "
+        "an int; the TFJob CRD's schema requires type: 'string'"
+    )
