@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from airflow_tfjob import runtime
+from airflow_tfjob.hooks import arguments, errors
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome, status
 
@@ -48,6 +49,9 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         **kwargs: Any,
     ) -> None:
         if task_config is not None:
+            if not isinstance(task_config, TfJob):
+                allowed = "must be a TfJob, e.g. TfJob(chief=Chief(), worker=Worker(replicas=2))"
+                raise TFJobSpecError("task_config", task_config, allowed, show_value=False)
             if kwargs.get("tfjob") is not None:
                 allowed = "give task_config or tfjob, not both"
                 raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
@@ -75,8 +79,12 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
                     "TFJobOperator to run a command",
                 )
         kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
-        self.use_pickle, self.output_uri, self.ps_handled = use_pickle, output_uri, ps_handled
+        self.use_pickle = bool(arguments.boolean(use_pickle, "use_pickle"))
+        self.ps_handled = bool(arguments.boolean(ps_handled, "ps_handled"))
+        self.output_uri = arguments.text(output_uri, "output_uri")
         super().__init__(**kwargs)
+        if not self.use_pickle:  # what is rendered or pulled later is checked in payload()
+            _check_json(self.python_callable.__name__, self.op_args, self.op_kwargs, now=True)
 
     def payload(self, output_replica: str) -> str:
         """The encoded payload for this run, or a ``TFJobSpecError`` saying what is wrong."""
@@ -97,14 +105,9 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             ).decode()
         else:
             body.update(args=list(self.op_args), kwargs=dict(self.op_kwargs))
-        try:
-            raw = json.dumps(body).encode()
-        except TypeError as exc:
-            raise TFJobSpecError(
-                f"arguments of {name}()",
-                _first_unserializable(self.op_args, self.op_kwargs),
-                f"must be JSON data (or set use_pickle=True): {exc}",
-            ) from None
+        if not self.use_pickle:
+            _check_json(name, self.op_args, self.op_kwargs)
+        raw = json.dumps(body).encode()
         encoded = runtime.encode(raw)
         if len(encoded) > MAX_PAYLOAD_BYTES:
             raise TFJobSpecError(
@@ -118,14 +121,17 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         return encoded
 
     def execute(self, context: Context) -> Any:
-        manifest, _ = self.build_manifest(context, self.namespace or "default")
-        output_replica = status.output_replica(status.replica_counts(manifest))
-        self.env = {
-            **(self.env or {}),
-            runtime.PAYLOAD_ENV: self.payload(output_replica),
-            runtime.RUNTIME_ENV: _RUNTIME,
-            runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
-        }
+        # a wrong argument (rendered, or the function's) fails without a retry
+        with errors.spec_errors_fail_the_task():
+            self._check_arguments(rendered=True)
+            manifest, _ = self.build_manifest(context, self.namespace or "default")
+            output_replica = status.output_replica(status.replica_counts(manifest))
+            self.env = {
+                **(self.env or {}),
+                runtime.PAYLOAD_ENV: self.payload(output_replica),
+                runtime.RUNTIME_ENV: _RUNTIME,
+                runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
+            }
         return super().execute(context)["output"]
 
     def ending(self) -> outcome.Ending:
@@ -137,13 +143,20 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         )
 
 
-def _first_unserializable(args: Any, kwargs: Any) -> Any:
+def _check_json(name: str, args: Any, kwargs: Any, *, now: bool = False) -> None:
+    """The function's arguments travel as JSON (without ``use_pickle``): refuse any that is not
+    (``now``: at construction, skipping Jinja and XComArgs, which are resolved later)."""
     for value in [*args, *kwargs.values()]:
+        if now and arguments.deferred(value):
+            continue
         try:
             json.dumps(value)
-        except TypeError:
-            return value
-    return None
+        except (TypeError, ValueError) as exc:
+            raise TFJobSpecError(
+                f"arguments of {name}()",
+                value,
+                f"must be JSON data (or set use_pickle=True): {exc}",
+            ) from None
 
 
 def tfjob_task(
