@@ -70,6 +70,8 @@ class Settings:
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
         self.disable_verify_ssl = disable_verify_ssl
+        self._server_version: str | None = None
+        """The API server's ``gitVersion`` once read (``server_version``)."""
 
     def _cncf_kwargs(self) -> dict[str, Any]:
         return {

@@ -229,3 +229,51 @@ def test_errors_a_retry_cannot_fix_are_airflow_fail_exceptions() -> None:
         400, "Bad Request", None, verb="create", resource="tfjobs.kubeflow.org", namespace="ml"
     )
     assert isinstance(bad_request, errors.TFJobInvalid)  # fieldValidation=Strict's refusal
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("v1.20.2", None),
+        ("v1.24.17", None),
+        ("v1.25.0", "Strict"),
+        ("v1.27.3-gke.100", "Strict"),
+        ("v1.30.1+k3s1", "Strict"),
+        ("1.26", "Strict"),
+        ("v2.0.0", "Strict"),
+        ("", None),
+        (None, None),
+        ("v0.0.0-master+$Format:%h$", None),
+    ],
+)
+def test_field_validation_is_strict_from_kubernetes_1_25(
+    version: str | None, expected: str | None
+) -> None:
+    from airflow_tfjob.hooks import _resource
+
+    assert _resource.field_validation(version) == expected
+    kwargs = _resource.create_kwargs(version)
+    assert kwargs == ({"field_validation": "Strict"} if expected else {})
+
+
+def test_create_asks_for_strict_field_validation_only_where_the_server_supports_it(
+    fault_proxy: Any, namespace: str
+) -> None:
+    for tag, cls in (("sync", TFJobHook), ("async", AsyncTFJobHook)):
+        hook: Hook = cls(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+        call(hook.create, _manifest(f"{tag}-as-is", namespace))  # the test server: 1.20
+        assert call(hook.server_version).startswith("v1.20.")
+        hook._server_version = "v1.25.0"  # what a 1.25 server's version API would say
+        call(hook.create, _manifest(f"{tag}-strict", namespace))
+    creates = [
+        query
+        for method, path, query in fault_proxy.history
+        if (method, path[-7:]) == ("POST", "/tfjobs")
+    ]
+    assert ["fieldValidation=Strict" in query for query in creates] == [False, True] * 2
+    assert fault_proxy.requests(r"^/version/?$") == 2  # read once by each hook
+    # 1.20 ignores the parameter: the strict creates exist as well
+    assert (
+        len(call(TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).list_jobs, namespace)[0])
+        == 4
+    )
