@@ -102,8 +102,7 @@ def render(
     task.render_template_fields(context)  # type: ignore[arg-type]
     try:
         task._check_arguments(rendered=True)  # what execute() checks first
-        where = task.namespace or namespace or "default"
-        manifest, _ = task.build_manifest(context, where)  # type: ignore[arg-type]
+        manifest, _ = task.build_manifest(context, namespace)  # type: ignore[arg-type]
     except TFJobSpecError as exc:
         raise RenderError(f"task {task_id!r} in {dag_file}: {type(exc).__name__}: {exc}") from None
     return str(yaml.safe_dump(manifest, sort_keys=False))

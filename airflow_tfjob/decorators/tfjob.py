@@ -48,43 +48,52 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         ps_handled: bool = False,
         **kwargs: Any,
     ) -> None:
-        if task_config is not None:
-            if not isinstance(task_config, TfJob):
-                allowed = "must be a TfJob, e.g. TfJob(chief=Chief(), worker=Worker(replicas=2))"
-                raise TFJobSpecError("task_config", task_config, allowed, show_value=False)
-            if kwargs.get("tfjob") is not None:
-                allowed = "give task_config or tfjob, not both"
-                raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
-            kwargs["tfjob"] = task_config
-        if kwargs.get("tfjob_template") is not None:
-            raise TFJobSpecError(
-                "tfjob_template",
-                kwargs["tfjob_template"],
-                "@task.tfjob builds the job from task_config=TfJob(...) (groups may take "
-                "pod_template); use TFJobOperator for a raw template",
-            )
-        if kwargs.get("wait_until_finished") is False:
-            raise TFJobSpecError(
-                "wait_until_finished",
-                False,
-                "@task.tfjob returns the function's value, so it waits for the job (use "
-                "TFJobOperator to submit without waiting)",
-            )
-        for name in ("command", "args"):
-            if kwargs.get(name) is not None:
+        # a mapped task's values are checked when it runs: an error there fails it at once
+        with errors.spec_errors_fail_the_task():
+            if task_config is not None:
+                if not isinstance(task_config, TfJob):
+                    allowed = (
+                        "must be a TfJob, e.g. TfJob(chief=Chief(), worker=Worker(replicas=2))"
+                    )
+                    raise TFJobSpecError("task_config", task_config, allowed, show_value=False)
+                if kwargs.get("tfjob") is not None:
+                    allowed = "give task_config or tfjob, not both"
+                    raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
+                kwargs["tfjob"] = task_config
+            if kwargs.get("tfjob_template") is not None:
                 raise TFJobSpecError(
-                    name,
-                    kwargs[name],
-                    "@task.tfjob runs the decorated function; use @task.tfjob without it, or "
-                    "TFJobOperator to run a command",
+                    "tfjob_template",
+                    kwargs["tfjob_template"],
+                    "@task.tfjob builds the job from task_config=TfJob(...) (groups may take "
+                    "pod_template); use TFJobOperator for a raw template",
                 )
-        kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
-        self.use_pickle = bool(arguments.boolean(use_pickle, "use_pickle"))
-        self.ps_handled = bool(arguments.boolean(ps_handled, "ps_handled"))
-        self.output_uri = arguments.text(output_uri, "output_uri")
-        super().__init__(**kwargs)
-        if not self.use_pickle:  # what is rendered or pulled later is checked in payload()
-            _check_json(self.python_callable.__name__, self.op_args, self.op_kwargs, now=True)
+            if kwargs.get("wait_until_finished") is False:
+                raise TFJobSpecError(
+                    "wait_until_finished",
+                    False,
+                    "@task.tfjob returns the function's value, so it waits for the job (use "
+                    "TFJobOperator to submit without waiting)",
+                )
+            for name in ("command", "args"):
+                if kwargs.get(name) is not None:
+                    raise TFJobSpecError(
+                        name,
+                        kwargs[name],
+                        "@task.tfjob runs the decorated function; use @task.tfjob without it, or "
+                        "TFJobOperator to run a command",
+                    )
+            kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
+            self.use_pickle = bool(arguments.boolean(use_pickle, "use_pickle"))
+            self.ps_handled = bool(arguments.boolean(ps_handled, "ps_handled"))
+            self.output_uri = arguments.text(output_uri, "output_uri")
+            super().__init__(**kwargs)
+            self._payload_set = False
+            if not self.use_pickle:  # what is rendered or pulled later is checked in payload()
+                _check_json(self.python_callable.__name__, self.op_args, self.op_kwargs, now=True)
+            if self.env is not None and not arguments.deferred(self.env):
+                _no_reserved_env(self.env, None)
+            if self.tfjob is not None:  # a group's own env would win over the payload
+                _no_reserved_env({}, self.tfjob.to_manifest("parse-check", "default", image="any"))
 
     def payload(self, output_replica: str) -> str:
         """The encoded payload for this run, or a ``TFJobSpecError`` saying what is wrong."""
@@ -124,7 +133,9 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         # a wrong argument (rendered, or the function's) fails without a retry
         with errors.spec_errors_fail_the_task():
             self._check_arguments(rendered=True)
-            manifest, _ = self.build_manifest(context, self.namespace or "default")
+            manifest, _ = self.build_manifest(context)
+            if not self._payload_set:  # (a second execute() finds its own payload in env)
+                _no_reserved_env(self.env or {}, manifest)
             output_replica = status.output_replica(status.replica_counts(manifest))
             self.env = {
                 **(self.env or {}),
@@ -132,6 +143,7 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
                 runtime.RUNTIME_ENV: _RUNTIME,
                 runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
             }
+            self._payload_set = True
         return super().execute(context)["output"]
 
     def ending(self) -> outcome.Ending:
@@ -140,6 +152,28 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             returns="output",
             multiple_outputs=bool(self.multiple_outputs),
             on_finish_action=self.on_finish_action,
+        )
+
+
+RESERVED_ENV = (runtime.PAYLOAD_ENV, runtime.RUNTIME_ENV, runtime.TERMINATION_ENV)
+"""What ``@task.tfjob`` sets on every replica to run the function: never the user's."""
+
+
+def _no_reserved_env(env: Any, manifest: dict[str, Any] | None) -> None:
+    """Refuse a user's env variable that ``@task.tfjob`` sets itself (``env=`` or a group's env
+    in ``manifest``): one of the two values would silently lose."""
+    found = [(f"env[{name!r}]", name) for name in env if name in RESERVED_ENV]
+    for rtype, rspec in ((manifest or {}).get("spec", {}).get("tfReplicaSpecs") or {}).items():
+        for container in rspec["template"]["spec"]["containers"]:
+            for item in container.get("env") or []:
+                if item.get("name") in RESERVED_ENV and item.get("name") not in env:
+                    found.append((f"{rtype}.env[{item['name']!r}]", item["name"]))
+    for field, name in found[:1]:
+        raise TFJobSpecError(
+            field,
+            name,
+            "is set by @task.tfjob to run the function on every replica; choose another name "
+            f"(reserved: {', '.join(RESERVED_ENV)})",
         )
 
 

@@ -21,7 +21,7 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.hooks import arguments
+from airflow_tfjob.hooks import arguments, errors
 from airflow_tfjob.operators import _build, _local, links
 from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
 
@@ -146,7 +146,8 @@ class TFJobOperator(BaseOperator):
         self._local_job: LocalJob | None = None
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
-        self._check_arguments()
+        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+            self._check_arguments()
 
     def _check_arguments(self, *, rendered: bool = False) -> None:
         """Every argument's type and range, so a mistake is an error when the DAG is parsed.
@@ -204,9 +205,10 @@ class TFJobOperator(BaseOperator):
         if self.namespace is not None and now(self.namespace):
             checks.dns1123_label(self.namespace, "namespace")
         if self.labels is not None and now(self.labels):
-            checks.label_map(self.labels, "labels")
+            _build.no_reserved_keys(checks.label_map(self.labels, "labels"), "labels")
         if self.annotations is not None and now(self.annotations):
-            checks.annotation_map(self.annotations, "annotations")
+            annotations = checks.annotation_map(self.annotations, "annotations")
+            _build.no_reserved_keys(annotations, "annotations")
         image = self.image
         if image is not None and now(image) and (not isinstance(image, str) or not image.strip()):
             raise TFJobSpecError("image", image, "must be a non-empty image reference")
@@ -238,7 +240,7 @@ class TFJobOperator(BaseOperator):
             self.labels,
             self.annotations,
         ):  # a literal template: everything execute() checks, at parse time already
-            self.build_manifest(_build.PARSE_CONTEXT, "default")  # type: ignore[arg-type]
+            self.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -253,15 +255,25 @@ class TFJobOperator(BaseOperator):
         )
 
     def build_manifest(
-        self, context: Context, namespace: str | None = None
+        self, context: Context, connection_namespace: str | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """The manifest this task submits, and the labels every try of its task instance shares."""
+        """The manifest this task submits, and the labels every try of its task instance shares.
+
+        Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``,
+        else ``connection_namespace`` (the connection's), else ``default``.
+        """
+        namespace = (
+            self.namespace
+            or _build.template_namespace(self.tfjob_template)
+            or connection_namespace
+            or "default"
+        )
         return _build.build(
             context=context,
             tfjob=self.tfjob,
             tfjob_template=self.tfjob_template,
             name=self.name,
-            namespace=namespace or self.namespace or "default",
+            namespace=namespace,
             image=self.image,
             command=self.command,
             args=self.args,
@@ -271,8 +283,6 @@ class TFJobOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_tfjob.hooks import errors
-
         # a wrong job description (a templated argument rendered wrong) fails without a retry
         with errors.spec_errors_fail_the_task():
             self._check_arguments(rendered=True)
@@ -285,7 +295,7 @@ class TFJobOperator(BaseOperator):
         from airflow_tfjob.backends.kubernetes.request import RunRequest
 
         manifest, identity = self.build_manifest(
-            context, self.namespace or self.hook.get_namespace()
+            context, None if self.namespace else self.hook.get_namespace()
         )
         store = context.get("task_state_store")
         request = RunRequest(
@@ -319,7 +329,7 @@ class TFJobOperator(BaseOperator):
 
         if self.deferrable:
             self.log.info("deferrable=True has no effect on the local backend: it runs here")
-        manifest, identity = self.build_manifest(context, self.namespace or "default")
+        manifest, identity = self.build_manifest(context)
         request = LocalRequest(
             manifest=manifest,
             identity=identity,

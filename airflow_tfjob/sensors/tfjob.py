@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
-from airflow_tfjob.hooks import arguments
+from airflow_tfjob.hooks import arguments, errors
 from airflow_tfjob.spec import TFJobSpecError, checks
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ class TFJobSensor(BaseSensorOperator):
         self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
         self._seen = False
         """Whether this try has seen the job (poke mode keeps the object between pokes)."""
-        self._check_arguments()
+        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+            self._check_arguments()
 
     def _check_arguments(self, *, rendered: bool = False) -> None:
         """Every argument's type and range, when the DAG is parsed; the templated ones holding

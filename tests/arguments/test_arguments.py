@@ -104,6 +104,41 @@ OPERATOR_REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"env": {"EPOCHS": 3}}, r"env\['EPOCHS'\]: got an int; keys and values must be strings"),
     ({"env": {"1EPOCHS": "3"}}, r"env\['1EPOCHS'\]: got '1EPOCHS'; must be a valid environ"),
     ({"env": ["EPOCHS=3"]}, r"env: got \['EPOCHS=3'\]; must be a mapping"),
+    # the provider's own labels and annotations, and the template's metadata
+    ({"labels": {"airflow-tfjob/dag-id": "x"}}, r"labels\['airflow-tfjob/dag-id'\]: .*reserved"),
+    ({"annotations": {"airflow-tfjob/run-id": "x"}}, r"annotations\['airflow-tfjob/run-id'.*reser"),
+    (
+        {"labels": {"app.kubernetes.io/managed-by": "helm"}},
+        r"labels\['app.kubernetes.io/managed-by'\]: got 'helm'; is reserved",
+    ),
+    (
+        {"tfjob": None, "name": "job", "tfjob_template": {"metadata": {"name": "other"}}},
+        "tfjob_template.metadata.name: got 'other'; differs from the task's name 'job'",
+    ),
+    (
+        {"tfjob": None, "namespace": "team", "tfjob_template": {"metadata": {"namespace": "ml"}}},
+        "tfjob_template.metadata.namespace: got 'ml'; differs from the task's namespace 'team'",
+    ),
+    (
+        {"tfjob": None, "tfjob_template": {"metadata": {"generateName": "job-"}}},
+        "tfjob_template.metadata.generateName: got 'job-'; is not used",
+    ),
+    (
+        {
+            "tfjob": None,
+            "labels": {"team": "b"},
+            "tfjob_template": {"metadata": {"labels": {"team": "a"}}},
+        },
+        r"labels\['team'\]: got 'b'; differs from tfjob_template.metadata.labels\['team'\] = 'a'",
+    ),
+    (
+        {"tfjob": None, "tfjob_template": {"metadata": {"labels": {"airflow-tfjob/task-id": "t"}}}},
+        r"tfjob_template.metadata.labels\['airflow-tfjob/task-id'\]: got 't'; is reserved",
+    ),
+    (
+        {"tfjob": None, "tfjob_template": {"metadata": {"labels": {"team": "bad value!"}}}},
+        r"tfjob_template.metadata.labels\['team'\]: got 'bad value!'; label values",
+    ),
 ]
 
 
@@ -121,7 +156,16 @@ spec:
 
 def _operator(task_id: str = "train", **arguments: Any) -> TFJobOperator:
     defaults: dict[str, Any] = {"tfjob": TfJob(chief=Chief(), worker=Worker()), "image": "tf:2"}
+    template = arguments.get("tfjob_template")
+    if isinstance(template, dict) and "spec" not in template:  # only metadata: add a job
+        arguments["tfjob_template"] = {**template, **_load(YAML_TEMPLATE)}
     return TFJobOperator(task_id=task_id, **{**defaults, **arguments})
+
+
+def _load(text: str) -> dict[str, Any]:
+    import yaml
+
+    return dict(yaml.safe_load(text))
 
 
 @pytest.mark.parametrize(
@@ -198,6 +242,12 @@ DECORATOR_REFUSALS: list[tuple[dict[str, Any], str]] = [
     ({"startup_timeout_seconds": "600"}, "startup_timeout_seconds: got '600'"),
     ({"deferrable": "yes"}, "deferrable: got 'yes'; must be True or False"),
     ({"on_finish_action": "keep"}, "on_finish_action: got 'keep'; must be one of"),
+    # what @task.tfjob sets on every replica itself
+    ({"env": {"AIRFLOW_TFJOB_PAYLOAD": "x"}}, r"env\['AIRFLOW_TFJOB_PAYLOAD'\]: .*is set by @task"),
+    (
+        {"task_config": TfJob(worker=Worker(env={"AIRFLOW_TFJOB_RUNTIME": "x"}))},
+        r"Worker.env\['AIRFLOW_TFJOB_RUNTIME'\]: got 'AIRFLOW_TFJOB_RUNTIME'; is set by @task",
+    ),
 ]
 
 
@@ -216,7 +266,8 @@ def test_a_wrong_decorator_argument_fails_the_dag_parse(
         with pytest.raises(TFJobSpecError) as info:
             train()
     assert re.match(message, str(info.value)), str(info.value)
-    assert info.value.field == next(iter(arguments)) or info.value.field.startswith("labels")
+    first = next(iter(arguments))
+    assert info.value.field.startswith(first) or info.value.field.startswith("Worker.env")
 
 
 def test_a_function_argument_that_is_not_json_fails_the_dag_parse() -> None:
@@ -299,3 +350,20 @@ def test_the_defaults_and_every_valid_spelling_are_accepted() -> None:
             "yaml", tfjob=None, tfjob_template=YAML_TEMPLATE
         )  # literal YAML: built and checked
         TFJobSensor(task_id="wait", tfjob_name="j" * 63, missing_grace_seconds=0)
+
+
+def test_the_templates_name_and_namespace_are_the_jobs_when_the_task_gives_none() -> None:
+    from airflow_tfjob.operators import _build
+
+    with DAG("metadata", schedule=None):
+        template = {"metadata": {"name": "nightly", "namespace": "ml", "labels": {"team": "a"}}}
+        op = _operator(tfjob=None, labels={"team": "a", "run": "b"}, tfjob_template=template)
+    manifest, _ = op.build_manifest(_build.PARSE_CONTEXT, "from-connection")  # type: ignore[arg-type]
+    meta = manifest["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("nightly", "ml")
+    assert {k: v for k, v in meta["labels"].items() if "/" not in k} == {"team": "a", "run": "b"}
+    assert meta["labels"]["airflow-tfjob/task-id"] == "parse-check"
+    with DAG("metadata2", schedule=None):
+        bare = _operator(tfjob=None, tfjob_template={"metadata": {}})
+    manifest, _ = bare.build_manifest(_build.PARSE_CONTEXT, "from-connection")  # type: ignore[arg-type]
+    assert manifest["metadata"]["namespace"] == "from-connection"

@@ -190,6 +190,26 @@ def test_a_templated_argument_that_renders_invalid_fails_at_once_and_sends_nothi
     assert fault_proxy.requests("") == 0  # not even a permission check
 
 
+def test_a_mapped_value_that_is_invalid_fails_its_map_index_at_once_and_sends_nothing(
+    run_dag: Callable[..., Any],
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # .expand() values reach the operator's constructor only when the task runs: the check
+    # there fails that map index on its first try, like a rendered template
+    body = f"""
+    TFJobOperator.partial(task_id="train", tfjob=TfJob(worker=Worker()), image="tf:2",
+                          namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG,
+                          {RETRIES}).expand(labels=[{{"team": "a b"}}])
+    """
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig))
+    (ti,) = dagrun.get_task_instances()
+    assert (ti.map_index, ti.state, ti.try_number) == (0, "failed", 1)
+    assert "TFJobSpecFailure: labels['team']: got 'a b'; label values" in capfd.readouterr().out
+    assert fault_proxy.requests("") == 0
+
+
 def test_a_literal_template_the_crd_schema_refuses_fails_the_dag_parse() -> None:
     from airflow.sdk import DAG
 
