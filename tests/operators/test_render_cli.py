@@ -3,10 +3,12 @@ on stderr, and ``demo`` is a sub-command. Run as a user runs them: a separate pr
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.airflow_fixtures import write_dag
@@ -106,3 +108,30 @@ def test_demo_is_a_sub_command_and_the_help_lists_what_exists(tmp_path: Path) ->
     assert "unrecognized arguments" not in elsewhere.stderr
     unknown = _cli("train")
     assert unknown.returncode == 2 and "unknown command 'train'" in unknown.stderr
+
+
+EXAMPLES = [
+    ("example_tfjob_operator.py", "train"),
+    ("example_tfjob_function.py", "train"),
+    ("example_tfjob_ps.py", "train_ps"),
+    ("example_tfjob_sensor.py", "submit"),
+]
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(("dag_file", "task_id"), EXAMPLES)
+def test_the_example_dags_render_their_golden_manifests(
+    airflow_db: Path, monkeypatch: pytest.MonkeyPatch, dag_file: str, task_id: str
+) -> None:
+    # what the examples send a cluster; regenerate with UPDATE_GOLDEN=1 after a deliberate
+    # change and read the diff
+    from airflow_tfjob.cli.render import render
+
+    monkeypatch.setenv("AIRFLOW_TFJOB_BACKEND", "kubernetes")
+    dags = Path(__file__).parents[2] / "dags"
+    text = render(dags / dag_file, task_id)
+    path = GOLDEN / f"{dag_file.removesuffix('.py')}.{task_id}.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert text == path.read_text()
