@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from airflow_tfjob import TfJob, TFJobSpecError, Worker
+from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.spec import template
+from tests.unit.spec.refusal import refusal
 
 WORKER = "tfjob_template.spec.tfReplicaSpecs.Worker.template.spec"
 DATA = {"name": "data", "emptyDir": {}}
@@ -20,13 +21,6 @@ def manifest(container: dict[str, Any] | None = None, **pod: Any) -> dict[str, A
     main = {"name": "tensorflow", "image": "tf:2", **(container or {})}
     spec = {"containers": [main], **pod}
     return {"spec": {"tfReplicaSpecs": {"Worker": {"replicas": 1, "template": {"spec": spec}}}}}
-
-
-def refusal(build: Callable[[], object]) -> str:
-    with pytest.raises(TFJobSpecError) as info:
-        build()
-    assert str(info.value).startswith(f"{info.value.field}: got ")
-    return str(info.value)
 
 
 CASES: list[tuple[str, Callable[[], object], str]] = [
