@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import sys
 
+USAGE = """\
+usage: python -m airflow_tfjob {render,demo} ...
 
-def main() -> int:
+  render DAG_FILE TASK_ID [--run-id RUN_ID] [--namespace NS]
+                  print the TFJob manifest the task would submit (no cluster needed)
+  demo [--dags DIR] [--home DIR]
+                  run the example training DAG on the local backend (what .ci/demo runs)
+
+'python -m airflow_tfjob COMMAND --help' describes a command.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
     """Dispatch to a sub-command."""
-    command, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
+    args = sys.argv[1:] if argv is None else argv
+    command, rest = (args[0], args[1:]) if args else ("", [])
     if command == "render":
         from airflow_tfjob.cli import render
 
@@ -15,8 +27,11 @@ def main() -> int:
     if command == "demo":
         from airflow_tfjob import demo
 
-        return demo.main()
-    sys.stderr.write("usage: python -m airflow_tfjob {render DAG_FILE TASK_ID | demo}\n")
+        return demo.main(rest)
+    if command in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    sys.stderr.write(USAGE if not command else f"unknown command {command!r}\n\n{USAGE}")
     return 2
 
 

@@ -74,7 +74,9 @@ def latest_xcom(dag_id: str, task_id: str, key: str = "return_value") -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Migrate a local Airflow DB, run the example DAG on the local backend, print the result."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_tfjob demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--dags", type=Path, default=Path("dags"), help="the example DAGs")
     parser.add_argument("--home", type=Path, default=Path(".demo"), help="AIRFLOW_HOME to use")
     options = parser.parse_args(argv)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from airflow_tfjob import runtime
+from airflow_tfjob.hooks import arguments, errors
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome, status
 
@@ -47,36 +48,52 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         ps_handled: bool = False,
         **kwargs: Any,
     ) -> None:
-        if task_config is not None:
-            if kwargs.get("tfjob") is not None:
-                allowed = "give task_config or tfjob, not both"
-                raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
-            kwargs["tfjob"] = task_config
-        if kwargs.get("tfjob_template") is not None:
-            raise TFJobSpecError(
-                "tfjob_template",
-                kwargs["tfjob_template"],
-                "@task.tfjob builds the job from task_config=TfJob(...) (groups may take "
-                "pod_template); use TFJobOperator for a raw template",
-            )
-        if kwargs.get("wait_until_finished") is False:
-            raise TFJobSpecError(
-                "wait_until_finished",
-                False,
-                "@task.tfjob returns the function's value, so it waits for the job (use "
-                "TFJobOperator to submit without waiting)",
-            )
-        for name in ("command", "args"):
-            if kwargs.get(name) is not None:
+        # a mapped task's values are checked when it runs: an error there fails it at once
+        with errors.spec_errors_fail_the_task():
+            if task_config is not None:
+                if not isinstance(task_config, TfJob):
+                    allowed = (
+                        "must be a TfJob, e.g. TfJob(chief=Chief(), worker=Worker(replicas=2))"
+                    )
+                    raise TFJobSpecError("task_config", task_config, allowed, show_value=False)
+                if kwargs.get("tfjob") is not None:
+                    allowed = "give task_config or tfjob, not both"
+                    raise TFJobSpecError("tfjob", kwargs["tfjob"], allowed)
+                kwargs["tfjob"] = task_config
+            if kwargs.get("tfjob_template") is not None:
                 raise TFJobSpecError(
-                    name,
-                    kwargs[name],
-                    "@task.tfjob runs the decorated function; use @task.tfjob without it, or "
-                    "TFJobOperator to run a command",
+                    "tfjob_template",
+                    kwargs["tfjob_template"],
+                    "@task.tfjob builds the job from task_config=TfJob(...) (groups may take "
+                    "pod_template); use TFJobOperator for a raw template",
                 )
-        kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
-        self.use_pickle, self.output_uri, self.ps_handled = use_pickle, output_uri, ps_handled
-        super().__init__(**kwargs)
+            if kwargs.get("wait_until_finished") is False:
+                raise TFJobSpecError(
+                    "wait_until_finished",
+                    False,
+                    "@task.tfjob returns the function's value, so it waits for the job (use "
+                    "TFJobOperator to submit without waiting)",
+                )
+            for name in ("command", "args"):
+                if kwargs.get(name) is not None:
+                    raise TFJobSpecError(
+                        name,
+                        kwargs[name],
+                        "@task.tfjob runs the decorated function; use @task.tfjob without it, or "
+                        "TFJobOperator to run a command",
+                    )
+            kwargs["command"] = ["python", "-c", runtime.BOOTSTRAP]
+            self.use_pickle = bool(arguments.boolean(use_pickle, "use_pickle"))
+            self.ps_handled = bool(arguments.boolean(ps_handled, "ps_handled"))
+            self.output_uri = arguments.text(output_uri, "output_uri")
+            super().__init__(**kwargs)
+            self._payload_set = False
+            if not self.use_pickle:  # what is rendered or pulled later is checked in payload()
+                _check_json(self.python_callable.__name__, self.op_args, self.op_kwargs, now=True)
+            if self.env is not None and not arguments.deferred(self.env):
+                _no_reserved_env(self.env, None)
+            if self.tfjob is not None:  # a group's own env would win over the payload
+                _no_reserved_env({}, self.tfjob.to_manifest("parse-check", "default", image="any"))
 
     def payload(self, output_replica: str) -> str:
         """The encoded payload for this run, or a ``TFJobSpecError`` saying what is wrong."""
@@ -97,14 +114,9 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
             ).decode()
         else:
             body.update(args=list(self.op_args), kwargs=dict(self.op_kwargs))
-        try:
-            raw = json.dumps(body).encode()
-        except TypeError as exc:
-            raise TFJobSpecError(
-                f"arguments of {name}()",
-                _first_unserializable(self.op_args, self.op_kwargs),
-                f"must be JSON data (or set use_pickle=True): {exc}",
-            ) from None
+        if not self.use_pickle:
+            _check_json(name, self.op_args, self.op_kwargs)
+        raw = json.dumps(body).encode()
         encoded = runtime.encode(raw)
         if len(encoded) > MAX_PAYLOAD_BYTES:
             raise TFJobSpecError(
@@ -118,14 +130,20 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         return encoded
 
     def execute(self, context: Context) -> Any:
-        manifest, _ = self.build_manifest(context, self.namespace or "default")
-        output_replica = status.output_replica(status.replica_counts(manifest))
-        self.env = {
-            **(self.env or {}),
-            runtime.PAYLOAD_ENV: self.payload(output_replica),
-            runtime.RUNTIME_ENV: _RUNTIME,
-            runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
-        }
+        # a wrong argument (rendered, or the function's) fails without a retry
+        with errors.spec_errors_fail_the_task():
+            self._check_arguments(rendered=True)
+            manifest, _ = self.build_manifest(context)
+            if not self._payload_set:  # (a second execute() finds its own payload in env)
+                _no_reserved_env(self.env or {}, manifest)
+            output_replica = status.output_replica(status.replica_counts(manifest))
+            self.env = {
+                **(self.env or {}),
+                runtime.PAYLOAD_ENV: self.payload(output_replica),
+                runtime.RUNTIME_ENV: _RUNTIME,
+                runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
+            }
+            self._payload_set = True
         return super().execute(context)["output"]
 
     def ending(self) -> outcome.Ending:
@@ -137,13 +155,42 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         )
 
 
-def _first_unserializable(args: Any, kwargs: Any) -> Any:
+RESERVED_ENV = (runtime.PAYLOAD_ENV, runtime.RUNTIME_ENV, runtime.TERMINATION_ENV)
+"""What ``@task.tfjob`` sets on every replica to run the function: never the user's."""
+
+
+def _no_reserved_env(env: Any, manifest: dict[str, Any] | None) -> None:
+    """Refuse a user's env variable that ``@task.tfjob`` sets itself (``env=`` or a group's env
+    in ``manifest``): one of the two values would silently lose."""
+    found = [(f"env[{name!r}]", name) for name in env if name in RESERVED_ENV]
+    for rtype, rspec in ((manifest or {}).get("spec", {}).get("tfReplicaSpecs") or {}).items():
+        for container in rspec["template"]["spec"]["containers"]:
+            for item in container.get("env") or []:
+                if item.get("name") in RESERVED_ENV and item.get("name") not in env:
+                    found.append((f"{rtype}.env[{item['name']!r}]", item["name"]))
+    for field, name in found[:1]:
+        raise TFJobSpecError(
+            field,
+            name,
+            "is set by @task.tfjob to run the function on every replica; choose another name "
+            f"(reserved: {', '.join(RESERVED_ENV)})",
+        )
+
+
+def _check_json(name: str, args: Any, kwargs: Any, *, now: bool = False) -> None:
+    """The function's arguments travel as JSON (without ``use_pickle``): refuse any that is not
+    (``now``: at construction, skipping Jinja and XComArgs, which are resolved later)."""
     for value in [*args, *kwargs.values()]:
+        if now and arguments.deferred(value):
+            continue
         try:
             json.dumps(value)
-        except TypeError:
-            return value
-    return None
+        except (TypeError, ValueError) as exc:
+            raise TFJobSpecError(
+                f"arguments of {name}()",
+                value,
+                f"must be JSON data (or set use_pickle=True): {exc}",
+            ) from None
 
 
 def tfjob_task(

@@ -12,6 +12,15 @@ def failure(
     exc: BaseException, verb: str, resource: str, namespace: str, name: str
 ) -> BaseException:
     status = _retry.status_of(exc)
+    tls = _retry.certificate_error(exc) if status is None or status == 0 else None
+    if tls is not None:
+        verify = getattr(tls, "verify_message", None)
+        detail = f"certificate verify failed: {verify}" if verify else str(tls)
+        return errors.TFJobTLSError(  # about the server, whatever the request
+            f"TLS with the API server failed ({detail}): check the kubeconfig's "
+            "certificate-authority and server address, or the client certificate. Not retried: "
+            "a retry meets the same certificate"
+        )
     if status is not None and status != 0:
         body = getattr(exc, "body", None)
         return errors.translate(
@@ -61,6 +70,8 @@ class Settings:
         self.cluster_context = cluster_context
         self.in_cluster = in_cluster
         self.disable_verify_ssl = disable_verify_ssl
+        self._server_version: str | None = None
+        """The API server's ``gitVersion`` once read (``server_version``)."""
 
     def _cncf_kwargs(self) -> dict[str, Any]:
         return {

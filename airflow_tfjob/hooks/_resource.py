@@ -4,6 +4,7 @@ of every request the twin hooks make (lightkube's ``prepare_request``/``handle_r
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
@@ -18,6 +19,10 @@ CONNECT_TIMEOUT = 10.0
 STALL_SLACK_SECONDS = 15
 """A watch stream silent this much longer than its server-side timeout is stalled: give up."""
 MERGE_PATCH = "application/merge-patch+json"
+STRICT_SINCE = (1, 25)
+"""The first Kubernetes minor with ``fieldValidation`` on by default (beta in 1.25, GA in 1.27;
+alpha, behind a feature gate, in 1.23 and 1.24)."""
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 
 Access = tuple[str, str, str, str]
 """``(verb, API group, resource, subresource)``."""
@@ -112,3 +117,20 @@ def list_result(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     return list(body.get("items") or []), str(
         (body.get("metadata") or {}).get("resourceVersion") or ""
     )
+
+
+def field_validation(git_version: str | None) -> str | None:
+    """``Strict`` for an API server that supports ``fieldValidation`` (1.25 and later: an unknown
+    or duplicate field fails the create instead of being dropped), else None (the parameter is not
+    sent). ``git_version`` is the version API's ``gitVersion``, e.g. ``v1.27.3-gke.100``."""
+    match = _VERSION.match((git_version or "").strip())
+    if match is None:
+        return None
+    version = (int(match.group(1)), int(match.group(2)))
+    return "Strict" if version >= STRICT_SINCE else None
+
+
+def create_kwargs(git_version: str | None) -> dict[str, Any]:
+    """Extra arguments of ``create_namespaced_custom_object`` for a server of ``git_version``."""
+    strict = field_validation(git_version)
+    return {"field_validation": strict} if strict else {}

@@ -1,7 +1,9 @@
 """When and how long to retry an API call; shared by the sync and async hooks.
 
 Retry what can succeed later: 429 and 5xx (waiting as long as ``Retry-After`` asks, within reason)
-and connection errors. Never retry another 4xx: the same request would fail the same way.
+and connection errors. Never retry another 4xx: the same request would fail the same way. Nor a
+TLS failure about certificates (an untrusted or mismatched server certificate, our client
+certificate refused): a retry meets the same certificate; a TLS connection merely cut is retried.
 Retries wrap single calls only, never generators (a decorator on a generator retries nothing but
 its creation).
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
+from collections.abc import Iterator
 from typing import Any
 
 from tenacity import RetryCallState
@@ -33,9 +37,47 @@ def is_connection_error(exc: BaseException) -> bool:
     return module.startswith(("urllib3", "aiohttp")) or (status_of(exc) == 0)
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: chained exceptions, urllib3's ``reason``, aiohttp's
+    ``os_error``/``certificate_error``, exceptions among the arguments."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend((item.__cause__, item.__context__, *item.args))
+        todo.extend(
+            getattr(item, attr, None) for attr in ("reason", "os_error", "certificate_error")
+        )
+
+
+_CERTIFICATE_REASONS = ("CERTIFICATE", "UNKNOWN_CA")
+"""OpenSSL reasons of a handshake that failed over a certificate (``SSLV3_ALERT_BAD_CERTIFICATE``,
+``TLSV13_ALERT_CERTIFICATE_REQUIRED``, ``TLSV1_ALERT_UNKNOWN_CA``): ours was refused."""
+
+
+def certificate_error(exc: BaseException) -> BaseException | None:
+    """The TLS certificate failure inside ``exc`` (either client), else None: the server's
+    certificate not trusted or not for this host, or ours refused by the server."""
+    found = []
+    for item in _causes(exc):
+        reason = str(getattr(item, "reason", "") or "")
+        if isinstance(item, ssl.SSLCertVerificationError) or (
+            isinstance(item, ssl.SSLError) and any(r in reason for r in _CERTIFICATE_REASONS)
+        ):
+            found.append(item)
+    # ssl's own error (with its verify_message) rather than a client's wrapper of it
+    return next((e for e in found if getattr(e, "verify_message", None)), None) or (
+        found[0] if found else None
+    )
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """429, 5xx and transport errors; cancellation never."""
-    if isinstance(exc, asyncio.CancelledError):
+    """429, 5xx and transport errors; cancellation and certificate failures never."""
+    if isinstance(exc, asyncio.CancelledError) or certificate_error(exc) is not None:
         return False
     status = status_of(exc)
     if status is not None and status != 0:

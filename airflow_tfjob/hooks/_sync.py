@@ -136,11 +136,28 @@ class TFJobHook(Settings, BaseHook):
                 missing.append(res.describe_access(access))
         return missing
 
+    def server_version(self) -> str | None:
+        """The API server's ``gitVersion`` (``v1.20.2``), read once per hook; None when it cannot
+        be read (not remembered, so the next call asks again)."""
+        if self._server_version is None:
+            from kubernetes.client import VersionApi
+
+            call = lambda: VersionApi(self.api_client).get_code().git_version
+            try:
+                version = self._call(call, verb="read", namespace="", resource="version")
+            except errors.TFJobError as exc:
+                self.log.debug("Cannot read the API server's version: %s", exc)
+                return None
+            self._server_version = str(version or "") or None
+        return self._server_version
+
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Create a TFJob; 409 raises ``TFJobConflict``."""
+        """Create a TFJob; 409 raises ``TFJobConflict``. With ``fieldValidation=Strict`` where
+        the server supports it (1.25+), so a field it does not know fails the create."""
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        extra = res.create_kwargs(self.server_version())
         call = lambda: self._custom.create_namespaced_custom_object(
-            res.GROUP, res.VERSION, ns, res.PLURAL, manifest
+            res.GROUP, res.VERSION, ns, res.PLURAL, manifest, **extra
         )
         return self._call(call, verb="create", namespace=ns, name=name)
 

@@ -1,19 +1,31 @@
 """Errors of the Kubernetes side, typed by what the caller should do.
 
-Hierarchy::
+Hierarchy (``[no retry]``: also an ``AirflowFailException``, so the task fails at once, whatever
+its ``retries``: the same request would fail the same way)::
 
     AirflowException
     └── TFJobError                     anything this provider raises at run time
         ├── TFJobAPIError              the API server refused a request (status, reason)
-        │   ├── TFJobCRDNotInstalled   404 on the resource type: no training operator
+        │   ├── TFJobCRDNotInstalled   404 on the resource type: no training operator [no retry]
         │   ├── TFJobNotFound          404 on one object
-        │   ├── TFJobForbidden         403: which verb on which resource, as which user
-        │   ├── TFJobInvalid           422: the server's field errors
+        │   ├── TFJobForbidden         403: which verb on which resource, as which user [no retry]
+        │   ├── TFJobInvalid           422, or 400: the server's field errors [no retry]
         │   ├── TFJobConflict          409: it exists already (callers look again)
         │   ├── TFJobWatchExpired      410: the resourceVersion is too old; list again
         │   └── TFJobUnavailable       429 / 5xx / connection errors, after the retries
+        ├── TFJobTLSError              the server's certificate is not trusted, or ours is
+        │                              refused: never retried (hooks._retry) [no retry]
+        ├── TFJobSpecFailure           a TFJobSpecError met when the task runs (a templated
+        │                              argument rendered invalid); also a TFJobSpecError [no retry]
         ├── TFJobFailed                the job ran and failed
         └── TFJobTimeout               a deadline passed; the job was deleted
+
+``[no retry]`` holds where the task raises the error (the worker: submission, a synchronous
+wait, a sensor's poke, ``execute_complete``). A deferred wait that meets one of these in the
+triggerer (the permissions or the CRD removed while the job runs) reports it as its ``error``
+event, which Airflow routes like any ``TaskFailedEvent``: up for retry while retries are left.
+The next try then meets the same error on the worker, before anything is submitted, and fails
+without a further retry.
 
 Client exceptions never leak: ``translate`` chains them (``raise ... from``). Bodies that are not
 a ``Status`` are truncated, and nothing in a message comes from a request's credentials.
@@ -21,10 +33,14 @@ a ``Status`` are truncated, and nothing in a message comes from a request's cred
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_tfjob.spec.errors import TFJobSpecError
 
 if TYPE_CHECKING:
     from airflow_tfjob.spec.outcome import Verdict
@@ -45,7 +61,7 @@ class TFJobAPIError(TFJobError):
         self.reason = reason
 
 
-class TFJobCRDNotInstalled(TFJobAPIError):
+class TFJobCRDNotInstalled(TFJobAPIError, AirflowFailException):
     """The ``tfjobs.kubeflow.org`` resource does not exist on this cluster."""
 
 
@@ -53,12 +69,13 @@ class TFJobNotFound(TFJobAPIError):
     """The named object does not exist (any more)."""
 
 
-class TFJobForbidden(TFJobAPIError):
+class TFJobForbidden(TFJobAPIError, AirflowFailException):
     """The identity lacks an RBAC permission; an admin must grant it."""
 
 
-class TFJobInvalid(TFJobAPIError):
-    """The server's schema or admission rejected the object; fix the job description."""
+class TFJobInvalid(TFJobAPIError, AirflowFailException):
+    """The server's schema or admission rejected the object (422), or the request (400, e.g.
+    ``fieldValidation=Strict`` meeting an unknown field); fix the job description."""
 
 
 class TFJobConflict(TFJobAPIError):
@@ -71,6 +88,46 @@ class TFJobWatchExpired(TFJobAPIError):
 
 class TFJobUnavailable(TFJobAPIError):
     """The API server stayed unreachable, overloaded or failing through every retry."""
+
+
+class TFJobTLSError(TFJobError, AirflowFailException):
+    """TLS failed for a reason a retry cannot fix: the server's certificate is not trusted (or
+    not for this host), or the server refused our client certificate."""
+
+
+class TFJobSpecFailure(TFJobSpecError, TFJobError, AirflowFailException):
+    """A ``TFJobSpecError`` raised when the task runs (a templated argument that rendered
+    invalid, a payload too large): the same message, and the task fails without a retry."""
+
+    @classmethod
+    def of(cls, exc: TFJobSpecError) -> TFJobSpecFailure:
+        """The failure for ``exc``, with its message and attributes unchanged."""
+        failure = cls.__new__(cls)
+        Exception.__init__(failure, *exc.args)
+        failure.field, failure.value, failure.allowed = exc.field, exc.value, exc.allowed
+        return failure
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_spec_failure, (str(self), self.field, self.allowed))
+
+
+def _spec_failure(message: str, field: str, allowed: str) -> TFJobSpecFailure:
+    failure = TFJobSpecFailure.__new__(TFJobSpecFailure)
+    Exception.__init__(failure, message)
+    failure.field, failure.value, failure.allowed = field, None, allowed
+    return failure
+
+
+@contextlib.contextmanager
+def spec_errors_fail_the_task() -> Iterator[None]:
+    """Turn a ``TFJobSpecError`` raised inside into a ``TFJobSpecFailure``: a wrong job
+    description fails the task at once, since no retry renders it right."""
+    try:
+        yield
+    except TFJobSpecFailure:
+        raise
+    except TFJobSpecError as exc:
+        raise TFJobSpecFailure.of(exc) from exc
 
 
 class TFJobFailed(TFJobError):
@@ -145,7 +202,7 @@ def translate(
             status=status,
             reason=reason,
         )
-    if status == 422:
+    if status == 422 or (status == 400 and verb in ("create", "patch")):
         fields = _field_errors(parsed or {}) or server
         return TFJobInvalid(
             f"the API server rejected {what} ({verb}): {fields}", status=status, reason=reason

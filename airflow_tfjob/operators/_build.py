@@ -75,16 +75,27 @@ def build(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The manifest and the labels that identify this task instance's jobs."""
     dag_id, task_id, run_id, map_index, try_number = identity(context)
-    job_name = validate_name(name or naming.job_name(dag_id, task_id, run_id, map_index))
+    loaded = None if tfjob_template is None else template.normalize(load_template(tfjob_template))
+    meta = _template_metadata(loaded, name=name, namespace=namespace)
+    job_name = validate_name(
+        name or meta.get("name") or naming.job_name(dag_id, task_id, run_id, map_index)
+    )
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number)
-    all_labels = {**checks.label_map(labels, "labels"), **ours}
-    all_annotations = {
-        **checks.annotation_map(annotations, "annotations"),
-        **naming.task_annotations(dag_id, task_id, run_id, map_index),
-    }
-    if tfjob_template is not None:
+    all_labels = merge_metadata(
+        "labels",
+        checks.label_map(labels, "labels"),
+        checks.label_map(meta.get("labels"), "tfjob_template.metadata.labels"),
+        ours,
+    )
+    all_annotations = merge_metadata(
+        "annotations",
+        checks.annotation_map(annotations, "annotations"),
+        checks.annotation_map(meta.get("annotations"), "tfjob_template.metadata.annotations"),
+        naming.task_annotations(dag_id, task_id, run_id, map_index),
+    )
+    if loaded is not None:
         manifest = _from_template(
-            raw=tfjob_template,
+            manifest=loaded,
             name=job_name,
             namespace=namespace,
             image=image,
@@ -130,20 +141,88 @@ def _template_defaults(
                 container["env"] = [*added, *(container.get("env") or [])]
 
 
+def template_namespace(value: Mapping[str, Any] | str | None) -> str | None:
+    """The ``metadata.namespace`` a rendered ``tfjob_template`` names, if any: the task's
+    namespace when it sets none itself (before the connection's)."""
+    if value is None:
+        return None
+    meta = load_template(value).get("metadata")
+    found = meta.get("namespace") if isinstance(meta, Mapping) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _template_metadata(
+    manifest: dict[str, Any] | None, *, name: str | None, namespace: str
+) -> dict[str, Any]:
+    """The template's ``metadata``, refused where the task's arguments say otherwise: a name
+    or namespace that would silently lose to the operator's, or a ``generateName``."""
+    if manifest is None:
+        return {}
+    meta = manifest.get("metadata") or {}
+    if meta.get("generateName"):
+        raise TFJobSpecError(
+            "tfjob_template.metadata.generateName",
+            meta["generateName"],
+            "is not used: the provider names each job after its task instance, so a retry "
+            "finds it (give metadata.name or name= for a fixed name)",
+        )
+    for field, given in (("name", name), ("namespace", namespace)):
+        own = meta.get(field)
+        if own and given and own != given:
+            raise TFJobSpecError(
+                f"tfjob_template.metadata.{field}",
+                own,
+                f"differs from the task's {field} {given!r}: give one of the two",
+            )
+    return dict(meta)
+
+
+def no_reserved_keys(values: Mapping[str, str], field: str) -> None:
+    """Refuse a label or annotation the provider sets itself (its prefix, and ``managed-by`` with
+    another value): it finds the jobs of each task instance by them, so the user's would lose."""
+    for key, value in values.items():
+        if key.startswith(f"{naming.LABEL_PREFIX}/") or naming.MANAGED_BY.get(key, value) != value:
+            ours = ", ".join(f"{k}={v}" for k, v in naming.MANAGED_BY.items())
+            raise TFJobSpecError(
+                f"{field}[{key!r}]",
+                value,
+                f"is reserved: the provider sets '{naming.LABEL_PREFIX}/...' keys and {ours} "
+                "itself, to find the jobs of each task instance",
+            )
+
+
+def merge_metadata(
+    field: str, given: dict[str, str], from_template: Mapping[str, str], ours: dict[str, str]
+) -> dict[str, str]:
+    """Labels or annotations: the template's, the task's ``labels=``/``annotations=`` and the
+    provider's own. A key under the provider's prefix is refused (the provider finds its jobs
+    by it), and so is one key given two values (one would silently lose)."""
+    no_reserved_keys(given, field)
+    no_reserved_keys(from_template, f"tfjob_template.metadata.{field}")
+    for key, value in given.items():
+        if key in from_template and from_template[key] != value:
+            raise TFJobSpecError(
+                f"{field}[{key!r}]",
+                value,
+                f"differs from tfjob_template.metadata.{field}[{key!r}] = "
+                f"{from_template[key]!r}: give the key once",
+            )
+    return {**from_template, **given, **ours}
+
+
 def _from_template(
     *,
-    raw: Mapping[str, Any] | str,
+    manifest: dict[str, Any],
     name: str,
     namespace: str,
     image: str | None,
     labels: dict[str, str],
     annotations: dict[str, str],
 ) -> dict[str, Any]:
-    manifest = template.normalize(load_template(raw))
     meta = manifest.setdefault("metadata", {})
     meta.update(name=name, namespace=checks.dns1123_label(namespace, "namespace"))
-    meta["labels"] = {**(meta.get("labels") or {}), **labels}
-    meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+    meta["labels"] = labels
+    meta["annotations"] = annotations
     for rtype in template.images_missing(manifest):
         if not image:
             raise TFJobSpecError(

@@ -21,8 +21,9 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnFinish,
     OnKill,
 )
+from airflow_tfjob.hooks import arguments, errors
 from airflow_tfjob.operators import _build, _local, links
-from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome
+from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -145,10 +146,19 @@ class TFJobOperator(BaseOperator):
         self._local_job: LocalJob | None = None
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
-        self._check_arguments()
+        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+            self._check_arguments()
 
-    def _check_arguments(self) -> None:
-        """Everything that can be checked before the DAG runs, so errors show at parse time."""
+    def _check_arguments(self, *, rendered: bool = False) -> None:
+        """Every argument's type and range, so a mistake is an error when the DAG is parsed.
+
+        Templated values holding Jinja (or an XComArg) are checked once ``rendered``: ``execute``
+        calls this again first, before any API call.
+        """
+
+        def now(value: object) -> bool:
+            return arguments.checked(value, rendered)
+
         if self.tfjob is not None and self.tfjob_template is not None:
             raise TFJobSpecError(
                 "tfjob_template", self.tfjob_template, "give tfjob or tfjob_template, not both"
@@ -157,12 +167,23 @@ class TFJobOperator(BaseOperator):
             raise TFJobSpecError(
                 "tfjob", self.tfjob, "must be a TfJob (or use tfjob_template)", show_value=False
             )
+        template = self.tfjob_template
+        if template is not None and now(template) and not isinstance(template, (Mapping, str)):
+            raise TFJobSpecError(
+                "tfjob_template",
+                template,
+                "must be a TFJob manifest (or its spec) as a dict, YAML/JSON text, or the name "
+                f"of a {'/'.join(self.template_ext)} file",
+            )
         if self.on_finish_action not in ON_FINISH_ACTIONS:
             allowed = f"must be one of {', '.join(map(repr, ON_FINISH_ACTIONS))}"
             raise TFJobSpecError("on_finish_action", self.on_finish_action, allowed)
         if self.on_kill_action not in ON_KILL_ACTIONS:
             allowed = f"must be one of {', '.join(map(repr, ON_KILL_ACTIONS))}"
             raise TFJobSpecError("on_kill_action", self.on_kill_action, allowed)
+        for flag in ("get_logs", "wait_until_finished", "deferrable"):
+            arguments.boolean(getattr(self, flag), flag)
+        arguments.boolean(self.may_end_from_trigger, "end_from_trigger")
         if self.backend == "local" and not self.wait_until_finished:
             raise TFJobSpecError(
                 "wait_until_finished",
@@ -170,13 +191,37 @@ class TFJobOperator(BaseOperator):
                 "the local backend's replicas live only as long as the task, so it always "
                 "waits (use backend='kubernetes')",
             )
-        if not _positive(self.poll_interval):
-            raise TFJobSpecError(
-                "poll_interval", self.poll_interval, "must be a positive number of seconds"
-            )
-        if self.tfjob_template is None and not _templated(
-            self.image, self.command, self.args, self.env
-        ):
+        arguments.seconds(self.poll_interval, "poll_interval")
+        arguments.seconds(self.startup_timeout_seconds, "startup_timeout_seconds", optional=True)
+        arguments.connection(
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+            rendered=rendered,
+        )
+        if self.name is not None and now(self.name):
+            validate_name(self.name)
+        if self.namespace is not None and now(self.namespace):
+            checks.dns1123_label(self.namespace, "namespace")
+        if self.labels is not None and now(self.labels):
+            _build.no_reserved_keys(checks.label_map(self.labels, "labels"), "labels")
+        if self.annotations is not None and now(self.annotations):
+            annotations = checks.annotation_map(self.annotations, "annotations")
+            _build.no_reserved_keys(annotations, "annotations")
+        image = self.image
+        if image is not None and now(image) and (not isinstance(image, str) or not image.strip()):
+            raise TFJobSpecError("image", image, "must be a non-empty image reference")
+        for field in ("command", "args"):
+            value = getattr(self, field)
+            if value is not None and now(value):
+                checks.string_list(value, field)
+        if self.env is not None and now(self.env):
+            for key in checks.string_map(self.env, "env", secret_values=True):
+                checks.env_name(key, f"env[{key!r}]")
+        if rendered:
+            return  # execute() builds (and so checks) the manifest itself
+        if template is None and not _templated(self.image, self.command, self.args, self.env):
             job = (self.tfjob or TfJob()).with_defaults(
                 command=self.command, args=self.args, env=self.env
             )
@@ -185,10 +230,17 @@ class TFJobOperator(BaseOperator):
                 from airflow_tfjob.backends.local import plan
 
                 plan.replicas(manifest)  # every group has a command, env resolvable locally?
-        elif isinstance(self.tfjob_template, Mapping) and not _templated(
-            self.tfjob_template, self.image, self.command, self.args, self.env
+        elif _literal_template(template, self.template_ext) and not _templated(
+            template,
+            self.image,
+            self.command,
+            self.args,
+            self.env,
+            self.name,
+            self.labels,
+            self.annotations,
         ):  # a literal template: everything execute() checks, at parse time already
-            self.build_manifest(_build.PARSE_CONTEXT, "default")  # type: ignore[arg-type]
+            self.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -203,15 +255,25 @@ class TFJobOperator(BaseOperator):
         )
 
     def build_manifest(
-        self, context: Context, namespace: str | None = None
+        self, context: Context, connection_namespace: str | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """The manifest this task submits, and the labels every try of its task instance shares."""
+        """The manifest this task submits, and the labels every try of its task instance shares.
+
+        Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``,
+        else ``connection_namespace`` (the connection's), else ``default``.
+        """
+        namespace = (
+            self.namespace
+            or _build.template_namespace(self.tfjob_template)
+            or connection_namespace
+            or "default"
+        )
         return _build.build(
             context=context,
             tfjob=self.tfjob,
             tfjob_template=self.tfjob_template,
             name=self.name,
-            namespace=namespace or self.namespace or "default",
+            namespace=namespace,
             image=self.image,
             command=self.command,
             args=self.args,
@@ -221,13 +283,19 @@ class TFJobOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # a wrong job description (a templated argument rendered wrong) fails without a retry
+        with errors.spec_errors_fail_the_task():
+            self._check_arguments(rendered=True)
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> dict[str, Any]:
         if self.backend == "local":
             return self._run_local(context)
         from airflow_tfjob.backends.kubernetes import run
         from airflow_tfjob.backends.kubernetes.request import RunRequest
 
         manifest, identity = self.build_manifest(
-            context, self.namespace or self.hook.get_namespace()
+            context, None if self.namespace else self.hook.get_namespace()
         )
         store = context.get("task_state_store")
         request = RunRequest(
@@ -261,7 +329,7 @@ class TFJobOperator(BaseOperator):
 
         if self.deferrable:
             self.log.info("deferrable=True has no effect on the local backend: it runs here")
-        manifest, identity = self.build_manifest(context, self.namespace or "default")
+        manifest, identity = self.build_manifest(context)
         request = LocalRequest(
             manifest=manifest,
             identity=identity,
@@ -398,15 +466,16 @@ def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:
     return (links.TFJobLink(), *monitor) if links.dashboard_template() else monitor
 
 
-def _positive(value: object) -> bool:
-    """A finite number above zero (not a bool, a string, NaN or infinity)."""
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
-    )
-
-
 def _templated(*values: Any) -> bool:
-    return "{{" in repr(values) or "{%" in repr(values)
+    return any(arguments.deferred(value) for value in values)
+
+
+def _literal_template(template: object, extensions: Sequence[str]) -> bool:
+    """A ``tfjob_template`` given in the DAG itself: a dict, or YAML/JSON text rather than the
+    name of a file Airflow reads when the task runs."""
+    if isinstance(template, str):
+        return not template.endswith(tuple(extensions))
+    return isinstance(template, Mapping)
 
 
 def _stored(store: Any) -> dict[str, Any] | None:

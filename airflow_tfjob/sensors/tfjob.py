@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
+from airflow_tfjob.hooks import arguments, errors
+from airflow_tfjob.spec import TFJobSpecError, checks
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -65,14 +68,37 @@ class TFJobSensor(BaseSensorOperator):
         self.tfjob_name, self.namespace = tfjob_name, namespace
         self.kubernetes_conn_id, self.config_file = kubernetes_conn_id, config_file
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
-        self.target_state, self.fail_on = target_state, tuple(fail_on)
+        self.target_state, self.fail_on = target_state, fail_on
         self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
         self._seen = False
         """Whether this try has seen the job (poke mode keeps the object between pokes)."""
-        if target_state in self.fail_on:
-            from airflow_tfjob.spec.errors import TFJobSpecError
+        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+            self._check_arguments()
 
-            raise TFJobSpecError("target_state", target_state, f"is also in fail_on {fail_on!r}")
+    def _check_arguments(self, *, rendered: bool = False) -> None:
+        """Every argument's type and range, when the DAG is parsed; the templated ones holding
+        Jinja once ``rendered`` (``execute`` calls this again first, before any API call)."""
+        if self.tfjob_name is None or arguments.checked(self.tfjob_name, rendered):
+            # DNS-1035, as the training operator's admission webhook requires of a TFJob's name
+            checks.dns1035_label(self.tfjob_name, "tfjob_name")
+        if self.namespace is not None and arguments.checked(self.namespace, rendered):
+            checks.dns1123_label(self.namespace, "namespace")
+        arguments.connection(
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            config_file=self.config_file,
+            cluster_context=self.cluster_context,
+            in_cluster=self.in_cluster,
+            rendered=True,  # not templated here
+        )
+        self.target_state = arguments.one_of(self.target_state, "target_state", arguments.PHASES)
+        self.fail_on = arguments.phases(self.fail_on, "fail_on")
+        if self.target_state in self.fail_on:
+            raise TFJobSpecError(
+                "target_state", self.target_state, f"is also in fail_on {list(self.fail_on)!r}"
+            )
+        arguments.seconds(self.missing_grace_seconds, "missing_grace_seconds", zero=True)
+        arguments.boolean(self.deferrable, "deferrable")
+        arguments.boolean(self.may_end_from_trigger, "end_from_trigger")
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -155,9 +181,13 @@ class TFJobSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=result is not None, xcom_value=result)
 
     def execute(self, context: Context) -> Any:
+        from airflow_tfjob.hooks import errors
+
+        # a name or namespace rendered wrong fails without a retry, before any API call
+        with errors.spec_errors_fail_the_task():
+            self._check_arguments(rendered=True)
         if not self.deferrable:
             return super().execute(context)
-        from airflow_tfjob.hooks import errors
 
         # the timeout counts from here, as in poke mode: not from the deferral, which may come
         # after a wait for the job to appear or for a throttled API to answer

@@ -17,6 +17,9 @@ from airflow_tfjob.spec.errors import TFJobSpecError
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 DNS_LABEL_MAX = 63
+DNS_SUBDOMAIN_MAX = 253
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+"""apimachinery's ``TotalAnnotationSizeLimitB``: keys and values of one object's annotations."""
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -57,11 +60,29 @@ def dns1123_label(value: object, field: str) -> str:
     return value
 
 
-def _qualified_name(key: object, field: str) -> str:
+def dns1123_subdomain(value: object, field: str) -> str:
+    """A name such as a service account's: DNS-1123 labels joined by '.', <= 253 characters."""
+    if (
+        not isinstance(value, str)
+        or len(value) > DNS_SUBDOMAIN_MAX
+        or not _DNS1123_SUBDOMAIN.match(value)
+    ):
+        raise TFJobSpecError(
+            field,
+            value,
+            "must be a DNS-1123 subdomain: at most 253 lowercase letters, digits, '-' or '.', "
+            "starting and ending with a letter or digit (e.g. 'trainer' or 'trainer.ml')",
+        )
+    return value
+
+
+def qualified_name(key: object, field: str) -> str:
+    """A label or annotation key (or a resource name): ``[prefix/]name``, as apimachinery's
+    ``IsQualifiedName``."""
     if not isinstance(key, str):
         raise TFJobSpecError(field, key, "keys must be strings")
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > DNS_SUBDOMAIN_MAX or not _DNS1123_SUBDOMAIN.match(prefix)):
         raise TFJobSpecError(
             field, key, "the key's prefix must be a DNS subdomain such as 'example.com'"
         )
@@ -79,22 +100,39 @@ def label_map(value: object, field: str) -> dict[str, str]:
     """Kubernetes labels: qualified-name keys, values of <= 63 label characters."""
     out = string_map(value, field)
     for key, item in out.items():
-        _qualified_name(key, f"{field}[{key!r}]")
-        if item and (len(item) > DNS_LABEL_MAX or not _LABEL_NAME.match(item)):
-            raise TFJobSpecError(
-                f"{field}[{key!r}]",
-                item,
-                "label values must be empty or at most 63 letters, digits, '-', '_' or '.', "
-                "starting and ending with a letter or digit",
-            )
+        qualified_name(key, f"{field}[{key!r}]")
+        label_value(item, f"{field}[{key!r}]")
     return out
 
 
+def label_value(value: str, field: str) -> str:
+    """A label value (also a toleration's value): empty, or <= 63 label characters."""
+    if value and (len(value) > DNS_LABEL_MAX or not _LABEL_NAME.match(value)):
+        raise TFJobSpecError(
+            field,
+            value,
+            "label values must be empty or at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
 def annotation_map(value: object, field: str) -> dict[str, str]:
-    """Kubernetes annotations: qualified-name keys, any string values."""
+    """Kubernetes annotations: qualified-name keys, any string values, at most 256 KiB in all
+    (apimachinery's ``ValidateAnnotations``)."""
     out = string_map(value, field)
     for key in out:
-        _qualified_name(key, f"{field}[{key!r}]")
+        qualified_name(key, f"{field}[{key!r}]")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in out.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        raise TFJobSpecError(
+            field,
+            out,
+            f"keys and values total {size} bytes; Kubernetes allows at most "
+            f"{ANNOTATIONS_MAX_BYTES} (256 KiB) in all: keep large data elsewhere "
+            "(a ConfigMap, a URI)",
+            show_value=False,
+        )
     return out
 
 

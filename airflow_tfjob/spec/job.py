@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airflow_tfjob.spec import checks, enums
+from airflow_tfjob.spec import checks, core, enums
 from airflow_tfjob.spec.enums import SuccessPolicy
 from airflow_tfjob.spec.errors import TFJobSpecError, TFJobSpecWarning
 from airflow_tfjob.spec.policy import RunPolicy
@@ -224,13 +224,14 @@ class TfJob:
         ):
             if value:
                 metadata[key] = value
-        if image is not None and (not isinstance(image, str) or not image.strip()):
-            raise TFJobSpecError("image", image, "must be a non-empty image reference")
+        if image is not None:
+            core.image_reference(image, "image")
         specs = {
             g.replica_type: g.replica_spec(int(g.replicas or 0), image)
             for g in self.groups()
             if g.replicas
         }
+        core.no_tf_config(specs, lambda rtype, _i, _j: f"{rtype}.env['TF_CONFIG']")
         assert self.run_policy is not None
         spec: dict[str, Any] = {"tfReplicaSpecs": specs, "runPolicy": self.run_policy.to_k8s()}
         if self.success_policy is not None:

@@ -8,6 +8,11 @@ Rules, applied recursively, with our fields on top of the template:
   only one side has are kept, the template's order first;
 - tolerations are concatenated (without duplicates);
 - any other list of ours replaces the template's.
+
+The template and our fields are each checked against the closed schema before the merge, and the
+merged pod again (``ReplicaGroup._pod_template``): a list Kubernetes keys otherwise than by name
+(volumeMounts by mountPath, ports by containerPort and protocol) must not end up with two entries
+of one key.
 """
 
 from __future__ import annotations

@@ -10,15 +10,15 @@ decides for the groups you leave out (one worker, no chief, PS or evaluator).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airflow_tfjob.spec import checks, enums, jsonable, podtemplate, resources
+from airflow_tfjob.spec import checks, closed, core, enums, jsonable, podtemplate, resources
 from airflow_tfjob.spec.enums import RestartPolicy
 from airflow_tfjob.spec.errors import TFJobSpecError
 
-CONTAINER_NAME = "tensorflow"
+CONTAINER_NAME = core.CONTAINER_NAME
 """The operator finds the training container by this name."""
 PORT_NAME = "tfjob-port"
 DEFAULT_PORT = 2222
@@ -81,10 +81,8 @@ class ReplicaGroup:
                 "restart_policy",
                 enums.parse(RestartPolicy, policy, self._field("restart_policy")),
             )
-        if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):
-            raise TFJobSpecError(
-                self._field("image"), self.image, "must be a non-empty image reference"
-            )
+        if self.image is not None:
+            core.image_reference(self.image, self._field("image"))
         self._pod_template()  # validates every pod field now, at DAG parse time
 
     def _field(self, name: str) -> str:
@@ -117,13 +115,20 @@ class ReplicaGroup:
             "template": template,
         }
 
+    def _free_form(self) -> bool:
+        """Whether any field takes the user's own dicts or client models (checked against the
+        closed schema: only then is the schema read, so a plain model never pays for it)."""
+        given = (self.pod_template, self.tolerations, self.affinity, self.volumes)
+        if any(value is not None for value in (*given, self.volume_mounts)):
+            return True
+        return self.env is not None and not isinstance(self.env, Mapping)
+
     def _pod_template(self) -> dict[str, Any]:
-        base = (
-            podtemplate.normalize(self.pod_template, self._field("pod_template"))
-            if self.pod_template
-            else {}
-        )
+        where = self._field("pod_template")
+        base = podtemplate.normalize(self.pod_template, where) if self.pod_template else {}
         base.setdefault("spec", {}).setdefault("containers", [])
+        if self.pod_template:
+            closed.check(base, closed.pod_template(), where)
         ours: dict[str, Any] = {"spec": self._pod_spec(base)}
         metadata = {
             "labels": checks.label_map(self.labels, self._field("labels")),
@@ -131,28 +136,57 @@ class ReplicaGroup:
         }
         if any(metadata.values()):
             ours["metadata"] = {k: v for k, v in metadata.items() if v}
-        return dict(podtemplate.merge(base, ours))
+        template = dict(podtemplate.merge(base, ours))
+        if self._free_form():  # keyed lists again, across what the merge put together
+            closed.check(template, closed.pod_template(), where)
+        core.pod_template(
+            template,
+            where,
+            restart_policy=core.pod_restart_policy(self.effective_restart_policy),
+            set_it=f"{type(self).__name__}(restart_policy=...)",
+        )
+        return template
 
     def _pod_spec(self, base: dict[str, Any]) -> dict[str, Any]:
-        spec: dict[str, Any] = {"containers": [self._container(base)]}
+        volumes = self._checked_list("volumes", closed.pod_spec_field)
+        core.volumes(volumes, self._field("volumes"))
+        declared = {
+            v["name"]
+            for v in volumes + base["spec"].get("volumes", [])
+            if isinstance(v.get("name"), str)
+        }
+        spec: dict[str, Any] = {"containers": [self._container(base, declared)]}
         optional = {
-            "nodeSelector": checks.string_map(self.node_selector, self._field("node_selector")),
-            "tolerations": jsonable.object_list(self.tolerations, self._field("tolerations")),
-            "volumes": jsonable.object_list(self.volumes, self._field("volumes")),
+            "nodeSelector": checks.label_map(self.node_selector, self._field("node_selector")),
+            "tolerations": self._checked_list("tolerations", closed.pod_spec_field),
+            "volumes": volumes,
         }
         spec.update({k: v for k, v in optional.items() if v})
+        for i, item in enumerate(spec.get("tolerations", [])):
+            core.toleration(item, f"{self._field('tolerations')}[{i}]")
         if self.affinity is not None:
             affinity = jsonable.to_json(self.affinity, self._field("affinity"))
             spec["affinity"] = checks.mapping(
                 affinity, self._field("affinity"), "a V1Affinity or its dict"
             )
+            closed.check(affinity, closed.pod_spec_field("affinity"), self._field("affinity"))
         if self.service_account_name is not None:
-            spec["serviceAccountName"] = checks.dns1123_label(
+            spec["serviceAccountName"] = checks.dns1123_subdomain(
                 self.service_account_name, self._field("service_account_name")
             )
         return spec
 
-    def _container(self, base: dict[str, Any]) -> dict[str, Any]:
+    def _checked_list(
+        self, attr: str, schema_of: Callable[[str], dict[str, Any]], key: str = ""
+    ) -> list[dict[str, Any]]:
+        """One of our list fields as JSON objects, checked against the closed schema."""
+        field = self._field(attr)
+        items = jsonable.object_list(getattr(self, attr), field)
+        if items:
+            closed.check(items, schema_of(key or attr), field)
+        return items
+
+    def _container(self, base: dict[str, Any], declared: set[str]) -> dict[str, Any]:
         container: dict[str, Any] = {"name": CONTAINER_NAME}
         if self.command is not None:
             container["command"] = checks.string_list(self.command, self._field("command"))
@@ -164,13 +198,37 @@ class ReplicaGroup:
         compute = self._resources()
         if compute:
             container["resources"] = compute
-        existing = podtemplate.container(base, CONTAINER_NAME) or {}
-        if not any(p.get("name") == PORT_NAME for p in existing.get("ports", [])):
+        theirs = base["spec"]["containers"]
+        index = next((k for k, c in enumerate(theirs) if c.get("name") == CONTAINER_NAME), None)
+        existing = theirs[index] if index is not None else {}
+        if not any(_is_tfjob_port(port) for port in existing.get("ports", [])):
             container["ports"] = [{"name": PORT_NAME, "containerPort": DEFAULT_PORT}]
-        mounts = jsonable.object_list(self.volume_mounts, self._field("volume_mounts"))
+        mounts = self._checked_list("volume_mounts", closed.container_field, "volumeMounts")
+        where = f"{self._field('pod_template')}.spec.containers[{index}].volumeMounts"
+        self._check_mounts(mounts, existing.get("volumeMounts", []), declared, where)
         if mounts:
             container["volumeMounts"] = mounts
         return container
+
+    def _check_mounts(
+        self, mounts: list[dict[str, Any]], theirs: list[Any], declared: set[str], where: str
+    ) -> None:
+        """Our mounts name declared volumes, and take no path that a mount of another name in
+        the template's ``tensorflow`` container takes (the merge would keep both)."""
+        field = self._field("volume_mounts")
+        paths = {m.get("mountPath"): (j, m.get("name")) for j, m in enumerate(theirs)}
+        for i, mount in enumerate(mounts):
+            name = mount.get("name")
+            if name not in declared:
+                raise core.undeclared_volume(f"{field}[{i}].name", str(name), declared)
+            j, other = paths.get(mount.get("mountPath"), (None, name))
+            if other != name:
+                raise TFJobSpecError(
+                    f"{field}[{i}].mountPath",
+                    mount.get("mountPath"),
+                    f"is also the mountPath of {where}[{j}] (volume {other!r}): a path takes "
+                    "one mount",
+                )
 
     def _resources(self) -> dict[str, dict[str, str]]:
         requests = resources.to_k8s(self.requests, self._field("requests"))
@@ -189,13 +247,20 @@ class ReplicaGroup:
                 for k, v in values.items()
             ]
         items = jsonable.object_list(self.env, field)
+        closed.check(items, closed.container_field("env"), field)
         for i, item in enumerate(items):
             checks.env_name(item.get("name"), f"{field}[{i}].name")
-            if "value" in item and not isinstance(item["value"], str):
-                raise TFJobSpecError(
-                    f"{field}[{i}].value", item["value"], "must be a string", show_value=False
-                )
         return items
+
+
+def _is_tfjob_port(port: Any) -> bool:
+    """A template's port that takes the place of ours: named ``tfjob-port``, or on 2222/TCP
+    (adding ours too would make two ports of one key; the operator then uses 2222 anyway)."""
+    if not isinstance(port, dict):
+        return False
+    return port.get("name") == PORT_NAME or (
+        port.get("containerPort") == DEFAULT_PORT and port.get("protocol", "TCP") == "TCP"
+    )
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal
 
-from airflow_tfjob.spec import quantity
+from airflow_tfjob.spec import checks, quantity
 from airflow_tfjob.spec.errors import TFJobSpecError
 
 Quantity = str | int | float
@@ -36,6 +37,7 @@ class Resources:
     """The extended resource a ``gpu`` becomes (``amd.com/gpu`` on AMD nodes)."""
 
     def __post_init__(self) -> None:
+        extended_name(self.gpu_resource_name, "Resources.gpu_resource_name")
         self.to_k8s("Resources")
 
     def to_k8s(self, field: str) -> dict[str, str]:
@@ -63,14 +65,17 @@ def to_k8s(value: Resources | Mapping[str, Quantity] | None, field: str) -> dict
             field, value, "must be Resources(cpu=..., mem=..., gpu=...) or a mapping of quantities"
         )
     out: dict[str, str] = {}
+    spelled: dict[str, str] = {}  # Kubernetes name -> the key that gave it
     for key, amount in value.items():
         name = _ALIASES.get(key, key)
         if name == "gpu":
-            out.update(Resources(gpu=amount).to_k8s(field))
+            given = Resources(gpu=amount).to_k8s(field)
         elif name in _K8S_NAMES:
-            out[_K8S_NAMES[name]] = quantity.normalize(amount, f"{field}.{key}")
+            given = {_K8S_NAMES[name]: quantity.normalize(amount, f"{field}.{key}")}
         elif isinstance(key, str) and "/" in key:  # extended resource, e.g. "amd.com/gpu"
-            out[key] = quantity.normalize(amount, f"{field}.{key}")
+            given = {
+                extended_name(key, f"{field}.{key}"): quantity.normalize(amount, f"{field}.{key}")
+            }
         else:
             raise TFJobSpecError(
                 f"{field}.{key}",
@@ -78,7 +83,26 @@ def to_k8s(value: Resources | Mapping[str, Quantity] | None, field: str) -> dict
                 "unknown resource; use cpu, mem (or memory), gpu, ephemeral_storage, "
                 "or an extended resource name containing '/' such as 'nvidia.com/gpu'",
             )
+        for k8s_name, text in given.items():
+            if k8s_name in out:
+                first = spelled[k8s_name]
+                raise TFJobSpecError(
+                    f"{field}.{key}",
+                    amount,
+                    f"conflicts with {field}.{first} = {value[first]!r}: both give "
+                    f"{k8s_name!r}; give it once",
+                )
+            out[k8s_name], spelled[k8s_name] = text, key
     return out
+
+
+def extended_name(name: object, field: str) -> str:
+    """An extended resource name such as ``nvidia.com/gpu``: a qualified name with a domain."""
+    if not isinstance(name, str) or "/" not in name:
+        raise TFJobSpecError(
+            field, name, "must be an extended resource name with a domain, e.g. 'nvidia.com/gpu'"
+        )
+    return checks.qualified_name(name, field)
 
 
 def check_requests_within_limits(
@@ -110,3 +134,61 @@ def check_requests_within_limits(
                 f"must not exceed {field}.limits[{name!r}] = {limits[name]!r}",
             )
     return limits
+
+
+_STANDARD = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+
+def resource_name(name: object, field: str) -> str:
+    """A container resource name as Kubernetes accepts it: a standard one (``cpu``, ``memory``,
+    ``ephemeral-storage``, ``hugepages-<size>``) or a qualified name with a domain."""
+    if isinstance(name, str) and "/" in name:
+        return checks.qualified_name(name, field)
+    if isinstance(name, str) and (name in _STANDARD or name.startswith("hugepages-")):
+        return name
+    raise TFJobSpecError(
+        field,
+        name,
+        "must be cpu, memory, ephemeral-storage, hugepages-<size>, or an extended resource "
+        "with a domain such as 'nvidia.com/gpu'",
+    )
+
+
+def _overcommittable(name: str) -> bool:
+    native = "/" not in name or "kubernetes.io/" in name
+    return native and not name.startswith("hugepages-")
+
+
+def check_requirements(value: Mapping[str, object], field: str) -> None:
+    """A raw ``resources`` object (from a template) as Kubernetes validates it: resource names,
+    quantities, requests <= limits, and requests equal to limits for what cannot be
+    overcommitted (extended resources such as GPUs, huge pages), which also need a limit."""
+    given: dict[str, Mapping[object, object]] = {}
+    amounts: dict[str, dict[str, Decimal]] = {}
+    for kind in ("requests", "limits"):
+        raw = value.get(kind)
+        given[kind] = raw if isinstance(raw, Mapping) else {}
+        amounts[kind] = {}
+        for name, amount in given[kind].items():
+            where = f"{field}.{kind}[{name!r}]"
+            text = quantity.normalize(amount, where)
+            amounts[kind][resource_name(name, where)] = quantity.to_decimal(text)
+    limits = amounts["limits"]
+    for name, request in amounts["requests"].items():
+        where, limit_field = f"{field}.requests[{name!r}]", f"{field}.limits[{name!r}]"
+        shown = given["requests"][name]
+        if _overcommittable(name):
+            if name in limits and request > limits[name]:
+                raise TFJobSpecError(
+                    where, shown, f"must not exceed {limit_field} = {given['limits'][name]!r}"
+                )
+        elif name not in limits:
+            raise TFJobSpecError(
+                where, shown, f"cannot be overcommitted: set {limit_field} to the same amount"
+            )
+        elif request != limits[name]:
+            raise TFJobSpecError(
+                where,
+                shown,
+                f"cannot be overcommitted: must equal {limit_field} = {given['limits'][name]!r}",
+            )

@@ -6,44 +6,51 @@ gives; ``tests/unit/spec/test_schema.py`` keeps the two identical). The API serv
 with a 422 after the request is sent; checking it here turns a bad ``tfjob_template`` or
 ``pod_template`` into a ``TFJobSpecError`` naming the field, with nothing sent. ``jsonschema``
 (an Airflow dependency) is imported on first use only: DAG parsing never pays for it.
+
+``check`` then reads the schema as a closed one and applies Kubernetes' cheap core rules
+(``closed``, ``core``): what the server would prune silently or refuse later is refused too.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-import importlib.resources
-import json
 from typing import Any
 
+from airflow_tfjob.spec import closed, core
+from airflow_tfjob.spec.closed import SCHEMA_FILE
 from airflow_tfjob.spec.errors import TFJobSpecError
 
-SCHEMA_FILE = "tfjob_schema.json"
+__all__ = ["SCHEMA_FILE", "check", "load"]
 _MAX_ALLOWED_CHARS = 120
 
 
 def load() -> dict[str, Any]:
-    """The schema as JSON."""
-    text = importlib.resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8")
-    return dict(json.loads(text))
+    """The schema as JSON (a copy of its own)."""
+    return copy.deepcopy(closed.tree())
 
 
 @functools.cache
 def _validator() -> Any:
     import jsonschema
 
-    schema = load()
+    schema = closed.tree()
     return jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)(schema)
 
 
 def check(manifest: dict[str, Any], field: str) -> None:
-    """Raise ``TFJobSpecError`` at the first place ``manifest`` breaks the CRD's schema;
-    ``field`` names the argument it came from (``tfjob_template``, ``manifest``)."""
+    """Raise ``TFJobSpecError`` at the first place ``manifest`` breaks the CRD's schema, read as
+    a closed one, or Kubernetes' core rules; ``field`` names the argument it came from
+    (``tfjob_template``, ``manifest``)."""
     import jsonschema
 
     error = jsonschema.exceptions.best_match(_validator().iter_errors(manifest))
     if error is None:
+        core.manifest(manifest, field)
         return
-    path = ".".join(str(part) for part in error.absolute_path)
+    parts = list(error.absolute_path)
+    path = ".".join(str(part) for part in parts)
+    secret = len(parts) >= 3 and parts[-1] == "value" and parts[-3] == "env"
     expected = repr(error.validator_value)
     if len(expected) > _MAX_ALLOWED_CHARS:
         expected = expected[: _MAX_ALLOWED_CHARS - 3] + "..."
@@ -51,4 +58,5 @@ def check(manifest: dict[str, Any], field: str) -> None:
         f"{field}.{path}" if path else field,
         error.instance,
         f"the TFJob CRD's schema requires {error.validator}: {expected}",
+        show_value=not secret,  # an env value's type is shown, never the value
     )

@@ -152,16 +152,29 @@ def test_a_too_large_output_fails_clearly_or_goes_to_output_uri(
     assert json.loads((tmp_path / "out.json").read_text()) == ["x" * 100] * 100
 
 
-def test_unserializable_arguments_fail_before_anything_is_submitted(
+def test_unserializable_arguments_fail_at_once_before_anything_is_submitted(
     run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    function = "\ndef train(when):\n    return 1\n"
-    dagrun = run_dag(
-        _body(function, "train(START)"), namespace=namespace, kubeconfig=str(kubeconfig)
+    # a literal one fails the DAG parse (tests/arguments); one pulled from upstream is known only
+    # when the task runs, where it fails the task without its retries: the next try pulls the same
+    function = """
+def train(when):
+    return 1
+
+@task
+def upstream():
+    import datetime
+    return datetime.datetime(2026, 1, 1)
+
+"""
+    body = _body(
+        function, "train(upstream())", extra="retries=3, retry_delay=datetime.timedelta(seconds=1),"
     )
-    assert task_instance(dagrun, "train").state == "failed"
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
+    ti = task_instance(dagrun, "train")
+    assert (ti.state, ti.try_number) == ("failed", 1)
     assert (
-        "arguments of train(): got datetime.datetime(2026, 1, 1, 0, 0); must be JSON data (or set use_pickle=True)"
+        "TFJobSpecFailure: arguments of train(): got datetime.datetime(2026, 1, 1, 0, 0"
         in capfd.readouterr().out
     )
     assert tfjob_hook(kubeconfig).list_jobs(namespace)[0] == []

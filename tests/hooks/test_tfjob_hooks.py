@@ -153,3 +153,127 @@ def test_trigger_settings_read_either_extra_spelling_and_string_flags(
     assert settings["in_cluster"] is None and settings["disable_verify_ssl"] is None
     assert settings["cluster_context"] == "ctx"
     assert settings["config_dict"]["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def _kubeconfig_trusting(kubeconfig: Path, ca: Path, tmp_path: Path) -> Path:
+    """The cluster's kubeconfig, but trusting ``ca`` instead of the cluster's CA."""
+    import yaml
+
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"].pop("certificate-authority-data", None)
+        cluster["cluster"]["certificate-authority"] = str(ca)
+    path = tmp_path / "wrong-ca.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("cls", [TFJobHook, AsyncTFJobHook], ids=["sync", "async"])
+def test_an_untrusted_server_certificate_fails_at_once_and_is_not_retried(
+    cls: type[Hook], kubeconfig: Path, tmp_path: Path
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_tfjob.hooks import _retry
+    from tests.sim import certs
+
+    stranger = certs.self_signed(tmp_path, "stranger")  # a CA that did not sign the server's
+    hook = cls(
+        kubernetes_conn_id=None,
+        config_file=str(_kubeconfig_trusting(kubeconfig, stranger.cert, tmp_path)),
+    )
+    with pytest.raises(errors.TFJobTLSError) as info:
+        call(hook.get, "x", "default")
+    message = str(info.value)
+    assert message.startswith("TLS with the API server failed (certificate verify failed: ")
+    assert "Not retried" in message
+    assert isinstance(info.value, AirflowFailException)  # the task fails without its retries
+    cause = info.value.__cause__
+    assert cause is not None and _retry.certificate_error(cause) is not None
+    assert not _retry.is_retryable(cause)  # the hooks' retry policy gave up at the first try
+
+
+def test_the_retry_policy_retries_the_network_but_not_certificates() -> None:
+    import ssl
+
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    from airflow_tfjob.hooks import _retry
+
+    def urllib3_error(reason: BaseException) -> MaxRetryError:  # as the sync client raises it
+        return MaxRetryError(None, "/apis", reason=SSLError(reason))  # type: ignore[arg-type]
+
+    assert _retry.is_retryable(ConnectionRefusedError(111, "Connection refused"))
+    assert _retry.is_retryable(TimeoutError())
+    # a TLS connection cut mid-handshake is the network: retried
+    assert _retry.is_retryable(urllib3_error(ssl.SSLEOFError(8, "EOF occurred")))
+    # a certificate is not: the server's untrusted, or ours refused
+    assert not _retry.is_retryable(urllib3_error(ssl.SSLCertVerificationError(1, "verify")))
+    refused = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] alert")
+    refused.reason = "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+    assert not _retry.is_retryable(urllib3_error(refused))
+    wrapped = ConnectionError("handshake")
+    wrapped.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    assert not _retry.is_retryable(wrapped)  # found along the chain too
+
+
+def test_errors_a_retry_cannot_fix_are_airflow_fail_exceptions() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    never = (errors.TFJobInvalid, errors.TFJobForbidden, errors.TFJobCRDNotInstalled)
+    for cls in (*never, errors.TFJobTLSError, errors.TFJobSpecFailure):
+        assert issubclass(cls, AirflowFailException) and issubclass(cls, errors.TFJobError)
+    for cls in (errors.TFJobUnavailable, errors.TFJobConflict, errors.TFJobNotFound):
+        assert not issubclass(cls, AirflowFailException)  # retried (or handled) as before
+    bad_request = errors.translate(
+        400, "Bad Request", None, verb="create", resource="tfjobs.kubeflow.org", namespace="ml"
+    )
+    assert isinstance(bad_request, errors.TFJobInvalid)  # fieldValidation=Strict's refusal
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("v1.20.2", None),
+        ("v1.24.17", None),
+        ("v1.25.0", "Strict"),
+        ("v1.27.3-gke.100", "Strict"),
+        ("v1.30.1+k3s1", "Strict"),
+        ("1.26", "Strict"),
+        ("v2.0.0", "Strict"),
+        ("", None),
+        (None, None),
+        ("v0.0.0-master+$Format:%h$", None),
+    ],
+)
+def test_field_validation_is_strict_from_kubernetes_1_25(
+    version: str | None, expected: str | None
+) -> None:
+    from airflow_tfjob.hooks import _resource
+
+    assert _resource.field_validation(version) == expected
+    kwargs = _resource.create_kwargs(version)
+    assert kwargs == ({"field_validation": "Strict"} if expected else {})
+
+
+def test_create_asks_for_strict_field_validation_only_where_the_server_supports_it(
+    fault_proxy: Any, namespace: str
+) -> None:
+    for tag, cls in (("sync", TFJobHook), ("async", AsyncTFJobHook)):
+        hook: Hook = cls(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+        call(hook.create, _manifest(f"{tag}-as-is", namespace))  # the test server: 1.20
+        assert call(hook.server_version).startswith("v1.20.")
+        hook._server_version = "v1.25.0"  # what a 1.25 server's version API would say
+        call(hook.create, _manifest(f"{tag}-strict", namespace))
+    creates = [
+        query
+        for method, path, query in fault_proxy.history
+        if (method, path[-7:]) == ("POST", "/tfjobs")
+    ]
+    assert ["fieldValidation=Strict" in query for query in creates] == [False, True] * 2
+    assert fault_proxy.requests(r"^/version/?$") == 2  # read once by each hook
+    # 1.20 ignores the parameter: the strict creates exist as well
+    assert (
+        len(call(TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).list_jobs, namespace)[0])
+        == 4
+    )

@@ -61,18 +61,47 @@ def test_a_410_during_the_wait_relists_and_goes_on(
     assert gone.hits == 2
 
 
+RETRIES = "retries=3, retry_delay=datetime.timedelta(seconds=1),"
+"""A task that would be retried three times, a second apart, if its error were retryable."""
+
+
+def _failed_at_once(dagrun: Any) -> None:
+    ti = task_instance(dagrun, "train")
+    assert (ti.state, ti.try_number) == ("failed", 1)  # not up_for_retry, not a second try
+
+
 def test_a_missing_crd_says_the_training_operator_is_not_deployed(
     run_dag: Callable[..., Any], bare_cluster: Cluster, capfd: pytest.CaptureFixture[str]
 ) -> None:
     dagrun = run_dag(
-        operator_body(on_finish_action="keep_tfjob"),
+        operator_body(RETRIES, on_finish_action="keep_tfjob"),
         namespace="default",
         kubeconfig=str(bare_cluster.kubeconfig),
     )
-    assert task_instance(dagrun, "train").state == "failed"
+    _failed_at_once(dagrun)  # a retry cannot install the training operator
     out = capfd.readouterr().out
     assert "the TFJob CRD is not installed" in out
     assert "is the Kubeflow training operator deployed on this cluster?" in out
+
+
+def test_an_untrusted_server_certificate_fails_the_task_at_once(
+    run_dag: Callable[..., Any],
+    kubeconfig: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from tests.hooks.test_tfjob_hooks import _kubeconfig_trusting
+    from tests.sim import certs
+
+    stranger = certs.self_signed(tmp_path, "stranger")  # a CA that did not sign the server's
+    config = _kubeconfig_trusting(kubeconfig, stranger.cert, tmp_path)
+    dagrun = run_dag(operator_body(RETRIES), namespace="default", kubeconfig=str(config))
+    _failed_at_once(dagrun)  # a retry meets the same certificate
+    out = capfd.readouterr().out
+    assert (
+        "TFJobTLSError: TLS with the API server failed (certificate verify failed: unable to get "
+        "local issuer certificate): check the kubeconfig's certificate-authority"
+    ) in out
 
 
 def test_forbidden_names_verb_resource_and_user(
@@ -80,9 +109,11 @@ def test_forbidden_names_verb_resource_and_user(
 ) -> None:
     config = str(rbac_cluster.kubeconfig_for("restricted"))
     dagrun = run_dag(
-        operator_body(on_finish_action="keep_tfjob"), namespace="default", kubeconfig=config
+        operator_body(RETRIES, on_finish_action="keep_tfjob"),
+        namespace="default",
+        kubeconfig=config,
     )
-    assert task_instance(dagrun, "train").state == "failed"
+    _failed_at_once(dagrun)  # a retry cannot grant the permissions
     out = capfd.readouterr().out
     assert "forbidden: this kubeconfig's identity may not create tfjobs.kubeflow.org, " in out
     assert "get pods/log in namespace 'default'" in out and "nothing was submitted" in out
@@ -98,7 +129,8 @@ def test_a_template_the_crd_schema_refuses_fails_before_anything_is_sent(
     body = """
     TFJobOperator(task_id="train", tfjob_template="{{ params.template | tojson }}",
                   params={"template": TEMPLATE}, image="tf:2", namespace=NAMESPACE,
-                  kubernetes_conn_id=None, config_file=KUBECONFIG)
+                  kubernetes_conn_id=None, config_file=KUBECONFIG,
+                  retries=3, retry_delay=datetime.timedelta(seconds=1))
     """  # templated: checked when rendered (a literal dict is refused when the DAG is parsed)
     template = {
         "spec": {
@@ -113,13 +145,69 @@ def test_a_template_the_crd_schema_refuses_fails_before_anything_is_sent(
     }
     kubeconfig = str(fault_proxy.kubeconfig)
     dagrun = run_dag(body, namespace=namespace, kubeconfig=kubeconfig, template=template)
-    assert task_instance(dagrun, "train").state == "failed"
+    _failed_at_once(dagrun)
     out = capfd.readouterr().out
     assert (
         "TFJobSpecError: tfjob_template.spec.runPolicy.backoffLimit: got 'three'; "
         "the TFJob CRD's schema requires type: 'integer'"
     ) in out
     assert fault_proxy.requests(r"/tfjobs") == 0  # nothing was sent, not even a read
+
+
+@pytest.mark.parametrize(
+    ("templated", "value", "message"),
+    [
+        ('name="{{ params.value }}"', "MyJob", "name: got 'MyJob'; must be a DNS-1035 label"),
+        ('name="{{ params.value }}"', "a" * 60, "name: got 'aaaa"),
+        ('namespace="{{ params.value }}"', "ML", "namespace: got 'ML'; must be a DNS-1123 label"),
+        ('labels={"team": "{{ params.value }}"}', "a b", "labels['team']: got 'a b'; label values"),
+        ('image="{{ params.value }}"', "", "image: got ''; must be a non-empty image reference"),
+    ],
+    ids=["name", "long-name", "namespace", "label", "image"],
+)
+def test_a_templated_argument_that_renders_invalid_fails_at_once_and_sends_nothing(
+    run_dag: Callable[..., Any],
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
+    templated: str,
+    value: str,
+    message: str,
+) -> None:
+    # Jinja passes the DAG parse; rendered, the value is checked before any API call, and a
+    # retry would render it the same: the task fails on its first try, without retries
+    arguments = {"namespace": "NAMESPACE", "image": '"tf:2"'}
+    key, value_code = templated.split("=", 1)
+    arguments[key] = value_code
+    body = f"""
+    TFJobOperator(task_id="train", tfjob=TfJob(chief=Chief(), worker=Worker()),
+                  kubernetes_conn_id=None, config_file=KUBECONFIG, params={{"value": VALUE}},
+                  {", ".join(f"{k}={v}" for k, v in arguments.items())}, {RETRIES})
+    """
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig), value=value)
+    _failed_at_once(dagrun)
+    assert f"TFJobSpecFailure: {message}" in capfd.readouterr().out
+    assert fault_proxy.requests("") == 0  # not even a permission check
+
+
+def test_a_mapped_value_that_is_invalid_fails_its_map_index_at_once_and_sends_nothing(
+    run_dag: Callable[..., Any],
+    namespace: str,
+    fault_proxy: FaultProxy,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # .expand() values reach the operator's constructor only when the task runs: the check
+    # there fails that map index on its first try, like a rendered template
+    body = f"""
+    TFJobOperator.partial(task_id="train", tfjob=TfJob(worker=Worker()), image="tf:2",
+                          namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG,
+                          {RETRIES}).expand(labels=[{{"team": "a b"}}])
+    """
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(fault_proxy.kubeconfig))
+    (ti,) = dagrun.get_task_instances()
+    assert (ti.map_index, ti.state, ti.try_number) == (0, "failed", 1)
+    assert "TFJobSpecFailure: labels['team']: got 'a b'; label values" in capfd.readouterr().out
+    assert fault_proxy.requests("") == 0
 
 
 def test_a_literal_template_the_crd_schema_refuses_fails_the_dag_parse() -> None:
@@ -141,20 +229,28 @@ def test_a_literal_template_the_crd_schema_refuses_fails_the_dag_parse() -> None
 def test_the_servers_422_field_errors_reach_the_task_log(
     run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    # Only the API server enforces Kubernetes' 256 KiB limit on an object's annotations in total
-    # (apimachinery's ValidateAnnotations; the parse-time checks look at each key, not the size):
-    # a genuine 422 for the path that relays the server's field errors. Should the spec layer
-    # learn that limit, pick another input only the server refuses.
+    # Only the API server checks a template's finalizer names (apimachinery's
+    # ValidateFinalizers; the parse-time checks take ObjectMeta's fields as they come): a genuine
+    # 422 for the path that relays the server's field errors. Should the spec layer learn that
+    # rule, pick another input only the server refuses.
     body = """
-    TFJobOperator(task_id="train", tfjob=TfJob(worker=Worker()), image="tf:2",
-                  annotations={"example.com/notes": "x" * (256 * 1024)},
-                  namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG)
+    TFJobOperator(task_id="train", tfjob_template=TEMPLATE, image="tf:2",
+                  namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG,
+                  retries=3, retry_delay=datetime.timedelta(seconds=1))
     """
-    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
-    assert task_instance(dagrun, "train").state == "failed"
+    template = {
+        "metadata": {"finalizers": ["example.com/not a finalizer!"]},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {"template": {"spec": {"containers": [{"name": "tensorflow"}]}}}
+            }
+        },
+    }
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), template=template)
+    _failed_at_once(dagrun)  # the same object would be rejected the same way
     out = capfd.readouterr().out
-    assert "the API server rejected tfjobs.kubeflow.org" in out
-    assert "metadata.annotations: Too long: must have at most 262144 bytes" in out
+    assert "TFJobInvalid: the API server rejected tfjobs.kubeflow.org" in out
+    assert 'metadata.finalizers: Invalid value: "example.com/not a finalizer!"' in out
     assert (
         TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig)).list_jobs(namespace)[0]
         == []

@@ -192,3 +192,24 @@ def test_a_job_deleted_while_poked_fails_the_sensor_at_once(
         capfd.readouterr().out
     )
     assert time.monotonic() - started < 120  # not the 600 s grace for a job not yet created
+
+
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_name_that_renders_invalid_fails_at_once_before_any_api_call(
+    run_dag: Callable[..., Any],
+    namespace: str,
+    fault_proxy: FaultProxy,
+    deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    extra = "retries=3, retry_delay=datetime.timedelta(seconds=1),"
+    body = SENSOR.format(deferrable=deferrable, extra=extra)
+    kubeconfig = str(fault_proxy.kubeconfig)
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=kubeconfig, job="Nightly_Run")
+    ti = task_instance(dagrun, "wait")
+    assert (ti.state, ti.try_number) == ("failed", 1)  # a retry would render the same name
+    assert (
+        "TFJobSpecFailure: tfjob_name: got 'Nightly_Run'; must be a DNS-1035 label"
+        in capfd.readouterr().out
+    )
+    assert fault_proxy.requests("") == 0

@@ -57,24 +57,30 @@ policies = (
 )
 
 
+VOLUME = {"name": "data", "emptyDir": {}}
+MOUNT = {"name": "data", "mountPath": "/data"}
+
+
 def group(cls: type, max_replicas: int) -> st.SearchStrategy[Any]:
-    return st.builds(
-        cls,
-        image=st.none() | st.sampled_from(["tf:2.16", "registry.example/train:1"]),
-        requests=st.none() | resources,
-        replicas=st.none() | st.integers(0, max_replicas),
-        restart_policy=policies,
-        command=st.none() | st.lists(st.text(min_size=1, max_size=8), max_size=3),
-        args=st.none() | st.lists(st.text(max_size=8), max_size=3),
-        env=st.none() | env,
-        node_selector=st.none() | st.dictionaries(names, names, max_size=2),
-        labels=st.none() | st.dictionaries(names, names, max_size=2),
-        service_account_name=st.none() | names,
-        tolerations=st.none()
-        | st.just([{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]),
-        volumes=st.none() | st.just([{"name": "data", "emptyDir": {}}]),
-        volume_mounts=st.none() | st.just([{"name": "data", "mountPath": "/data"}]),
-    )
+    return st.fixed_dictionaries(
+        {
+            "image": st.none() | st.sampled_from(["tf:2.16", "registry.example/train:1"]),
+            "requests": st.none() | resources,
+            "replicas": st.none() | st.integers(0, max_replicas),
+            "restart_policy": policies,
+            "command": st.none() | st.lists(st.text(min_size=1, max_size=8), max_size=3),
+            "args": st.none() | st.lists(st.text(max_size=8), max_size=3),
+            "env": st.none() | env,
+            "node_selector": st.none() | st.dictionaries(names, names, max_size=2),
+            "labels": st.none() | st.dictionaries(names, names, max_size=2),
+            "service_account_name": st.none() | names,
+            "tolerations": st.none()
+            | st.just([{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+            # a mount names a declared volume, or Kubernetes refuses the pod
+            "storage": st.sampled_from([{}, {"volumes": [VOLUME]}])
+            | st.just({"volumes": [VOLUME], "volume_mounts": [MOUNT]}),
+        }
+    ).map(lambda kw: cls(**{k: v for k, v in kw.items() if k != "storage"}, **kw["storage"]))
 
 
 run_policies = st.builds(
