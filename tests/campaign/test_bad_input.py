@@ -57,6 +57,13 @@ def maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.one_of(valid, valid, wild)
 
 
+def rarely(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Wild about one time in ten: every operator argument is checked when the task is built, so
+    with a dozen of them each wild a third of the time hardly any example would reach the
+    server."""
+    return st.integers(0, 9).flatmap(lambda i: wild if i == 7 else valid)
+
+
 def group_kwargs() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
@@ -96,19 +103,19 @@ def operator_kwargs() -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {},
         optional={
-            "image": maybe(st.just("tf:2")),
-            "command": maybe(st.just(["python", "train.py"])),
-            "args": maybe(st.lists(text, max_size=2)),
-            "env": maybe(st.dictionaries(st.sampled_from(["A", "B_1"]), text, max_size=2)),
-            "labels": maybe(st.dictionaries(names, names, max_size=2)),
-            "annotations": maybe(st.dictionaries(names, text, max_size=2)),
-            "name": maybe(names),
-            "poll_interval": maybe(st.floats(0.1, 60)),
-            "on_finish_action": maybe(st.sampled_from(["delete_tfjob", "keep_tfjob"])),
-            "on_kill_action": maybe(st.sampled_from(["delete_tfjob", "keep_tfjob"])),
-            "startup_timeout_seconds": maybe(st.floats(1, 1000)),
-            "get_logs": maybe(st.booleans()),
-            "deferrable": maybe(st.booleans()),
+            "image": rarely(st.just("tf:2")),
+            "command": rarely(st.just(["python", "train.py"])),
+            "args": rarely(st.lists(text, max_size=2)),
+            "env": rarely(st.dictionaries(st.sampled_from(["A", "B_1"]), text, max_size=2)),
+            "labels": rarely(st.dictionaries(names, names, max_size=2)),
+            "annotations": rarely(st.dictionaries(names, text, max_size=2)),
+            "name": rarely(names),
+            "poll_interval": rarely(st.floats(0.1, 60)),
+            "on_finish_action": rarely(st.sampled_from(["delete_tfjob", "keep_tfjob"])),
+            "on_kill_action": rarely(st.sampled_from(["delete_tfjob", "keep_tfjob"])),
+            "startup_timeout_seconds": rarely(st.floats(1, 1000)),
+            "get_logs": rarely(st.booleans()),
+            "deferrable": rarely(st.booleans()),
         },
     )
 
@@ -117,6 +124,8 @@ GROUPS = {"chief": Chief, "worker": Worker, "ps": PS, "evaluator": Evaluator}
 VALID_MANIFEST = TfJob(chief=Chief(), worker=Worker(replicas=2)).to_manifest(
     "template", "default", image="tf:2"
 )
+# the task names the job and its namespace: a template saying otherwise is refused, not overwritten
+del VALID_MANIFEST["metadata"]["name"], VALID_MANIFEST["metadata"]["namespace"]
 
 
 @st.composite
