@@ -48,8 +48,8 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
         ps_handled: bool = False,
         **kwargs: Any,
     ) -> None:
-        # a mapped task's values are checked when it runs: an error there fails it at once
-        with errors.spec_errors_fail_the_task():
+        # a mapped task's values arrive when it runs: an error there fails it at once
+        with errors.spec_errors_fail_the_task(running=errors.unmapped(self)):
             if task_config is not None:
                 if not isinstance(task_config, TfJob):
                     allowed = (

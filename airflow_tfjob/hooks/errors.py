@@ -119,15 +119,24 @@ def _spec_failure(message: str, field: str, allowed: str) -> TFJobSpecFailure:
 
 
 @contextlib.contextmanager
-def spec_errors_fail_the_task() -> Iterator[None]:
-    """Turn a ``TFJobSpecError`` raised inside into a ``TFJobSpecFailure``: a wrong job
-    description fails the task at once, since no retry renders it right."""
+def spec_errors_fail_the_task(running: bool = True) -> Iterator[None]:
+    """Turn a ``TFJobSpecError`` raised inside into a ``TFJobSpecFailure`` when the task is
+    ``running``: a wrong job description fails the task at once, since no retry renders it right.
+    (While a DAG file is parsed it stays a ``TFJobSpecError``.)"""
     try:
         yield
     except TFJobSpecFailure:
         raise
     except TFJobSpecError as exc:
+        if not running:
+            raise
         raise TFJobSpecFailure.of(exc) from exc
+
+
+def unmapped(operator: object) -> bool:
+    """Whether ``operator`` is being built from a mapped task's expanded values, as Airflow does
+    when that task runs (``MappedOperator.unmap``), rather than when its DAG file is parsed."""
+    return bool(getattr(operator, "_BaseOperator__from_mapped", False))
 
 
 class TFJobFailed(TFJobError):

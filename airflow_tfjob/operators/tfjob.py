@@ -146,7 +146,8 @@ class TFJobOperator(BaseOperator):
         self._local_job: LocalJob | None = None
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
-        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+        # a mapped task's values arrive when it runs: an error there fails it at once
+        with errors.spec_errors_fail_the_task(running=errors.unmapped(self)):
             self._check_arguments()
 
     def _check_arguments(self, *, rendered: bool = False) -> None:

@@ -72,7 +72,8 @@ class TFJobSensor(BaseSensorOperator):
         self.missing_grace_seconds, self.deferrable = missing_grace_seconds, deferrable
         self._seen = False
         """Whether this try has seen the job (poke mode keeps the object between pokes)."""
-        with errors.spec_errors_fail_the_task():  # mapped values are checked at run time
+        # a mapped task's values arrive when it runs: an error there fails it at once
+        with errors.spec_errors_fail_the_task(running=errors.unmapped(self)):
             self._check_arguments()
 
     def _check_arguments(self, *, rendered: bool = False) -> None:

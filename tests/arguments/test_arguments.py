@@ -177,6 +177,7 @@ def test_a_wrong_operator_argument_fails_the_dag_parse(
     with DAG("refusals", schedule=None), pytest.raises(TFJobSpecError) as info:
         _operator(**arguments)
     assert re.match(message, str(info.value)), str(info.value)
+    assert type(info.value) is TFJobSpecError  # an import error, not a task's failure
     field = next(iter(arguments)) if "tfjob" not in arguments else str(info.value.field)
     assert info.value.field.startswith(field)
 
