@@ -145,15 +145,15 @@ def test_deleting_a_real_replica_kills_its_process_group(kube_api, namespace, si
         return False
 
     jobs.eventually(dead, timeout=5)
-    jobs.eventually(
-        lambda: (
-            not core.list_namespaced_pod(namespace).items
-            or (
-                core.list_namespaced_pod(namespace).items[0].metadata.name == "sleepy-worker-0"
-                and core.list_namespaced_pod(namespace).items[0].metadata.deletion_timestamp is None
-            )
+
+    def gone_or_recreated() -> bool:  # one listing: the pod may go between two
+        pods = core.list_namespaced_pod(namespace).items
+        return not pods or (
+            pods[0].metadata.name == "sleepy-worker-0"
+            and pods[0].metadata.deletion_timestamp is None
         )
-    )
+
+    jobs.eventually(gone_or_recreated)
 
 
 def test_a_watch_sees_the_tfjob_go_from_created_to_succeeded(kube_api, namespace, simulator):
