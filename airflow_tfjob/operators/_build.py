@@ -65,7 +65,8 @@ def build(
     tfjob: TfJob | None,
     tfjob_template: Mapping[str, Any] | str | None,
     name: str | None,
-    namespace: str,
+    namespace: str | None,
+    connection_namespace: str | None,
     image: str | None,
     command: list[str] | None,
     args: list[str] | None,
@@ -73,10 +74,15 @@ def build(
     labels: dict[str, str] | None,
     annotations: dict[str, str] | None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The manifest and the labels that identify this task instance's jobs."""
+    """The manifest and the labels that identify this task instance's jobs.
+
+    Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``, else
+    ``connection_namespace`` (the connection's), else ``default``.
+    """
     dag_id, task_id, run_id, map_index, try_number = identity(context)
     loaded = None if tfjob_template is None else template.normalize(load_template(tfjob_template))
     meta = _template_metadata(loaded, name=name, namespace=namespace)
+    namespace = namespace or meta.get("namespace") or connection_namespace or "default"
     job_name = validate_name(
         name or meta.get("name") or naming.job_name(dag_id, task_id, run_id, map_index)
     )
@@ -141,18 +147,8 @@ def _template_defaults(
                 container["env"] = [*added, *(container.get("env") or [])]
 
 
-def template_namespace(value: Mapping[str, Any] | str | None) -> str | None:
-    """The ``metadata.namespace`` a rendered ``tfjob_template`` names, if any: the task's
-    namespace when it sets none itself (before the connection's)."""
-    if value is None:
-        return None
-    meta = load_template(value).get("metadata")
-    found = meta.get("namespace") if isinstance(meta, Mapping) else None
-    return found if isinstance(found, str) and found else None
-
-
 def _template_metadata(
-    manifest: dict[str, Any] | None, *, name: str | None, namespace: str
+    manifest: dict[str, Any] | None, *, name: str | None, namespace: str | None
 ) -> dict[str, Any]:
     """The template's ``metadata``, refused where the task's arguments say otherwise: a name
     or namespace that would silently lose to the operator's, or a ``generateName``."""

@@ -263,18 +263,13 @@ class TFJobOperator(BaseOperator):
         Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``,
         else ``connection_namespace`` (the connection's), else ``default``.
         """
-        namespace = (
-            self.namespace
-            or _build.template_namespace(self.tfjob_template)
-            or connection_namespace
-            or "default"
-        )
         return _build.build(
             context=context,
             tfjob=self.tfjob,
             tfjob_template=self.tfjob_template,
             name=self.name,
-            namespace=namespace,
+            namespace=self.namespace,
+            connection_namespace=connection_namespace,
             image=self.image,
             command=self.command,
             args=self.args,

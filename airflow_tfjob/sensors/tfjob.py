@@ -182,8 +182,6 @@ class TFJobSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=result is not None, xcom_value=result)
 
     def execute(self, context: Context) -> Any:
-        from airflow_tfjob.hooks import errors
-
         # a name or namespace rendered wrong fails without a retry, before any API call
         with errors.spec_errors_fail_the_task():
             self._check_arguments(rendered=True)
