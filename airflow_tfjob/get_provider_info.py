@@ -57,17 +57,35 @@ CONFIG_SECTION: dict[str, Any] = {
             "https://kubeflow.example/tfjobs/{namespace}/{name}",
         ),
         "ui_connections": _option(
-            "Kubernetes connections whose TFJobs the TFJobs page lists (comma-separated).\n",
+            "Kubernetes connections whose TFJobs the TFJobs page lists and the reaper covers "
+            "(comma-separated).\n",
             "string",
             "kubernetes_default",
             "kubernetes_default,gpu_cluster",
         ),
         "ui_namespaces": _option(
-            "Namespaces the TFJobs page lists in each connection (comma-separated). Empty: the "
+            "Namespaces the TFJobs page lists and the reaper covers in each connection "
+            "(comma-separated). Empty: the "
             "connection's own namespace, else ``default``.\n",
             "string",
             "",
             "ml,research",
+        ),
+        "deployment": _option(
+            "Names this Airflow deployment on every TFJob it creates (label "
+            "``airflow-tfjob/deployment``); the reaper and the TFJobs page act on this "
+            "deployment's jobs only. Empty: the host (and port) of ``[api] base_url``. Set it "
+            "when several deployments share a cluster and could have the same base_url host.\n",
+            "string",
+            "",
+            "ml-prod",
+        ),
+        "reaper_grace_seconds": _option(
+            "TFJobReaperOperator: seconds a job must stay an orphan (unfinished while its task "
+            "instance has ended or no longer exists) before it is deleted; the reaper reads it "
+            "twice, this far apart.\n",
+            "float",
+            "30",
         ),
         "local_stop_grace_seconds": _option(
             "Local backend: seconds between SIGTERM and SIGKILL when replicas are stopped; a "

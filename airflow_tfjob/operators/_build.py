@@ -73,11 +73,16 @@ def build(
     env: dict[str, str] | None,
     labels: dict[str, str] | None,
     annotations: dict[str, str] | None,
+    deployment: str | None = None,
+    provider_annotations: Mapping[str, str] | None = None,
+    backstop_seconds: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The manifest and the labels that identify this task instance's jobs.
 
     Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``, else
-    ``connection_namespace`` (the connection's), else ``default``.
+    ``connection_namespace`` (the connection's), else ``default``. ``deployment`` is labelled
+    (see ``naming.DEPLOYMENT_LABEL``), ``provider_annotations`` added to the task's own, and
+    ``backstop_seconds`` becomes ``runPolicy.activeDeadlineSeconds`` unless the job sets one.
     """
     dag_id, task_id, run_id, map_index, try_number = identity(context)
     loaded = None if tfjob_template is None else template.normalize(load_template(tfjob_template))
@@ -86,7 +91,7 @@ def build(
     job_name = validate_name(
         name or meta.get("name") or naming.job_name(dag_id, task_id, run_id, map_index)
     )
-    ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number)
+    ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number, deployment=deployment)
     all_labels = merge_metadata(
         "labels",
         checks.label_map(labels, "labels"),
@@ -97,7 +102,10 @@ def build(
         "annotations",
         checks.annotation_map(annotations, "annotations"),
         checks.annotation_map(meta.get("annotations"), "tfjob_template.metadata.annotations"),
-        naming.task_annotations(dag_id, task_id, run_id, map_index),
+        {
+            **naming.task_annotations(dag_id, task_id, run_id, map_index),
+            **(provider_annotations or {}),
+        },
     )
     if loaded is not None:
         manifest = _from_template(
@@ -114,6 +122,9 @@ def build(
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
+    if backstop_seconds is not None:
+        policy = manifest["spec"].setdefault("runPolicy", {})
+        policy.setdefault("activeDeadlineSeconds", backstop_seconds)
     # what the API server would refuse with a 422, refused here: nothing is sent
     schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, naming.identity(ours)

@@ -6,6 +6,7 @@ go through ``hooks``, and the running, waiting and collecting is the backend's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -22,7 +23,7 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnKill,
 )
 from airflow_tfjob.hooks import arguments, errors
-from airflow_tfjob.operators import _build, _local, links
+from airflow_tfjob.operators import _build, _local, _settings, links
 from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 
 STATE_KEY = "tfjob"
 DEADLINE_MARGIN_SECONDS = 5.0
+BACKSTOP_MARGIN_SECONDS = 60
+"""How much longer than the task's ``execution_timeout`` the job's backstop deadline is."""
 
 
 class TFJobOperator(BaseOperator):
@@ -64,6 +67,9 @@ class TFJobOperator(BaseOperator):
     :param on_finish_action: ``delete_tfjob``, ``delete_succeeded_tfjob`` or ``keep_tfjob``.
     :param on_kill_action: ``delete_tfjob`` or ``keep_tfjob`` when the task is killed.
     :param startup_timeout_seconds: Fail when no replica runs this long after submission.
+    :param deadline_backstop: With an ``execution_timeout`` and no ``active_deadline_seconds``
+        in the job, submit it with ``activeDeadlineSeconds`` = the timeout + 60 s, so the
+        training operator ends a job that nobody follows any more.
     :param backend: ``kubernetes`` (the training operator) or ``local`` (the replicas as local
         processes on the worker, no cluster); default: ``[tfjob] backend``.
     """
@@ -114,6 +120,7 @@ class TFJobOperator(BaseOperator):
         on_finish_action: OnFinish = "delete_succeeded_tfjob",
         on_kill_action: OnKill = "delete_tfjob",
         startup_timeout_seconds: float | None = 600,
+        deadline_backstop: bool = True,
         backend: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -138,6 +145,7 @@ class TFJobOperator(BaseOperator):
             on_kill_action,
         )
         self.startup_timeout_seconds = startup_timeout_seconds
+        self.deadline_backstop = deadline_backstop
         # not `end_from_trigger`: Airflow refuses DAGs declaring that when listeners exist
         self.may_end_from_trigger = end_from_trigger
         self.backend = backends.check(backend or _local.default_backend())
@@ -182,7 +190,7 @@ class TFJobOperator(BaseOperator):
         if self.on_kill_action not in ON_KILL_ACTIONS:
             allowed = f"must be one of {', '.join(map(repr, ON_KILL_ACTIONS))}"
             raise TFJobSpecError("on_kill_action", self.on_kill_action, allowed)
-        for flag in ("get_logs", "wait_until_finished", "deferrable"):
+        for flag in ("get_logs", "wait_until_finished", "deferrable", "deadline_backstop"):
             arguments.boolean(getattr(self, flag), flag)
         arguments.boolean(self.may_end_from_trigger, "end_from_trigger")
         if self.backend == "local" and not self.wait_until_finished:
@@ -276,7 +284,27 @@ class TFJobOperator(BaseOperator):
             env=self.env,
             labels=self.labels,
             annotations=self.annotations,
+            deployment=_settings.deployment(),
+            provider_annotations=self._provider_annotations(),
+            backstop_seconds=self._backstop_seconds(),
         )
+
+    def _provider_annotations(self) -> dict[str, str]:
+        """What the reaper and the TFJobs page read off the job: a job submitted without
+        waiting outlives its task on purpose; one to keep when the task is killed is kept."""
+        from airflow_tfjob.spec import orphans
+
+        found = {orphans.HANDED_OFF: "true"} if not self.wait_until_finished else {}
+        if self.on_kill_action == "keep_tfjob":
+            found[orphans.ON_KILL] = self.on_kill_action
+        return found
+
+    def _backstop_seconds(self) -> int | None:
+        """``activeDeadlineSeconds`` for a job that sets none: a little more than the task's
+        ``execution_timeout`` (none without one, or with ``deadline_backstop=False``)."""
+        if not self.deadline_backstop or self.execution_timeout is None:
+            return None
+        return math.ceil(self.execution_timeout.total_seconds()) + BACKSTOP_MARGIN_SECONDS
 
     def execute(self, context: Context) -> dict[str, Any]:
         # a wrong job description (a templated argument rendered wrong) fails without a retry

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from airflow_tfjob.spec import checks
 from airflow_tfjob.spec.job import MAX_NAME_LENGTH
 
 LABEL_PREFIX = "airflow-tfjob"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}
+DEPLOYMENT_LABEL = f"{LABEL_PREFIX}/deployment"
+"""Names the Airflow deployment that created a job: its reaper touches no other's."""
 _HASH_CHARS = 10
 
 
@@ -45,12 +49,21 @@ def label_value(value: object) -> str:
 
 
 def task_labels(
-    dag_id: str, task_id: str, run_id: str, map_index: int, try_number: int
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int,
+    try_number: int,
+    *,
+    deployment: str | None = None,
 ) -> dict[str, str]:
-    """Labels that tie a TFJob to its task instance (selectable), made label-safe."""
+    """Labels that tie a TFJob to its task instance (selectable) and to the Airflow deployment
+    that created it, made label-safe."""
     raw = {"dag-id": dag_id, "task-id": task_id, "run-id": run_id, "map-index": map_index}
     labels = {f"{LABEL_PREFIX}/{k}": label_value(v) for k, v in raw.items()}
     labels[f"{LABEL_PREFIX}/try-number"] = label_value(try_number)
+    if deployment is not None:
+        labels[DEPLOYMENT_LABEL] = label_value(deployment)
     return {**MANAGED_BY, **labels}
 
 
@@ -64,3 +77,25 @@ def identity(labels: dict[str, str]) -> dict[str, str]:
     """The labels every try of the task instance shares, from ``task_labels``' output."""
     keys = [f"{LABEL_PREFIX}/{k}" for k in ("dag-id", "task-id", "run-id", "map-index")]
     return {key: labels[key] for key in keys}
+
+
+def selector(deployment: str | None = None) -> str:
+    """Label selector of the TFJobs the provider created (of one deployment, if given)."""
+    labels = {**MANAGED_BY, **({DEPLOYMENT_LABEL: label_value(deployment)} if deployment else {})}
+    return ",".join(f"{k}={v}" for k, v in labels.items())
+
+
+def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{dag_id, task_id, run_id, map_index}`` of the task instance that created a job, read
+    from the annotations ``task_annotations`` wrote (unabridged, unlike labels)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    keys = ("dag-id", "task-id", "run-id", "map-index")
+    values = [annotations.get(f"{LABEL_PREFIX}/{k}") for k in keys]
+    if any(v is None for v in values):
+        return None
+    dag_id, task_id, run_id, map_index = (str(v) for v in values)
+    try:
+        index = int(map_index)
+    except ValueError:
+        return None
+    return {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": index}

@@ -14,26 +14,15 @@ from urllib.parse import quote
 
 from airflow_tfjob.spec import naming, status
 
-ANNOTATION = naming.LABEL_PREFIX + "/{}"
-SELECTOR = ",".join(f"{k}={v}" for k, v in naming.MANAGED_BY.items())
+SELECTOR = naming.selector()
 """Label selector of the TFJobs Airflow created."""
+task_identity = naming.task_identity
 
 
 def _time(text: str | None) -> datetime.datetime | None:
     if not text:
         return None
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``{dag_id, task_id, run_id, map_index}`` of the task instance that created the job."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    keys = ("dag-id", "task-id", "run-id", "map-index")
-    values = [annotations.get(ANNOTATION.format(k)) for k in keys]
-    if any(v is None for v in values):
-        return None
-    dag_id, task_id, run_id, map_index = (str(v) for v in values)
-    return {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": int(map_index)}
 
 
 def task_instance_path(identity: Mapping[str, Any]) -> str:

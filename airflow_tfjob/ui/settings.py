@@ -1,4 +1,4 @@
-"""The page's settings from Airflow's ``[tfjob]`` section."""
+"""The page's settings from Airflow's configuration."""
 
 from __future__ import annotations
 
@@ -6,18 +6,9 @@ from urllib.parse import urlparse
 
 from airflow.configuration import conf
 
-SECTION = "tfjob"
+from airflow_tfjob.operators._settings import deployment, targets
 
-
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def targets() -> list[tuple[str, str | None]]:
-    """(connection, namespace) pairs to list; ``None``: the connection's own namespace."""
-    connections = _split(conf.get(SECTION, "ui_connections", fallback="kubernetes_default"))
-    namespaces: list[str | None] = [*_split(conf.get(SECTION, "ui_namespaces", fallback=""))]
-    return [(c, n) for c in connections for n in namespaces or [None]]
+__all__ = ["deployment", "targets", "ui_base"]
 
 
 def ui_base() -> str:

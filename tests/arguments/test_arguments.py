@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG, task
 
-from airflow_tfjob import Chief, TfJob, TFJobSpecError, Worker
+from airflow_tfjob import Chief, RunPolicy, TfJob, TFJobSpecError, Worker
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.sensors.tfjob import TFJobSensor
 
@@ -368,3 +368,50 @@ def test_the_templates_name_and_namespace_are_the_jobs_when_the_task_gives_none(
         bare = _operator(tfjob=None, tfjob_template={"metadata": {}})
     manifest, _ = bare.build_manifest(_build.PARSE_CONTEXT, "from-connection")  # type: ignore[arg-type]
     assert manifest["metadata"]["namespace"] == "from-connection"
+
+
+def test_a_task_with_an_execution_timeout_submits_a_job_with_a_backstop_deadline() -> None:
+    from airflow_tfjob.operators import _build
+
+    timeout = {"execution_timeout": datetime.timedelta(minutes=30, seconds=0.5)}
+    with DAG("backstop", schedule=None):
+        backstopped = _operator("a", **timeout)
+        own = _operator("b", tfjob=TfJob(chief=Chief(), run_policy=RunPolicy(
+            active_deadline_seconds=600)), **timeout)  # fmt: skip
+        opted_out = _operator("c", deadline_backstop=False, **timeout)
+        untimed = _operator("d")
+        templated = _operator("e", tfjob=None, tfjob_template=_load(YAML_TEMPLATE), **timeout)
+
+    def deadline(op: TFJobOperator) -> object:
+        manifest, _ = op.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+        return (manifest["spec"].get("runPolicy") or {}).get("activeDeadlineSeconds")
+
+    assert deadline(backstopped) == 1801 + 60  # the timeout, rounded up, and a minute
+    assert deadline(own) == 600  # the job's own deadline wins
+    assert deadline(opted_out) is None
+    assert deadline(untimed) is None
+    assert deadline(templated) == 1861
+    with pytest.raises(TFJobSpecError, match="deadline_backstop"):
+        _operator("f", deadline_backstop="yes")
+
+
+def test_the_jobs_say_which_deployment_made_them_and_what_outlives_its_task_on_purpose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_tfjob.operators import _build
+
+    monkeypatch.setenv("AIRFLOW__TFJOB__DEPLOYMENT", "ml-prod")
+    with DAG("deployment", schedule=None):
+        plain = _operator("a")
+        handed = _operator("b", wait_until_finished=False, on_kill_action="keep_tfjob")
+    meta, _ = plain.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+    assert meta["metadata"]["labels"]["airflow-tfjob/deployment"] == "ml-prod"
+    assert "airflow-tfjob/handed-off" not in meta["metadata"]["annotations"]
+    other, _ = handed.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+    notes = other["metadata"]["annotations"]
+    assert notes["airflow-tfjob/handed-off"] == "true"
+    assert notes["airflow-tfjob/on-kill-action"] == "keep_tfjob"
+    monkeypatch.delenv("AIRFLOW__TFJOB__DEPLOYMENT")
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "https://airflow.example.com/ml/")
+    again, _ = plain.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+    assert again["metadata"]["labels"]["airflow-tfjob/deployment"] == "airflow.example.com"

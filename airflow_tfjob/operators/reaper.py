@@ -1,0 +1,220 @@
+"""``TFJobReaperOperator``: end the TFJobs that outlive their task instances.
+
+Airflow tells a task when it is killed in most ways (``on_kill`` on the worker or in the
+triggerer, ``execution_timeout``), and the task deletes its job then. It does not when a deferred
+task is marked failed or success before a triggerer loaded its trigger, while the triggerer is
+down, when a worker is SIGKILLed with no retries left, or when a DAG run is deleted. This task,
+scheduled every few minutes (``dags/example_tfjob_reaper.py``), finds those jobs: every TFJob
+labelled with this deployment (``[tfjob] deployment``) in the connections and namespaces of
+``[tfjob] ui_connections``/``ui_namespaces``, whose task instance Airflow reports ended (or no
+longer has) while the job is not finished. It reads them twice, ``grace_seconds`` apart, and
+deletes those still orphaned (or keeps them, when their task says ``on_kill_action='keep_tfjob'``)
+with a log line naming the job, the task instance and why.
+
+It touches no job without this deployment's label, and none whose DAG this Airflow does not know
+(another deployment labelled the same, or a deleted DAG): those are logged, not deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_tfjob.operators import _settings
+from airflow_tfjob.spec import naming, orphans
+
+
+@dataclass(frozen=True)
+class _Suspect:
+    conn_id: str
+    job: dict[str, Any]
+    task: dict[str, Any]
+    orphan: orphans.Orphan
+
+    @property
+    def where(self) -> str:
+        meta = self.job["metadata"]
+        return f"{meta['namespace']}/{meta['name']}"
+
+    @property
+    def task_instance(self) -> str:
+        t = self.task
+        index = f"[{t['map_index']}]" if t["map_index"] >= 0 else ""
+        return f"{t['dag_id']}.{t['task_id']}{index} of run {t['run_id']}"
+
+
+class TFJobReaperOperator(BaseOperator):
+    """Delete the TFJobs of this deployment that outlive their task instances.
+
+    :param grace_seconds: How long a job must stay an orphan before it is deleted (read twice,
+        this far apart); default: ``[tfjob] reaper_grace_seconds`` (30).
+    :param targets: ``(connection, namespace)`` pairs to cover (``None``: the connection's own
+        namespace); default: those of ``[tfjob] ui_connections`` and ``ui_namespaces``.
+    :param report_only: Log what would be deleted, delete nothing.
+
+    Returns (XCom) ``{"checked", "deleted", "kept", "unknown_dags"}``: how many jobs were read,
+    and the orphans deleted or kept, as ``namespace/name`` strings.
+    """
+
+    ui_color = "#c0392b"
+
+    def __init__(
+        self,
+        *,
+        grace_seconds: float | None = None,
+        targets: Sequence[tuple[str, str | None]] | None = None,
+        report_only: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.grace_seconds, self.targets, self.report_only = grace_seconds, targets, report_only
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        ti = context["ti"]
+        deployment = _settings.deployment()
+        found = list(self._scan(deployment))
+        unknown: set[str] = set()
+        suspects = self._judge(ti, found, unknown)
+        grace = _settings.reaper_grace() if self.grace_seconds is None else self.grace_seconds
+        self.log.info(
+            "%d TFJobs of deployment %r, %d orphaned at first sight", len(found), deployment,
+            len(suspects),
+        )  # fmt: skip
+        if suspects and grace > 0:
+            self.log.info("Reading them again in %.0f s", grace)
+            time.sleep(grace)
+            again = [(s.conn_id, job) for s in suspects if (job := self._reread(s)) is not None]
+            suspects = self._judge(ti, again, unknown)
+        deleted, kept, failed = [], [], []
+        for suspect in suspects:
+            if suspect.orphan.keep:
+                self.log.warning(
+                    "Keeping orphaned TFJob %s of task instance %s (on_kill_action="
+                    "'keep_tfjob'): %s", suspect.where, suspect.task_instance,
+                    suspect.orphan.reason,
+                )  # fmt: skip
+                kept.append(suspect.where)
+            elif (done := self._delete(suspect)) is None:
+                failed.append(suspect.where)
+            elif done:
+                deleted.append(suspect.where)
+        if failed:
+            from airflow.sdk.exceptions import AirflowException
+
+            raise AirflowException(f"could not delete orphaned TFJob(s) {', '.join(failed)}")
+        return {
+            "checked": len(found),
+            "deleted": deleted,
+            "kept": kept,
+            "unknown_dags": sorted(unknown),
+        }
+
+    def _hook(self, conn_id: str) -> Any:
+        from airflow_tfjob.hooks.tfjob import TFJobHook
+
+        return TFJobHook(conn_id)
+
+    def _scan(self, deployment: str) -> Iterable[tuple[str, dict[str, Any]]]:
+        """Every job of this deployment, with the connection it was found through."""
+        for conn_id, namespace in self.targets or _settings.targets():
+            hook = self._hook(conn_id)
+            place = namespace or hook.get_namespace() or "default"
+            jobs, _ = hook.list_jobs(place, label_selector=naming.selector(deployment))
+            for job in jobs:
+                yield conn_id, job
+
+    def _reread(self, suspect: _Suspect) -> dict[str, Any] | None:
+        from airflow_tfjob.hooks import errors
+
+        meta = suspect.job["metadata"]
+        try:
+            job: dict[str, Any] = self._hook(suspect.conn_id).get(meta["name"], meta["namespace"])
+        except errors.TFJobNotFound:
+            return None
+        return job if job["metadata"].get("uid") == meta.get("uid") else None
+
+    def _judge(
+        self, ti: Any, found: list[tuple[str, dict[str, Any]]], unknown: set[str]
+    ) -> list[_Suspect]:
+        """The orphans among ``found``, asking Airflow for their task instances' states (one
+        request per DAG); DAGs Airflow does not know go to ``unknown``."""
+        by_dag: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
+        for conn_id, job in found:
+            task = naming.task_identity(job)
+            if task is not None:
+                by_dag.setdefault(task["dag_id"], []).append((conn_id, job, task))
+        suspects = []
+        for dag_id, jobs in sorted(by_dag.items()):
+            states = self._states(ti, dag_id, [task for _, _, task in jobs])
+            if states is None:
+                if dag_id not in unknown:
+                    self.log.warning(
+                        "Not touching %d TFJob(s) of DAG %r: this Airflow does not know the "
+                        "DAG (deleted, or another deployment labelled %r: set [tfjob] "
+                        "deployment)", len(jobs), dag_id, _settings.deployment(),
+                    )  # fmt: skip
+                unknown.add(dag_id)
+                continue
+            for conn_id, job, task in jobs:
+                key = orphans.state_key(task["task_id"], task["map_index"])
+                verdict = orphans.check(job, orphans.task_state(states, task["run_id"], key))
+                if verdict is not None:
+                    suspects.append(_Suspect(conn_id, job, task, verdict))
+        return suspects
+
+    def _states(
+        self, ti: Any, dag_id: str, tasks: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]] | None:
+        """``{run_id: {task key: state}}`` for these task instances; ``None`` for an unknown DAG."""
+        try:
+            ti.get_dag(dag_id)
+        except Exception as exc:
+            if _not_found(exc):
+                return None
+            raise
+        answer: dict[str, dict[str, Any]] = ti.get_task_states(
+            dag_id=dag_id,
+            run_ids=sorted({t["run_id"] for t in tasks}),
+            task_ids=sorted({t["task_id"] for t in tasks}),
+        )
+        return answer
+
+    def _delete(self, suspect: _Suspect) -> bool | None:
+        """Delete the orphan: True when deleted, False when nothing was (already gone, or
+        ``report_only``), ``None`` when the API refused."""
+        from airflow_tfjob.hooks import errors
+
+        meta = suspect.job["metadata"]
+        if self.report_only:
+            self.log.warning(
+                "Would delete orphaned TFJob %s of task instance %s (report_only): %s",
+                suspect.where, suspect.task_instance, suspect.orphan.reason,
+            )  # fmt: skip
+            return False
+        try:
+            done: bool = self._hook(suspect.conn_id).delete(
+                meta["name"], meta["namespace"], uid=meta["uid"]
+            )
+        except errors.TFJobError as exc:
+            self.log.error("Could not delete orphaned TFJob %s: %s", suspect.where, exc)
+            return None
+        if done:
+            self.log.warning(
+                "Deleted orphaned TFJob %s (uid %s) of task instance %s: %s",
+                suspect.where, meta["uid"], suspect.task_instance, suspect.orphan.reason,
+            )  # fmt: skip
+        return done
+
+
+def _not_found(exc: Exception) -> bool:
+    """The execution API answered 404: through a worker's supervisor (``AirflowRuntimeError``)
+    or, in ``dag.test()``, directly (``ServerResponseError``)."""
+    detail = getattr(getattr(exc, "error", None), "detail", None)
+    if isinstance(detail, dict):
+        return detail.get("status_code") == 404
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) == 404
