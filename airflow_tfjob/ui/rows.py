@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from airflow_tfjob.spec import naming, status
+from airflow_tfjob.spec import naming, orphans, status
 
 SELECTOR = naming.selector()
 """Label selector of the TFJobs Airflow created."""
@@ -112,3 +112,44 @@ def _replica_order(replica: str) -> tuple[int, str, int]:
     kind, _, index = replica.rpartition("-")
     rank = {"chief": 0, "master": 0, "worker": 1, "ps": 2, "evaluator": 3}.get(kind, 4)
     return rank, kind, int(index) if index.isdigit() else 0
+
+
+def with_task(
+    row: dict[str, Any],
+    obj: Mapping[str, Any],
+    task: tuple[str | None, datetime.datetime | None] | None,
+    *,
+    now: datetime.datetime,
+    can_delete: bool,
+) -> dict[str, Any]:
+    """The row with its task instance's state (``task`` is ``(state, end_date)``, ``None``
+    when the task instance no longer exists) and, for a job that outlives it, the orphan mark;
+    ``can_delete``: the user may edit the DAG (the page offers the delete action then)."""
+    state, ended = task if task is not None else (orphans.GONE, None)
+    verdict = orphans.check(obj, state)
+    mark = None
+    if verdict is not None:
+        job = f"job still {verdict.job_phase.lower()}"
+        if state == orphans.GONE:
+            mark = f"task instance no longer exists; {job}"
+        elif ended is not None:
+            mark = f"task {state} {_ago((now - ended).total_seconds())} ago; {job}"
+        else:
+            mark = f"task {state}; {job}"
+    return {
+        **row,
+        "task_state": state,
+        "task_ended": ended.isoformat() if ended else None,
+        "orphan": mark,
+        "orphan_kept": bool(verdict and verdict.keep),
+        "can_delete": bool(verdict and can_delete),
+    }
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600)} h"

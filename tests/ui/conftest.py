@@ -25,6 +25,7 @@ from tests.airflow_fixtures import tfjob_hook
 from tests.sim import jobs as sim_jobs
 from tests.sim.fates import RUNS_FOR_EVER, Fate
 from tests.sim.fixtures import close_client, start_simulator
+from tests.sim.operator import Operator
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,8 @@ class UiJobs:
     namespace: str
     names: dict[str, str]
     """Role in the test -> TFJob name."""
+    simulator: Operator
+    """The simulated training operator of the namespace (script more jobs with it)."""
 
 
 def _manifest(name: str, namespace: str, dag_id: str, task_id: str, run_id: str) -> dict[str, Any]:
@@ -99,7 +102,7 @@ def ui_jobs(
             kube_api, namespace, names[role], lambda j, p=phase: _is(j, p), timeout=60
         )
     try:
-        yield UiJobs(namespace, names)
+        yield UiJobs(namespace, names, sim)
     finally:
         sim.stop()
         close_client(client)
@@ -119,6 +122,8 @@ class UiServer:
 
     url: str
     log: Path
+    env: dict[str, str]
+    """The api-server's environment (its AIRFLOW_HOME, DB, connections)."""
 
     def token(self, user: str) -> str:
         """A JWT for ``user``, from the simple auth manager's login endpoint."""
@@ -130,8 +135,12 @@ class UiServer:
 
     def get(self, path: str, user: str | None) -> httpx.Response:
         """GET ``path`` as ``user`` (``None``: no credentials)."""
+        return self.request("GET", path, user)
+
+    def request(self, method: str, path: str, user: str | None) -> httpx.Response:
+        """``method`` on ``path`` as ``user`` (``None``: no credentials)."""
         headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
-        return httpx.get(f"{self.url}{path}", headers=headers, timeout=60)
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=60)
 
 
 DAG_FILE = """
@@ -190,7 +199,7 @@ def ui_server(
     try:
         eventually(lambda: _healthy(url) or server.poll() is not None, timeout=120, interval=0.5)
         assert server.poll() is None, log.read_text()[-3000:]
-        yield UiServer(url, log)
+        yield UiServer(url, log, env)
     finally:
         server.send_signal(signal.SIGTERM)
         try:

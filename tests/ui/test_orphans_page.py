@@ -1,0 +1,111 @@
+"""Orphans on the TFJobs page (a real api-server and its metadata DB): each job shows its task
+instance's state, a job that outlives its task instance is marked, and only a user who may edit
+the DAG gets the delete action, which is logged with their name. Jobs of another deployment are
+neither shown nor deletable."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+
+from airflow_tfjob import Chief, TfJob
+from airflow_tfjob.spec import naming
+from tests.airflow_fixtures import tfjob_hook
+from tests.sim import jobs as sim_jobs
+from tests.sim.fates import RUNS_FOR_EVER
+from tests.ui.conftest import UiJobs, UiServer
+from tests.waiting import eventually
+
+
+def _rows(server: UiServer, user: str) -> dict[str, dict[str, Any]]:
+    response = server.get("/tfjob/api/jobs", user)
+    assert response.status_code == 200, response.text
+    (test,) = [t for t in response.json()["targets"] if t["conn_id"] == "tfjob_test"]
+    return {row["name"]: row for row in test["jobs"]}
+
+
+def _orphan(name: str, namespace: str, run_id: str, deployment: str) -> dict[str, Any]:
+    labels = naming.task_labels("public_train", "train", run_id, -1, 1, deployment=deployment)
+    notes = naming.task_annotations("public_train", "train", run_id, -1)
+    return TfJob(chief=Chief()).to_manifest(
+        name, namespace, image="tf:2", labels=labels, annotations=notes
+    )
+
+
+def test_orphans_are_marked_and_only_an_editor_may_delete_one(
+    ui_server: UiServer,
+    ui_jobs: UiJobs,
+    kubeconfig: Path,
+    kube_api: kubernetes.client.ApiClient,
+) -> None:
+    airflow = str(Path(sys.executable).parent / "airflow")
+    done = subprocess.run(  # a real task instance that ended: success
+        [airflow, "dags", "test", "public_train"],
+        env=ui_server.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    (run,) = set(re.findall(r"DagRun Finished: dag_id=public_train, .*?run_id=([^,]+),", output))
+    hook, namespace = tfjob_hook(kubeconfig), ui_jobs.namespace
+    for name in ("public-train-orphan", "public-train-elsewhere"):
+        ui_jobs.simulator.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
+    hook.create(_orphan("public-train-orphan", namespace, run, "localhost-8080"))
+    hook.create(_orphan("public-train-elsewhere", namespace, run, "elsewhere"))
+    try:
+        for name in ("public-train-orphan", "public-train-elsewhere"):
+            sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Running"), timeout=60)
+        admin, viewer = _rows(ui_server, "admin"), _rows(ui_server, "viewer")
+        orphan = admin["public-train-orphan"]
+        assert orphan["task_state"] == "success" and orphan["task_ended"]
+        mark = r"task success \d+ s ago; job still running"
+        assert re.fullmatch(mark, orphan["orphan"]), orphan
+        assert orphan["can_delete"] is True
+        assert re.fullmatch(mark, viewer["public-train-orphan"]["orphan"])
+        assert viewer["public-train-orphan"]["can_delete"] is False
+        assert "public-train-elsewhere" not in admin  # another deployment's job
+        live = admin[ui_jobs.names["running"]]  # its run does not exist in this Airflow
+        assert live["task_state"] == "gone"
+        assert live["orphan"] == "task instance no longer exists; job still running"
+        done_ok = admin[ui_jobs.names["succeeded"]]
+        assert done_ok["orphan"] is None and done_ok["can_delete"] is False
+
+        path = f"/tfjob/api/jobs/tfjob_test/{namespace}"
+        refused = ui_server.request("DELETE", f"{path}/public-train-orphan", "viewer")
+        assert refused.status_code == 403, refused.text
+        assert "needs edit access to DAG 'public_train'" in refused.json()["detail"]
+        assert ui_server.request("DELETE", f"{path}/public-train-orphan", None).status_code == 401
+        elsewhere = ui_server.request("DELETE", f"{path}/public-train-elsewhere", "admin")
+        assert elsewhere.status_code == 404
+        finished = ui_server.request("DELETE", f"{path}/{ui_jobs.names['succeeded']}", "admin")
+        assert finished.status_code == 409, finished.text
+        uid = hook.get("public-train-orphan", namespace)["metadata"]["uid"]
+
+        deleted = ui_server.request("DELETE", f"{path}/public-train-orphan", "admin")
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json()["reason"] == (
+            "its task instance is success; the job is still Running"
+        )
+        eventually(
+            lambda: "public-train-orphan" not in {j["metadata"]["name"] for j in hook.list_jobs(
+                namespace)[0]},
+            timeout=30,
+        )  # fmt: skip
+        assert (
+            f"User admin deleted orphaned TFJob {namespace}/public-train-orphan (uid {uid}) of "
+            f"task instance public_train.train[-1] of run {run} from the TFJobs page"
+        ) in ui_server.log.read_text()
+        assert {j["metadata"]["name"] for j in hook.list_jobs(namespace)[0]} >= {
+            "public-train-elsewhere",
+            *ui_jobs.names.values(),
+        }
+    finally:
+        for name in ("public-train-orphan", "public-train-elsewhere"):
+            hook.delete(name, namespace)
