@@ -180,6 +180,11 @@ def _report(
     )
 
 
+def report(line: str) -> None:
+    """Add a line to the tier's summary at the end of the session (e.g. a measured time)."""
+    _REPORT.append(line)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _REPORT:
         terminalreporter.section("live deployment")

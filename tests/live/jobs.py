@@ -87,3 +87,14 @@ def triggers_started(live: Deployment, dag_id: str, run_id: str) -> int:
         len(started.findall(path.read_text(errors="replace")))
         for path in run.glob("**/*.log.trigger.*.log")
     )
+
+
+def replica_processes(gate: Gate) -> list[int]:
+    """PIDs of the replica processes (tests/live/dags/live.py's GATE) waiting for ``gate``."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if str(gate.path) in (proc.info["cmdline"] or []):
+            found.append(proc.info["pid"])
+    return found

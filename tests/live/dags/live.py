@@ -12,6 +12,7 @@ import datetime
 from airflow.sdk import DAG, task
 
 from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.operators.reaper import TFJobReaperOperator
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.sensors.tfjob import TFJobSensor
 
@@ -95,6 +96,27 @@ with DAG("live_sync", schedule=None, start_date=START, catchup=False):
         retry_delay=datetime.timedelta(seconds=1),
         **COMMON,
     )
+
+with DAG("live_sync_once", schedule=None, start_date=START, catchup=False):
+    TFJobOperator(
+        task_id="train",
+        tfjob=TfJob(worker=Worker()),
+        args=[GATE_ARG, "0"],
+        deferrable=False,
+        **COMMON,
+    )
+
+# The reaper of tests/live/test_orphans.py, every REAPER_PERIOD; paused until that module runs.
+REAPER_PERIOD = datetime.timedelta(seconds=30)
+with DAG(
+    "live_reaper",
+    schedule=REAPER_PERIOD,
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=True,
+):
+    TFJobReaperOperator(task_id="reap", grace_seconds=5)
 
 # The TFJobs page: the viewer may read public_* DAGs only (tests.ui.auth.PrefixAuthManager).
 for dag_id in ("public_live", "private_live"):
