@@ -99,6 +99,8 @@ def _nothing_left(record: Record) -> list[tuple[str, str]]:
 
 def _outcome(record: Record) -> list[tuple[str, str]]:
     scenario, found = record.scenario, []
+    if set(plan.ORPHAN_FAULTS) & set(record.injected):
+        return _reaped(record)
     if record.result is None:
         if "user_kill" in record.injected:
             return _killed(record)
@@ -121,6 +123,25 @@ def _outcome(record: Record) -> list[tuple[str, str]]:
     if failed:
         found += _failure_named(record)
     found += _deadline(record)
+    return found
+
+
+def _reaped(record: Record) -> list[tuple[str, str]]:
+    """After a path Airflow tells the task nothing about, one reaper pass ends every job the
+    task instance left running: it reports deleting each, and none is left unfinished."""
+    if record.reaped is None:
+        tail = record.reaper_log[-1500:]
+        return [("the reaper runs", f"it reported nothing; its log ends:\n{tail}")]
+    found = []
+    if not record.reaped.get("deleted"):  # the chief runs until someone ends the job
+        found.append(("the reaper ends an orphan", f"it deleted nothing: {record.reaped}"))
+    for job in record.left_jobs:
+        if _phase(job) not in ("Succeeded", "Failed"):
+            found.append((
+                "no TFJob outlives its task",
+                f"TFJob {job['metadata']['name']} is still {_phase(job)} one reaper pass after "
+                "its task instance ended",
+            ))  # fmt: skip
     return found
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from tests.campaign.plan import Scenario
 
 RESULT_MARK = "CAMPAIGN-RESULT "
+REAPER_MARK = "CAMPAIGN-REAPER "
 RESTART_MARK = "CAMPAIGN: triggerer restarted"
 
 HEADER = """\
@@ -182,4 +183,37 @@ def parse_result(log: str) -> list[dict[str, Any]] | None:
     for line in reversed(log.splitlines()):
         if line.startswith(RESULT_MARK):
             return list(json.loads(line[len(RESULT_MARK) :]))
+    return None
+
+
+REAPER = """\
+import datetime, json
+from airflow.sdk import DAG
+from airflow_tfjob.operators.reaper import TFJobReaperOperator
+
+with DAG({dag_id!r}, schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+    TFJobReaperOperator(
+        task_id="reap", grace_seconds=0, targets=[("campaign_cluster", {namespace!r})]
+    )
+
+if __name__ == "__main__":
+    dagrun = dag.test()
+    (ti,) = dagrun.get_task_instances()
+    value = ti.xcom_pull(task_ids="reap") if ti.state == "success" else None
+    print({mark!r} + json.dumps(value), flush=True)
+"""
+
+
+def reaper_source(dag_id: str, namespace: str) -> str:
+    """A DAG file that runs the reaper once over the run's namespace (in the run's home, so it
+    asks the run's metadata DB for the task instance's state)."""
+    return REAPER.format(dag_id=f"reaper_{dag_id}", namespace=namespace, mark=REAPER_MARK)
+
+
+def parse_reaper(log: str) -> dict[str, Any] | None:
+    """The reaper's XCom, from its DAG process's output (None if it failed or died)."""
+    for line in reversed(log.splitlines()):
+        if line.startswith(REAPER_MARK):
+            value = json.loads(line[len(REAPER_MARK) :])
+            return dict(value) if isinstance(value, dict) else None
     return None

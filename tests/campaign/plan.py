@@ -5,7 +5,10 @@ three families: the API (bursts of 5xx / 429, dropped and stalled connections, w
 410 Gone), the job (a replica failing under a restart policy, an eviction, the TFJob deleted from
 outside, a deadline passing), and the processes (the worker SIGKILLed mid-execute and the task
 retried, the triggerer restarted with triggers rebuilt from ``serialize()``, a user killing the
-task). About one run in five has no fault: the overhead baseline. ``schedule(seed, runs)`` is
+task), and the paths that leave a job its task no longer follows (the worker SIGKILLed with no
+retry left, a deferred task marked failed the moment it deferred or later while no triggerer
+runs its trigger, the DAG run deleted), after which the reaper runs once. About one run in five
+has no fault: the overhead baseline. ``schedule(seed, runs)`` is
 the same list on every machine, so a violation's seed and index reproduce it.
 """
 
@@ -18,6 +21,13 @@ SHAPES = ("operator", "function", "sensor", "mapped")
 API_FAULTS = ("5xx", "429", "drop", "stall", "watch_cut", "gone")
 JOB_FAULTS = ("replica_failure", "eviction", "external_delete", "deadline")
 PROCESS_FAULTS = ("worker_sigkill", "triggerer_restart", "user_kill")
+ORPHAN_FAULTS = (
+    "final_sigkill",
+    "mark_failed_on_defer",
+    "triggerer_down_mark_failed",
+    "run_deleted",
+)
+"""Airflow tells the task nothing: its job runs on until the reaper (run after the task) ends it."""
 POLICIES = ("Never", "OnFailure", "ExitCode", "Always")
 FAULT_FREE_SHARE = 0.2
 
@@ -64,7 +74,7 @@ class Scenario:
 
 def dooms(fault: Fault) -> bool:
     """Whether this fault, once injected, must fail the task."""
-    if fault.kind in ("external_delete", "deadline", "user_kill"):
+    if fault.kind in ("external_delete", "deadline", "user_kill", *ORPHAN_FAULTS):
         return True
     if fault.kind == "replica_failure":
         return not fault.params["recovers"]
@@ -82,6 +92,10 @@ def _allowed(shape: str, deferrable: bool) -> list[str]:
         kinds.append("triggerer_restart")
     elif shape != "sensor":
         kinds.append("user_kill")  # a sensor's job is not its own: killing it keeps the job
+    if shape in ("operator", "mapped"):  # a job of its own that runs until someone ends it
+        kinds += ["final_sigkill", "run_deleted"]
+        if deferrable:
+            kinds += ["mark_failed_on_defer", "triggerer_down_mark_failed"]
     return kinds
 
 
@@ -119,17 +133,20 @@ def _job_or_process_fault(rng: random.Random, kind: str, shape: str) -> Fault:
         return Fault(kind, at, {"timeout": rng.choice((6, 8))})
     if kind == "triggerer_restart":
         return Fault(kind, round(rng.uniform(0.5, 2.5), 2), {})
+    if kind == "mark_failed_on_defer":
+        return Fault(kind, 0.0, {})  # the moment the task defers, before a trigger runs
     return Fault(kind, at, {})
 
 
-ALL_FAULTS = (*API_FAULTS, *JOB_FAULTS, *PROCESS_FAULTS)
+ALL_FAULTS = (*API_FAULTS, *JOB_FAULTS, *PROCESS_FAULTS, *ORPHAN_FAULTS)
 
 
 def _covering(rng: random.Random, index: int) -> tuple[str, bool, list[Fault]]:
     """Run ``index`` < len(ALL_FAULTS): that fault kind for sure, on a shape that allows it, so
     even a short campaign injects every kind."""
     kind = ALL_FAULTS[index]
-    deferrable = kind == "triggerer_restart" or (kind != "user_kill" and rng.random() < 0.5)
+    deferrable = kind in ("triggerer_restart", "mark_failed_on_defer", "triggerer_down_mark_failed")
+    deferrable = deferrable or (kind != "user_kill" and rng.random() < 0.5)
     shapes = [s for s in SHAPES if kind in API_FAULTS or kind in _allowed(s, deferrable)]
     shape = rng.choice(shapes)
     fault = _api_fault(rng, kind) if kind in API_FAULTS else _job_or_process_fault(rng, kind, shape)

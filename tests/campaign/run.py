@@ -25,7 +25,7 @@ from airflow_tfjob.spec import naming
 from tests.airflow_fixtures import LOGICAL_DATE
 from tests.campaign import dags
 from tests.campaign.observer import GROUP, PLURAL, VERSION, Observer
-from tests.campaign.plan import API_FAULTS, Fault, Scenario
+from tests.campaign.plan import API_FAULTS, ORPHAN_FAULTS, Fault, Scenario
 from tests.sim.fates import REAL, RUNS_FOR_EVER, Fate
 from tests.sim.faults import Rule
 from tests.sim.fixtures import close_client, start_simulator
@@ -84,6 +84,9 @@ class Record:
     hung: bool = False
     external_job: str = ""
     exit_codes: list[int | None] = field(default_factory=list)
+    reaped: dict[str, Any] | None = None
+    """The reaper's XCom, when it ran after an orphan fault (None if it did not report)."""
+    reaper_log: str = ""
 
 
 def _api_rule(fault: Fault, namespace: str) -> Rule:
@@ -111,8 +114,8 @@ def _script(sim: Any, scenario: Scenario, jobs: list[str]) -> None:
         return
     outputs = dags.outputs(scenario)
     for job, output in zip(jobs, outputs, strict=True):
-        if scenario.fault("deadline"):
-            sim.set_fate(job, "Chief", 0, Fate(exit_code=None))
+        if scenario.fault("deadline") or any(scenario.fault(k) for k in ORPHAN_FAULTS):
+            sim.set_fate(job, "Chief", 0, Fate(exit_code=None))  # runs until someone ends it
         else:
             message = json.dumps(output)
             # a sensor's job starts before the task does: give the task time to start waiting
@@ -192,6 +195,8 @@ class Run:
                 timer.cancel()
             self._remove_rules([rule for _, rule in rules])
             record.injected += [f.kind for f, rule in rules if rule.hits]
+            if set(ORPHAN_FAULTS) & set(record.injected):
+                self._reap()
             self._settle(record)
             observer.stop()
             record.created = {k: list(v) for k, v in observer.created.items()}
@@ -222,15 +227,18 @@ class Run:
             GROUP, VERSION, self.namespace, PLURAL, manifest
         )
 
-    def _start(self, path: Path, attempt: int) -> subprocess.Popen[bytes]:
+    def _start(
+        self, path: Path, attempt: int, *, log_name: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """The DAG file's ``dag.test()`` as its own process (a worker), in this run's home."""
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.home / "dags"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+            **(env or {}),
         }
-        with (self.logs / f"task-{attempt}.log").open("wb") as out:
+        with (self.logs / (log_name or f"task-{attempt}.log")).open("wb") as out:
             return subprocess.Popen(
                 [sys.executable, str(path)],
                 stdout=out,
@@ -242,11 +250,11 @@ class Run:
     def _run_task(self, path: Path, jobs: list[str]) -> None:
         scenario, record = self.scenario, self.record
         proc = self._start(path, 1)
-        kill = next(
-            (f for f in scenario.faults if f.kind in ("worker_sigkill", "user_kill", "external_delete")),
-            None,
-        )  # fmt: skip
+        kills = ("worker_sigkill", "user_kill", "external_delete", *ORPHAN_FAULTS)
+        kill = next((f for f in scenario.faults if f.kind in kills), None)
         if kill is not None and self._running(jobs[0], proc) and self._waiting(jobs[0], proc):
+            if kill.kind in ("mark_failed_on_defer", "triggerer_down_mark_failed"):
+                self._deferred(proc)
             time.sleep(kill.at)
             if proc.poll() is None:
                 self._apply(kill, proc, jobs[0])
@@ -266,6 +274,10 @@ class Run:
     def _apply(self, fault: Fault, proc: subprocess.Popen[bytes], job: str) -> None:
         if fault.kind == "worker_sigkill":
             os.killpg(proc.pid, signal.SIGKILL)
+        elif fault.kind in ORPHAN_FAULTS:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker, and the in-line trigger with it
+            proc.wait()
+            self._end_task_instances(fault.kind)
         elif fault.kind == "user_kill":
             os.kill(proc.pid, signal.SIGTERM)  # what Airflow sends when a user kills the task
         else:
@@ -285,6 +297,45 @@ class Run:
                     return
                 raise
         self.record.injected.append(fault.kind)
+
+    def _end_task_instances(self, kind: str) -> None:
+        """What Airflow does meanwhile, in the run's metadata DB: the scheduler fails the
+        SIGKILLed worker's task instance (heartbeat timeout), a user marks the deferred one
+        failed (no triggerer runs its trigger), or deletes the DAG run."""
+        import sqlite3
+
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            if kind == "run_deleted":
+                db.execute("DELETE FROM task_instance WHERE dag_id = ?", (self.record.dag_id,))
+                db.execute("DELETE FROM dag_run WHERE dag_id = ?", (self.record.dag_id,))
+            else:
+                db.execute(
+                    "UPDATE task_instance SET state = 'failed', end_date = ? WHERE dag_id = ?",
+                    (time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime()), self.record.dag_id),
+                )
+
+    def _deferred(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Wait until the task has deferred (``dag.test()`` then runs its trigger in line)."""
+        log, ends = self.logs / "task-1.log", time.monotonic() + 90
+        while time.monotonic() < ends and proc.poll() is None:
+            if "[DAG TEST] running trigger in line" in log.read_text(errors="replace"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _reap(self) -> None:
+        """Run the reaper once, as its maintenance DAG would after the task instance ended."""
+        path = self.home / "dags" / f"reaper_{self.record.dag_id}.py"
+        path.write_text(dags.reaper_source(self.record.dag_id, self.namespace))
+        connection = {
+            "conn_type": "kubernetes",
+            "extra": {"kube_config_path": str(self.ground.proxy.kubeconfig)},
+        }
+        env = {"AIRFLOW_CONN_CAMPAIGN_CLUSTER": json.dumps(connection)}
+        proc = self._start(path, 0, log_name="reaper.log", env=env)
+        self._wait(proc)
+        self.record.reaper_log = (self.logs / "reaper.log").read_text(errors="replace")
+        self.record.reaped = dags.parse_reaper(self.record.reaper_log)
 
     def _running(self, job: str, proc: subprocess.Popen[bytes]) -> bool:
         """Wait until the job has a status (it runs); False if the task ended first."""

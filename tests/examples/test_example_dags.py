@@ -88,3 +88,22 @@ def test_example_tfjob_sensor_waits_for_the_submitted_job(
     (job,) = tfjob_hook(kubeconfig).list_jobs(namespace)[0]  # kept: on_finish_action keep_tfjob
     assert job["metadata"]["uid"] == submitted["uid"]
     assert status.job_state(job).phase == "Succeeded"  # what the sensor waited for
+
+
+def test_example_tfjob_reaper_runs_against_the_cluster(
+    airflow_db: Path, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    connection = {
+        "conn_type": "kubernetes",
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace},
+    }
+    output = dags_test(
+        "tfjob_reaper", tmp_path, AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(connection)
+    )
+    assert latest_xcom("tfjob_reaper", "reap") == {
+        "checked": 0,
+        "deleted": [],
+        "kept": [],
+        "unknown_dags": [],
+    }
+    assert "0 TFJobs of deployment 'localhost-8080', 0 orphaned at first sight" in output

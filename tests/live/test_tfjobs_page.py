@@ -8,7 +8,7 @@ import kubernetes
 from tests.live.deployment import Deployment
 from tests.live.jobs import GROUP, PLURAL, VERSION, Gate
 from tests.live.rest import AirflowClient
-from tests.ui.test_tfjobs_page import ARTIFACTS, _browser_path
+from tests.ui.test_tfjobs_page import ARTIFACTS, _browser_path, login
 
 
 def _rows_seen_by(live: Deployment, user: str, names: dict[str, str]) -> dict[str, str]:
@@ -20,10 +20,7 @@ def _rows_seen_by(live: Deployment, user: str, names: dict[str, str]) -> dict[st
         browser = playwright.chromium.launch(executable_path=_browser_path())
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
-            page.goto(f"{live.url}/auth/login?next=/")
-            page.fill("input[name=username]", user)
-            page.fill("input[name=password]", user)
-            page.click("button[type=submit]")
+            login(page, live.url, user)
             page.get_by_role("button", name="Browse").click()
             page.get_by_role("menuitem", name="TFJobs").click()
             page.wait_for_url("**/plugin/tfjobs*")

@@ -109,3 +109,40 @@ def test_orphans_are_marked_and_only_an_editor_may_delete_one(
     finally:
         for name in ("public-train-orphan", "public-train-elsewhere"):
             hook.delete(name, namespace)
+
+
+def test_an_editor_deletes_an_orphan_from_the_page_in_a_browser(
+    ui_server: UiServer,
+    ui_jobs: UiJobs,
+    kubeconfig: Path,
+    kube_api: kubernetes.client.ApiClient,
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.ui.test_tfjobs_page import ARTIFACTS, _browser_path, login
+
+    hook, namespace, name = tfjob_hook(kubeconfig), ui_jobs.namespace, "public-train-abandoned"
+    ui_jobs.simulator.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
+    hook.create(_orphan(name, namespace, "manual__deleted-run", "localhost-8080"))
+    try:
+        sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Running"), timeout=60)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=_browser_path())
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 950})
+                login(page, ui_server.url, "admin", "/tfjob/")
+                page.goto(f"{ui_server.url}/tfjob/")
+                row = page.locator(f'tr.job[data-name="{name}"]')
+                expect(row.locator(".orphan")).to_contain_text(
+                    "task instance no longer exists; job still running"
+                )
+                page.screenshot(path=str(ARTIFACTS / "tfjobs-orphan.png"), full_page=True)
+                page.on("dialog", lambda dialog: dialog.accept())  # "Delete TFJob ...?"
+                row.locator("button.delete").click()
+                expect(row).to_have_count(0, timeout=30_000)
+            finally:
+                browser.close()
+        assert name not in {j["metadata"]["name"] for j in hook.list_jobs(namespace)[0]}
+        assert f"User admin deleted orphaned TFJob {namespace}/{name} " in ui_server.log.read_text()
+    finally:
+        hook.delete(name, namespace)

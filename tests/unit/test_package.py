@@ -120,6 +120,7 @@ def test_the_example_dags_parse_on_either_backend_without_heavy_imports(
         "example_tfjob_operator",
         "example_tfjob_ps",
         "example_tfjob_sensor",
+        "tfjob_reaper",
     ]
     clients = ("tensorflow", "kubernetes", "kubernetes_asyncio")
     assert [m for m in parsed["modules"] if m.split(".")[0] in clients] == []

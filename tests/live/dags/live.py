@@ -86,25 +86,18 @@ with DAG("live_sensor", schedule=None, start_date=START, catchup=False):
         timeout=300,
     )
 
-with DAG("live_sync", schedule=None, start_date=START, catchup=False):
-    TFJobOperator(
-        task_id="train",
-        tfjob=TfJob(worker=Worker()),
-        args=[GATE_ARG, "0"],
-        deferrable=False,
-        retries=1,
-        retry_delay=datetime.timedelta(seconds=1),
-        **COMMON,
-    )
-
-with DAG("live_sync_once", schedule=None, start_date=START, catchup=False):
-    TFJobOperator(
-        task_id="train",
-        tfjob=TfJob(worker=Worker()),
-        args=[GATE_ARG, "0"],
-        deferrable=False,
-        **COMMON,
-    )
+# live_sync is retried once (a killed worker's retry adopts the job); live_sync_once is not
+for dag_id, retries in (("live_sync", 1), ("live_sync_once", 0)):
+    with DAG(dag_id, schedule=None, start_date=START, catchup=False):
+        TFJobOperator(
+            task_id="train",
+            tfjob=TfJob(worker=Worker()),
+            args=[GATE_ARG, "0"],
+            deferrable=False,
+            retries=retries,
+            retry_delay=datetime.timedelta(seconds=1),
+            **COMMON,
+        )
 
 # The reaper of tests/live/test_orphans.py, every REAPER_PERIOD; paused until that module runs.
 REAPER_PERIOD = datetime.timedelta(seconds=30)
