@@ -173,8 +173,11 @@ def replica_counts(tfjob: Mapping[str, Any]) -> dict[str, int]:
 
 
 def output_replica(replica_counts: Mapping[str, int]) -> str:
-    """The replica whose termination message is the job's output: chief-0, else worker-0."""
-    return "chief-0" if replica_counts.get("Chief") else "worker-0"
+    """The replica whose termination message is the job's output: chief-0, else master-0 (the
+    chief's older name, in templates), else worker-0."""
+    if replica_counts.get("Chief"):
+        return "chief-0"
+    return "master-0" if replica_counts.get("Master") else "worker-0"
 
 
 def parse_output(message: str) -> Any:

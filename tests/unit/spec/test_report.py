@@ -42,3 +42,15 @@ def test_an_eviction_before_the_container_ran_says_evicted() -> None:
 def test_a_crash_says_its_exit_code_only() -> None:
     crashed = _pod(0, phase="Failed", exit_code=2)
     assert "Failed replicas: worker-0 (exit code 2)\n" in _message(crashed) + "\n"
+
+
+def test_the_output_replica_is_the_chief_or_master_else_worker_0() -> None:
+    from airflow_tfjob.spec import status
+
+    assert status.output_replica({"Chief": 1, "Worker": 2}) == "chief-0"
+    assert status.output_replica({"Master": 1, "Worker": 2}) == "master-0"
+    assert status.output_replica({"Worker": 2, "PS": 1}) == "worker-0"
+    ledger = status.ReplicaLedger.for_job(
+        {"spec": {"tfReplicaSpecs": {"Master": {"replicas": 1}, "Worker": {"replicas": 1}}}}
+    )
+    assert ledger.output_replica == "master-0"
