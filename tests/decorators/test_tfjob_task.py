@@ -275,3 +275,54 @@ def test_what_the_function_task_cannot_do_is_refused_when_the_dag_is_parsed() ->
 
             with pytest.raises(TFJobSpecError, match=message):
                 train()
+
+
+def test_the_pod_bootstrap_runs_where_neither_airflow_nor_the_package_is_installed(
+    tmp_path: Path,
+) -> None:
+    """``python -I -S``: no site-packages, no PYTHONPATH, no current directory on the path, as
+    in a bare ``python`` image: the runtime is stdlib-only and carried in the environment."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow.sdk import DAG, task
+
+    from airflow_tfjob import TfJob, Worker, runtime
+    from airflow_tfjob.decorators.tfjob import _RUNTIME
+
+    with DAG("bootstrap", schedule=None):
+
+        @task.tfjob(task_config=TfJob(worker=Worker()), image="python:3.11-slim")
+        def double(x: int) -> dict[str, object]:
+            import sys
+
+            from airflow_tfjob.runtime import context
+
+            role = context()
+            return {"twice": x * 2, "replica": role.replica, "site": "site" in sys.modules}
+
+        op = double(21).operator
+    termination = tmp_path / "termination-log"
+    env = {
+        runtime.PAYLOAD_ENV: op.payload("worker-0"),
+        runtime.RUNTIME_ENV: _RUNTIME,
+        runtime.TERMINATION_ENV: str(termination),
+        "PATH": os.environ["PATH"],
+    }
+    probe = [sys.executable, "-I", "-S", "-c", "import airflow_tfjob"]
+    assert subprocess.run(probe, env=env, capture_output=True, cwd=tmp_path).returncode != 0
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", runtime.BOOTSTRAP],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(termination.read_text()) == {
+        "twice": 42,
+        "replica": "worker-0",
+        "site": False,
+    }
