@@ -15,3 +15,28 @@ os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 pytest_plugins = ["tests.cluster.fixtures", "tests.sim.fixtures", "tests.airflow_fixtures"]
+
+
+SLOW_FIXTURES = frozenset(
+    {
+        "kube_cluster",  # a real kube-apiserver (and etcd) for the session
+        "airflow_db",  # a migrated metadata DB, dag.test() runs
+        "run_dag",
+        "live",  # the live deployment
+        "ui_server",
+        "local_run",
+    }
+)
+"""A test using any of these starts processes or an API server: ``slow``. The rest (unit, spec,
+rules, argument checks) is the inner loop: ``pytest -m "not slow"``."""
+SLOW_PATHS = ("tests/local/", "tests/live/", "tests/examples/", "tests/campaign/test_campaign")
+
+
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    import pytest
+
+    for item in items:
+        path = str(getattr(item, "path", ""))
+        needs = set(getattr(item, "fixturenames", ()))
+        if needs & SLOW_FIXTURES or any(part in path for part in SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)  # type: ignore[attr-defined]

@@ -233,6 +233,7 @@ def test_bad_templates_and_yaml_are_refused_before_any_api_call(
     _attempt(bad_input_proxy, namespace, lambda: {"tfjob_template": template, **op})
 
 
+@pytest.mark.slow  # it reads what the (slow) tests above counted
 def test_the_bad_input_campaign_reached_both_outcomes() -> None:
     """Guards the generators: both tests above must have seen refusals and acceptances."""
     assert COUNTS["refused"] > 20 and COUNTS["accepted"] > 20, COUNTS
