@@ -336,10 +336,9 @@ class TFJobOperator(BaseOperator):
         )
         if not self.wait_until_finished:
             return self._submit_only(request)
-        if self.deferrable:
-            self._defer_or_finish(request)
+        submitted = self._defer_or_finish(request) if self.deferrable else None
         try:
-            return run.run(self.hook, request)
+            return run.run(self.hook, request, submitted=submitted)
         except Exception as exc:
             if type(exc).__name__ == "AirflowTaskTimeout":
                 self._delete_submitted("the task's execution_timeout passed")
@@ -373,9 +372,10 @@ class TFJobOperator(BaseOperator):
         finally:
             self._local_job = None
 
-    def _defer_or_finish(self, request: Any) -> None:
-        """Submit or reattach here, then wait in the triggerer; a finished job is not deferred
-        (the caller's sync path then collects it at once)."""
+    def _defer_or_finish(self, request: Any) -> dict[str, Any]:
+        """Submit or reattach here, then wait in the triggerer; a job already finished is not
+        deferred but returned (the caller's sync path collects it at once, without submitting
+        again)."""
         from airflow_tfjob.backends.kubernetes import submit
         from airflow_tfjob.spec import status
         from airflow_tfjob.triggers import _ending
@@ -384,7 +384,7 @@ class TFJobOperator(BaseOperator):
         obj, _ = submit.submit(self.hook, request)
         request.on_submitted(obj)
         if status.job_state(obj).is_terminal:
-            return
+            return obj
         meta, policy = obj["metadata"], obj["spec"].get("runPolicy") or {}
         trigger = TFJobTrigger(
             name=meta["name"],

@@ -61,3 +61,37 @@ def test_a_deferred_failure_names_the_failing_replica(
     out = capfd.readouterr().out
     assert "worker-1 (exit code 2)" in out
     assert "worker-1 last log lines:\nreading shard 7" in out  # no termination message: the log
+
+
+def test_a_job_already_finished_is_collected_without_deferring_or_submitting_twice(
+    airflow_db: Path,
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    kube_api: Any,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow_tfjob import Chief, TfJob, Worker
+    from airflow_tfjob.spec import naming
+    from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, write_dag
+    from tests.sim import jobs as sim_jobs
+
+    dag_id, path = write_dag(
+        airflow_db, operator_body(deferrable=True), namespace=namespace, kubeconfig=str(kubeconfig)
+    )
+    run_id = f"manual__{LOGICAL_DATE.isoformat()}"
+    name = naming.job_name(dag_id, "train", run_id, -1)
+    simulator.set_fate(name, "Chief", 0, Fate(duration=0.1, message='{"done": true}'))
+    labels = naming.task_labels(dag_id, "train", run_id, -1, 1)
+    manifest = TfJob(chief=Chief(), worker=Worker(replicas=2)).to_manifest(
+        name, namespace, image="tf:2", labels=labels
+    )
+    tfjob_hook(kubeconfig).create(manifest)  # an earlier try's job, finished meanwhile
+    sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Succeeded"), timeout=60)
+
+    ti = task_instance(run_dag_file(path, LOGICAL_DATE), "train")
+    out = capfd.readouterr().out
+    assert ti.state == "success"
+    assert ti.xcom_pull(task_ids="train")["output"] == {"done": True}
+    assert "Pausing task as DEFERRED" not in out  # nothing to wait for
+    assert out.count(f"Adopting TFJob {namespace}/{name} ") == 1, out  # submitted once

@@ -15,10 +15,15 @@ from airflow_tfjob.spec import outcome, report, status
 LOG_DRAIN_SECONDS = 15.0
 
 
-def run(hook: TFJobHook, request: RunRequest) -> dict[str, Any]:
-    """Run the job to the end; return the XCom result or raise ``TFJobFailed``/``TFJobTimeout``."""
-    obj, _ = submit.submit(hook, request)
-    request.on_submitted(obj)
+def run(
+    hook: TFJobHook, request: RunRequest, *, submitted: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the job to the end; return the XCom result or raise ``TFJobFailed``/``TFJobTimeout``.
+    ``submitted``: the job, when the caller has already submitted (or adopted) it."""
+    if submitted is None:
+        submitted, _ = submit.submit(hook, request)
+        request.on_submitted(submitted)
+    obj = submitted
     meta = obj["metadata"]
     tracker = PodTracker(
         hook,
