@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
-from airflow_tfjob import runtime
-from airflow_tfjob.hooks import arguments, errors
+from airflow_tfjob import errors, runtime
+from airflow_tfjob.hooks import arguments
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome, status
 

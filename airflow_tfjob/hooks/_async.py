@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_tfjob import errors
 from airflow_tfjob.hooks import _resource as res
-from airflow_tfjob.hooks import _retry, errors
+from airflow_tfjob.hooks import _retry
 from airflow_tfjob.hooks._base import POD, Settings, failure, read_kubeconfig
 
 T = TypeVar("T")

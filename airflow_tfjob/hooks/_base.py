@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from airflow_tfjob.hooks import _retry, errors
+from airflow_tfjob import errors
+from airflow_tfjob.hooks import _retry
 
 
 def failure(

@@ -128,7 +128,7 @@ class TFJobReaperOperator(BaseOperator):
                 yield conn_id, job
 
     def _reread(self, suspect: _Suspect) -> dict[str, Any] | None:
-        from airflow_tfjob.hooks import errors
+        from airflow_tfjob import errors
 
         meta = suspect.job["metadata"]
         try:
@@ -186,7 +186,7 @@ class TFJobReaperOperator(BaseOperator):
     def _delete(self, suspect: _Suspect) -> bool | None:
         """Delete the orphan: True when deleted, False when nothing was (already gone, or
         ``report_only``), ``None`` when the API refused."""
-        from airflow_tfjob.hooks import errors
+        from airflow_tfjob import errors
 
         meta = suspect.job["metadata"]
         if self.report_only:

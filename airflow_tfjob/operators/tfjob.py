@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_tfjob import backends
+from airflow_tfjob import backends, errors
 from airflow_tfjob.backends.kubernetes.request import (
     ON_FINISH_ACTIONS,
     ON_KILL_ACTIONS,
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.hooks import arguments, errors
+from airflow_tfjob.hooks import arguments
 from airflow_tfjob.operators import _build, _local, _settings, links
 from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
 
@@ -409,8 +409,8 @@ class TFJobOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired (when it did not end the task itself): clean up per
         ``on_finish_action``, return or raise, by the rules the trigger would apply."""
+        from airflow_tfjob import errors
         from airflow_tfjob.backends.kubernetes import run
-        from airflow_tfjob.hooks import errors
 
         meta = {"name": event["name"], "namespace": event["namespace"], "uid": event["uid"]}
         self._submitted = meta

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.configuration import conf
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
-from airflow_tfjob.hooks import arguments, errors
+from airflow_tfjob import errors
+from airflow_tfjob.hooks import arguments
 from airflow_tfjob.spec import TFJobSpecError, checks
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
-        from airflow_tfjob.hooks import errors
+        from airflow_tfjob import errors
         from airflow_tfjob.spec import report, status
 
         where = self._where()
@@ -163,7 +164,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def _ledger(self, obj: dict[str, Any]) -> ReplicaLedger | None:
         """What the job's pods show (its output, its failures); None when they cannot be read."""
-        from airflow_tfjob.hooks import errors
+        from airflow_tfjob import errors
         from airflow_tfjob.spec import status
 
         ledger = status.ReplicaLedger.for_job(obj)
@@ -239,7 +240,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """The trigger fired (and did not end the task itself): the job's status is the XCom."""
-        from airflow_tfjob.hooks import errors
+        from airflow_tfjob import errors
         from airflow_tfjob.spec import outcome
 
         ended = outcome.verdict(event, self._ending())

@@ -25,7 +25,7 @@ import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from airflow_tfjob.hooks import errors
+from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
 

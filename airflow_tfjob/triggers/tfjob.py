@@ -41,7 +41,7 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from airflow_tfjob.hooks import errors
+from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import outcome, report, status
 from airflow_tfjob.triggers import _events, _shared_watch

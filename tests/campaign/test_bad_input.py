@@ -28,8 +28,8 @@ from airflow_tfjob import (
     TFJobSpecError,
     TFJobSpecWarning,
     Worker,
+    errors,
 )
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from tests.sim.proxy import FaultProxy
 

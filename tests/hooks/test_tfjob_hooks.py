@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_tfjob import TfJob, Worker
-from airflow_tfjob.hooks import errors
+from airflow_tfjob import TfJob, Worker, errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
 from tests.cluster.cluster import Cluster
 from tests.hooks.conftest import call

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_tfjob.hooks import errors
+from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 
 TAIL_LINES = 20

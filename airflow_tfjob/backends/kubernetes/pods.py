@@ -11,8 +11,8 @@ import functools
 import threading
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logs
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import status
 from airflow_tfjob.spec.status import ReplicaOutcome

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import submit
 from airflow_tfjob.backends.kubernetes.pods import PodTracker
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.backends.kubernetes.wait import Waiter
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import outcome, report, status
 

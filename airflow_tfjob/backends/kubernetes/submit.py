@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import status
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.pods import PodTracker
 from airflow_tfjob.backends.kubernetes.request import RunRequest
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import report, status
 from airflow_tfjob.spec.status import JobState

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.local.supervisor import LocalJob
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.spec import report
 
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.local import plan, ports, reaper, rules
 from airflow_tfjob.backends.local.process import ReplicaProcess, stop_all
 from airflow_tfjob.backends.local.request import LocalRequest
-from airflow_tfjob.hooks import errors
 from airflow_tfjob.spec import status, tfconfig
 from airflow_tfjob.spec.status import JobState, ReplicaOutcome
 
