@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import datetime
 import hashlib
 import json
 import time
@@ -43,7 +42,9 @@ from airflow.triggers.base import (
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import outcome, report, status
+from airflow_tfjob.spec import follow as follow_mod
+from airflow_tfjob.spec import outcome, status
+from airflow_tfjob.spec.follow import Follow, Limits, Lost
 from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
@@ -127,7 +128,6 @@ class TFJobTrigger(BaseTrigger):
         """The hook of ``run``, its client ready, for ``on_kill``."""
         self._ended: outcome.Verdict | None = None
         """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
-        self._startup_deadline: float | None = None
         self._followers: list[asyncio.Task[None]] = []
         self._tails: dict[str, collections.deque[str]] = {}
         """The last log lines of each replica followed, for the failure message."""
@@ -168,7 +168,7 @@ class TFJobTrigger(BaseTrigger):
         hook = self._hook = self.hook()
         try:
             event = await self._follow(hook)
-        except errors.TFJobError as exc:
+        except (errors.TFJobError, Lost) as exc:
             event = self._event("error", f"lost track of TFJob {self.where}: {exc}")
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
@@ -198,6 +198,16 @@ class TFJobTrigger(BaseTrigger):
         await hook.delete(self.name, self.namespace, uid=self.uid)
         self.log.info("Deleted TFJob %s (%s)", self.where, self.ending.on_finish_action)
 
+    def _limits(self) -> Limits:
+        return Limits(
+            deadline=self.deadline,
+            active_deadline_seconds=self.active_deadline_seconds,
+            startup_timeout=self.startup_timeout_seconds,
+            owned=self.delete_at_deadline,
+            target_states=tuple(self.target_states),
+            awaited=tuple(self.ending.success_states),
+        )
+
     async def _follow(self, hook: AsyncTFJobHook) -> TFJobEvent:
         key = self._key()
         async with (
@@ -205,30 +215,28 @@ class TFJobTrigger(BaseTrigger):
             _shared_watch.subscribe(key, hook, self.namespace, "pods", self.name) as pods,
         ):
             obj, early = await self._first(hook, jobs, pods)
-            ledger = status.ReplicaLedger.for_job(obj)
+            follow = Follow(obj, self._limits(), uid=self.uid)
             for pod_event in early:
-                self._pod_event(hook, ledger, pod_event)
-            state = self._check_uid(obj)
-            created = obj["metadata"].get("creationTimestamp")
-            if self.startup_timeout_seconds and created:  # from the job: a restart resets nothing
-                began = datetime.datetime.fromisoformat(created.replace("Z", "+00:00"))
-                self._startup_deadline = began.timestamp() + self.startup_timeout_seconds
-            while not (state.is_terminal or state.phase in self.target_states):
-                left = self._seconds_left(state, ledger)
-                if left <= 0:
-                    return await self._expire(hook, state, ledger)
+                self._pod_event(hook, follow, pod_event)
+            while not follow.done:
+                left = follow.seconds_left(time.time())
+                if left <= 0 and (expiry := follow.expired(time.time())) is not None:
+                    if expiry.delete:
+                        await hook.delete(self.name, self.namespace, uid=self.uid)
+                    kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
+                    return self._event(kind, expiry.message)
                 got = await _events.next_of(
-                    jobs.queue, pods.queue, timeout=min(left, self.poll_interval)
+                    jobs.queue, pods.queue, timeout=max(0.05, min(left, self.poll_interval))
                 )
                 if got is None:  # quiet: only a watch in trouble makes us read the job ourselves
                     if not jobs.healthy:
-                        state = self._changed(state, await self._reread(hook, state))
+                        await self._reread(hook, follow)
                 elif got[0] is jobs.queue:
-                    state = self._changed(state, self._job_event(got[1]))
+                    self._job_event(follow, got[1])
                 else:
-                    self._pod_event(hook, ledger, got[1])
-            await self._settle(hook, state, ledger, pods)
-            return self._finished(state, ledger)
+                    self._pod_event(hook, follow, got[1])
+            await self._settle(hook, follow, pods)
+            return self._finished(follow)
 
     async def _first(
         self,
@@ -251,7 +259,8 @@ class TFJobTrigger(BaseTrigger):
             if got is None:
                 continue
             if got[0] is jobs.queue:
-                self._job_event(got[1])  # a deletion or a namesake ends the wait here
+                if got[1]["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
+                    raise errors.TFJobError(f"TFJob {self.where} {follow_mod.DELETED}")
                 return got[1]["object"], early
             early.append(got[1])
         return await self._get(hook), early
@@ -260,38 +269,34 @@ class TFJobTrigger(BaseTrigger):
         try:
             return await hook.get(self.name, self.namespace)
         except errors.TFJobNotFound:
-            raise errors.TFJobError(
-                f"TFJob {self.where} was deleted while the task waited for it"
-            ) from None
+            raise errors.TFJobError(f"TFJob {self.where} {follow_mod.DELETED}") from None
 
-    async def _reread(self, hook: AsyncTFJobHook, state: status.JobState) -> status.JobState:
+    async def _reread(self, hook: AsyncTFJobHook, follow: Follow) -> None:
         """Read the job while the watch reconnects; an unavailable API is not yet a failure
         (the watch keeps trying, and the deadlines still hold)."""
         try:
-            return self._check_uid(await self._get(hook))
+            obj = await self._get(hook)
         except errors.TFJobUnavailable as exc:
             self.log.warning("TFJob %s: cannot read it now (%s); still waiting", self.where, exc)
-            return state
+            return
+        if follow.job(obj):
+            self.log.info("TFJob %s: %s", self.where, follow.state.summary())
 
     async def _settle(
-        self,
-        hook: AsyncTFJobHook,
-        state: status.JobState,
-        ledger: status.ReplicaLedger,
-        pods: _shared_watch.Subscription,
+        self, hook: AsyncTFJobHook, follow: Follow, pods: _shared_watch.Subscription
     ) -> None:
         """Bring the ledger up to the job's final state: from the pod watch, which may trail the
         job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
         ends = time.monotonic() + SETTLE_SECONDS
         while True:
             while not pods.queue.empty():
-                self._pod_event(hook, ledger, pods.queue.get_nowait())
-            if _explained(state, ledger):
+                self._pod_event(hook, follow, pods.queue.get_nowait())
+            if follow.explained():
                 return
             got = await _events.next_of(pods.queue, timeout=ends - time.monotonic())
             if got is None:
                 break
-            self._pod_event(hook, ledger, got[1])
+            self._pod_event(hook, follow, got[1])
         self.log.info(
             "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",
             self.where,
@@ -299,32 +304,19 @@ class TFJobTrigger(BaseTrigger):
         )
         with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
             for pod in (await hook.list_pods(self.name, self.namespace))[0]:
-                ledger.observe(pod)
+                follow.pod(pod)
 
-    def _job_event(self, event: dict[str, Any]) -> status.JobState:
+    def _job_event(self, follow: Follow, event: dict[str, Any]) -> None:
         if event["type"] in ("DELETED", "ABSENT"):
-            raise errors.TFJobError(f"TFJob {self.where} was deleted while the task waited for it")
-        return self._check_uid(event["object"])
+            follow.gone()
+        if follow.job(event["object"]):
+            self.log.info("TFJob %s: %s", self.where, follow.state.summary())
 
-    def _check_uid(self, obj: dict[str, Any]) -> status.JobState:
-        if obj["metadata"].get("uid") != self.uid:
-            raise errors.TFJobError(
-                f"TFJob {self.where} was replaced by another job of the same name"
-            )
-        return status.job_state(obj)
-
-    def _changed(self, old: status.JobState, new: status.JobState) -> status.JobState:
-        if (old.phase, old.replica_statuses) != (new.phase, new.replica_statuses):
-            self.log.info("TFJob %s: %s", self.where, new.summary())
-        return new
-
-    def _pod_event(
-        self, hook: AsyncTFJobHook, ledger: status.ReplicaLedger, event: dict[str, Any]
-    ) -> None:
+    def _pod_event(self, hook: AsyncTFJobHook, follow: Follow, event: dict[str, Any]) -> None:
         pod = event["object"]
         if event["type"] == "ABSENT" or not pod.get("status"):
             return
-        outcome = ledger.observe(pod, deleted=event["type"] == "DELETED")
+        outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
         if (
             self.get_logs
             and status.has_run(pod)
@@ -341,58 +333,10 @@ class TFJobTrigger(BaseTrigger):
                 tail.append(line)
                 self.log.info("[%s] %s", outcome.replica, line)
 
-    def _seconds_left(self, state: status.JobState, ledger: status.ReplicaLedger) -> float:
-        startup = None if _started(state, ledger) else self._startup_deadline
-        ends = [
-            d
-            for d in (
-                self.deadline,
-                status.active_deadline_at(state, self.active_deadline_seconds),
-                startup,
-            )
-            if d
-        ]
-        return min(ends) - time.time() if ends else float("inf")
-
-    async def _expire(
-        self, hook: AsyncTFJobHook, state: status.JobState, ledger: status.ReplicaLedger
-    ) -> TFJobEvent:
-        now = time.time()
-        if self._startup_deadline and not _started(state, ledger) and now >= self._startup_deadline:
-            if self.delete_at_deadline:
-                await hook.delete(self.name, self.namespace, uid=self.uid)
-            message = report.not_started_message(
-                self.where, self.startup_timeout_seconds or 0.0, ledger.outcomes.values()
-            )
-            return self._event("error", message)
-        if not self.delete_at_deadline:  # a sensor's timeout: not our job, only stop watching
-            wanted = " or ".join(self.ending.success_states)
-            return self._event(
-                "deadline",
-                f"TFJob {self.where} did not reach {wanted} before the sensor's timeout "
-                f"({state.phase})",
-            )
-        if self.deadline and now >= self.deadline:
-            which = "the task's execution_timeout"
-        else:
-            which = f"runPolicy.activeDeadlineSeconds={self.active_deadline_seconds}"
-        await hook.delete(self.name, self.namespace, uid=self.uid)
-        return self._event(
-            "deadline",
-            f"TFJob {self.where} did not finish before {which} ({state.phase}); it was deleted",
-        )
-
-    def _finished(self, state: status.JobState, ledger: status.ReplicaLedger) -> TFJobEvent:
-        obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
-        event = self._event("finished", f"TFJob {self.where} {state.phase}")
-        event["result"] = report.result(obj, state, ledger.output)
-        if state.phase == "Failed":
-            event["failure"] = report.failure_message(
-                self.where,
-                state,
-                ledger.failures,
-                lambda replica: list(self._tails.get(replica, ())),
-            )
+    def _finished(self, follow: Follow) -> TFJobEvent:
+        event = self._event("finished", f"TFJob {self.where} {follow.state.phase}")
+        event["result"] = follow.result()
+        event["failure"] = follow.failure(lambda replica: list(self._tails.get(replica, ())))
         return event
 
     def _event(self, kind: EventKind, message: str) -> TFJobEvent:
@@ -435,22 +379,3 @@ def _task_end_event(ended: outcome.Verdict, ending: outcome.Ending) -> TriggerEv
     if ended.ok:
         return TaskSuccessEvent(xcoms=ended.xcoms(ending))
     return TaskSkippedEvent() if ended.skip else TaskFailedEvent()
-
-
-def _started(state: status.JobState, ledger: status.ReplicaLedger) -> bool:
-    """Whether a replica has run: seen in a pod, or in the job's own status (a job adopted long
-    after its start is not held to the start-up timeout before its pods are seen)."""
-    if ledger.started or state.phase in ("Running", "Restarting", "Succeeded", "Failed"):
-        return True
-    ran = ("active", "succeeded", "failed")
-    return any(counts.get(k) for counts in state.replica_statuses.values() for k in ran)
-
-
-def _explained(state: status.JobState, ledger: status.ReplicaLedger) -> bool:
-    """Whether the pods seen account for the job's state: a success's output replica ended,
-    a failure's failing replica seen (else the pods are listed once more)."""
-    if state.phase == "Succeeded":
-        return ledger.output is not None
-    if state.phase == "Failed":
-        return bool(ledger.failures)
-    return True

@@ -116,7 +116,8 @@ def test_fifty_triggers_share_one_watch_per_namespace(
     listed = capfd.readouterr().out.count("did not show on the pod watch")
     assert fault_proxy.requests(r"/pods$", watch=False) == 1 + listed
     assert listed <= 5  # a fallback, not a read per job
-    assert fault_proxy.peak_streams == 2
+    # the two watches; a fallback list, chunked by the server, streams beside them
+    assert fault_proxy.peak_streams <= 2 + listed
     assert _shared_watch.active() == {}  # closed with the last subscriber
 
 

@@ -15,35 +15,20 @@ from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logs
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import status
+from airflow_tfjob.spec.follow import Follow
 from airflow_tfjob.spec.status import ReplicaOutcome
 
 WATCH_SECONDS = 30
 
 
 class PodTracker(threading.Thread):
-    """A daemon thread following the pods of one TFJob into a ``ReplicaLedger``."""
+    """A daemon thread following the pods of one TFJob into its ``Follow``."""
 
-    def __init__(
-        self,
-        hook: TFJobHook,
-        name: str,
-        namespace: str,
-        *,
-        log: Any,
-        get_logs: bool,
-        output_replica: str,
-    ) -> None:
-        super().__init__(name=f"tfjob-pods-{name}", daemon=True)
-        self.hook, self.job, self.namespace, self.log, self.get_logs = (
-            hook,
-            name,
-            namespace,
-            log,
-            get_logs,
-        )
-        self.ledger = status.ReplicaLedger(output_replica)
-        self.started = threading.Event()
-        """Set once any replica's container has run."""
+    def __init__(self, hook: TFJobHook, follow: Follow, *, log: Any, get_logs: bool) -> None:
+        super().__init__(name=f"tfjob-pods-{follow.name}", daemon=True)
+        self.hook, self.follow, self.log, self.get_logs = hook, follow, log, get_logs
+        self.job, self.namespace = follow.name, follow.namespace
+        self.ledger = follow.ledger
         self.followers: dict[str, logs.LogFollower] = {}
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -83,10 +68,7 @@ class PodTracker(threading.Thread):
     def observe(self, pod: dict[str, Any], *, deleted: bool = False) -> None:
         """Record one pod's state; start its log follower once its container has run."""
         with self._lock:
-            outcome = self.ledger.observe(pod, deleted=deleted)
-            started = self.ledger.started
-        if started:
-            self.started.set()
+            outcome = self.follow.pod(pod, deleted=deleted)
         if self.get_logs and status.has_run(pod) and outcome.pod not in self.followers:
             self._follow(outcome)
 

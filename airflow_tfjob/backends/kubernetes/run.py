@@ -10,7 +10,8 @@ from airflow_tfjob.backends.kubernetes.pods import PodTracker
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.backends.kubernetes.wait import Waiter
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import outcome, report, status
+from airflow_tfjob.spec import outcome
+from airflow_tfjob.spec.follow import Follow, Limits
 
 LOG_DRAIN_SECONDS = 15.0
 
@@ -23,30 +24,27 @@ def run(
     if submitted is None:
         submitted, _ = submit.submit(hook, request)
         request.on_submitted(submitted)
-    obj = submitted
-    meta = obj["metadata"]
-    tracker = PodTracker(
-        hook,
-        meta["name"],
-        meta["namespace"],
-        log=request.log,
-        get_logs=request.get_logs,
-        output_replica=status.output_replica(status.replica_counts(request.manifest)),
+    meta = submitted["metadata"]
+    policy = (submitted.get("spec") or {}).get("runPolicy") or {}
+    limits = Limits(
+        deadline=request.deadline,
+        active_deadline_seconds=policy.get("activeDeadlineSeconds"),
+        startup_timeout=request.startup_timeout,
     )
+    follow = Follow(submitted, limits)
+    tracker = PodTracker(hook, follow, log=request.log, get_logs=request.get_logs)
     tracker.start()
     try:
-        obj, state = Waiter(hook, request, obj, tracker).run()
+        Waiter(hook, request, follow, meta.get("resourceVersion")).run()
     except BaseException:
         tracker.stop()
         raise
     tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
-    result = report.result(obj, state, tracker.ledger.output)
-    finish(hook, request.log, request.on_finish_action, meta, state.phase)
-    if state.phase == "Failed":
-        where = f"{meta['namespace']}/{meta['name']}"
-        raise errors.TFJobFailed(
-            report.failure_message(where, state, tracker.ledger.failures, tracker.tail)
-        )
+    result = follow.result()
+    finish(hook, request.log, request.on_finish_action, meta, follow.state.phase)
+    failure = follow.failure(tracker.tail)
+    if failure is not None:
+        raise errors.TFJobFailed(failure)
     return result
 
 
