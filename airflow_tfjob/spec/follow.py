@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 from airflow_tfjob.spec import report, status
 
+LOG_DRAIN_SECONDS = 15.0
+"""How long the logs of a finished job's replicas may take to be read to their end."""
 DELETED = "was deleted while the task waited for it"
 REPLACED = "was replaced by another job of the same name"
 

@@ -24,7 +24,6 @@ before and ``execute_complete`` applies the same rules (``spec.outcome``).
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import json
@@ -44,11 +43,11 @@ from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import follow as follow_mod
 from airflow_tfjob.spec import outcome, status
-from airflow_tfjob.spec.follow import Follow, Limits, Lost
+from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits, Lost
+from airflow_tfjob.spec.logcursor import LogCursor
 from airflow_tfjob.triggers import _events, _shared_watch
 
 EventKind = Literal["finished", "deadline", "error"]
-TAIL_LINES = 20
 FIRST_LIST_PATIENCE = 60.0
 """How long a trigger waits on a shared watch's first list (in flight, not failing) before it
 reads its job itself."""
@@ -128,8 +127,9 @@ class TFJobTrigger(BaseTrigger):
         """The hook of ``run``, its client ready, for ``on_kill``."""
         self._ended: outcome.Verdict | None = None
         """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
-        self._followers: list[asyncio.Task[None]] = []
-        self._tails: dict[str, collections.deque[str]] = {}
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        """Pod name -> the task following its log."""
+        self._cursors: dict[str, LogCursor] = {}
         """The last log lines of each replica followed, for the failure message."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -236,6 +236,8 @@ class TFJobTrigger(BaseTrigger):
                 else:
                     self._pod_event(hook, follow, got[1])
             await self._settle(hook, follow, pods)
+            if self.get_logs:
+                await self._drain(follow)
             return self._finished(follow)
 
     async def _first(
@@ -317,26 +319,47 @@ class TFJobTrigger(BaseTrigger):
         if event["type"] == "ABSENT" or not pod.get("status"):
             return
         outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
-        if (
-            self.get_logs
-            and status.has_run(pod)
-            and outcome.pod not in {t.get_name() for t in self._followers}
-        ):
-            self._followers.append(
-                asyncio.create_task(self._stream_log(hook, outcome), name=outcome.pod)
+        if self.get_logs and status.has_run(pod) and outcome.pod not in self._followers:
+            self._followers[outcome.pod] = asyncio.create_task(
+                self._stream_log(hook, follow, outcome), name=outcome.pod
             )
 
-    async def _stream_log(self, hook: AsyncTFJobHook, outcome: status.ReplicaOutcome) -> None:
-        tail = self._tails.setdefault(outcome.replica, collections.deque(maxlen=TAIL_LINES))
-        with contextlib.suppress(errors.TFJobError):
-            async for line in hook.stream_log(outcome.pod, self.namespace):
-                tail.append(line)
-                self.log.info("[%s] %s", outcome.replica, line)
+    async def _stream_log(
+        self, hook: AsyncTFJobHook, follow: Follow, outcome: status.ReplicaOutcome
+    ) -> None:
+        """Print a replica's log until its pod has finished: a container restarted in place is
+        followed again from where its log was read (no line twice, none lost)."""
+        cursor = self._cursors.setdefault(outcome.replica, LogCursor())
+        while True:
+            try:
+                async for line in hook.stream_log(
+                    outcome.pod, self.namespace, since_time=cursor.begin(), timestamps=True
+                ):
+                    text = cursor.accept(line)
+                    if text is not None:
+                        self.log.info("[%s] %s", outcome.replica, text)
+            except errors.TFJobNotFound:
+                return  # the pod is gone
+            except errors.TFJobError:
+                pass  # not started yet, or a dropped stream: look again
+            if outcome.pod in follow.ledger.finished_pods:
+                return
+            await asyncio.sleep(0.5)
+
+    async def _drain(self, follow: Follow) -> None:
+        """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
+        before the outcome is told: the last lines come before the failure message."""
+        ending = [t for pod, t in self._followers.items() if pod in follow.ledger.finished_pods]
+        if ending:
+            await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
 
     def _finished(self, follow: Follow) -> TFJobEvent:
         event = self._event("finished", f"TFJob {self.where} {follow.state.phase}")
         event["result"] = follow.result()
-        event["failure"] = follow.failure(lambda replica: list(self._tails.get(replica, ())))
+        cursors = self._cursors
+        event["failure"] = follow.failure(
+            lambda replica: list(cursors[replica].tail) if replica in cursors else []
+        )
         return event
 
     def _event(self, kind: EventKind, message: str) -> TFJobEvent:
@@ -352,7 +375,7 @@ class TFJobTrigger(BaseTrigger):
 
     async def cleanup(self) -> None:
         """Release local resources only (log streams); the job keeps running."""
-        for task in self._followers:
+        for task in self._followers.values():
             task.cancel()
 
     async def on_kill(self) -> None:

@@ -8,7 +8,6 @@ followed again from the last timestamp seen, skipping lines already printed (the
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from collections.abc import Callable
@@ -16,16 +15,9 @@ from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec.logcursor import LogCursor
 
-TAIL_LINES = 20
 READ_TIMEOUT = 2.0
-
-
-def split_timestamp(line: str) -> tuple[str, str]:
-    """``(normalized RFC3339 timestamp, text)`` of a ``timestamps=true`` log line."""
-    stamp, _, text = line.partition(" ")
-    head, dot, frac = stamp.rstrip("Z").partition(".")
-    return f"{head}.{(frac if dot else '').ljust(9, '0')}Z", text
 
 
 class LogFollower(threading.Thread):
@@ -50,10 +42,9 @@ class LogFollower(threading.Thread):
             log,
         )
         self.finished = finished
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self.lines = 0
+        self.cursor = LogCursor()
+        self.tail = self.cursor.tail
         self._stop_event = threading.Event()
-        self._last = ("", 0)  # (timestamp, lines printed with exactly that timestamp)
 
     def stop(self) -> None:
         """Ask the thread to end at its next read timeout."""
@@ -71,24 +62,15 @@ class LogFollower(threading.Thread):
                 return
 
     def _follow_once(self) -> None:
-        since = self._last[0][:19] + "Z" if self._last[0] else None
-        skip_at, skip = self._last if since else ("", 0)
+        since = self.cursor.begin()
         for line in self.hook.stream_log(
             self.pod, self.namespace, since_time=since, timestamps=True, read_timeout=READ_TIMEOUT
         ):
-            stamp, text = split_timestamp(line)
-            if since and (stamp < skip_at or (stamp == skip_at and skip > 0)):
-                skip -= stamp == skip_at
-                continue
-            self._emit(stamp, text)
+            text = self.cursor.accept(line)
+            if text is not None:
+                self.log.info("[%s] %s", self.replica, text)
             if self._stop_event.is_set():
                 return
-
-    def _emit(self, stamp: str, text: str) -> None:
-        self._last = (stamp, self._last[1] + 1 if stamp == self._last[0] else 1)
-        self.lines += 1
-        self.tail.append(text)
-        self.log.info("[%s] %s", self.replica, text)
 
 
 def join_all(followers: list[LogFollower], timeout: float) -> None:

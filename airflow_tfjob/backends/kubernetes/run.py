@@ -11,9 +11,7 @@ from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.backends.kubernetes.wait import Waiter
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import outcome
-from airflow_tfjob.spec.follow import Follow, Limits
-
-LOG_DRAIN_SECONDS = 15.0
+from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits
 
 
 def run(
