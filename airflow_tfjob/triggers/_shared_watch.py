@@ -21,19 +21,18 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.spec.backoff import Backoff
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
 
 log = logging.getLogger(__name__)
 
 STREAM_SECONDS = 120
 """Server-side length of one watch stream (the hooks end a stream silent for longer)."""
-MAX_BACKOFF_SECONDS = 30.0
 Route = Callable[[dict[str, Any]], str | None]
 
 
@@ -113,13 +112,13 @@ class SharedWatch:
             queue.put_nowait(event)
 
     async def _run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         while True:
             try:
                 version = await self._relist()
                 while True:
                     version = await self._stream(version)
-                    backoff = 0.5
+                    backoff.reset()
             except errors.TFJobWatchExpired:
                 self.synced = False  # not failing: listing again at once is the cure
                 log.debug(
@@ -127,15 +126,15 @@ class SharedWatch:
                 )
             except errors.TFJobError as exc:
                 self.synced, self.failing = False, True
+                delay = backoff.next()
                 log.debug(
                     "watch of %s in %s failed: %s; reconnecting in %.1f s",
                     self.kind,
                     self.namespace,
                     exc,
-                    backoff,
+                    delay,
                 )
-                await asyncio.sleep(random.uniform(backoff / 2, backoff))
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await asyncio.sleep(delay)
 
     async def _relist(self) -> str:
         if self.kind == "tfjobs":

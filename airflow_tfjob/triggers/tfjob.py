@@ -43,6 +43,7 @@ from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import follow as follow_mod
 from airflow_tfjob.spec import outcome, status
+from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits, Lost
 from airflow_tfjob.spec.logcursor import LogCursor
 from airflow_tfjob.triggers import _events, _shared_watch
@@ -329,8 +330,12 @@ class TFJobTrigger(BaseTrigger):
     ) -> None:
         """Print a replica's log until its pod has finished: a container restarted in place is
         followed again from where its log was read (no line twice, none lost)."""
-        cursor = self._cursors.setdefault(outcome.replica, LogCursor())
+        cursor, backoff = (
+            self._cursors.setdefault(outcome.replica, LogCursor()),
+            Backoff(cap=LOG_BACKOFF_CAP),
+        )
         while True:
+            read = cursor.lines
             try:
                 async for line in hook.stream_log(
                     outcome.pod, self.namespace, since_time=cursor.begin(), timestamps=True
@@ -344,7 +349,9 @@ class TFJobTrigger(BaseTrigger):
                 pass  # not started yet, or a dropped stream: look again
             if outcome.pod in follow.ledger.finished_pods:
                 return
-            await asyncio.sleep(0.5)
+            if cursor.lines > read:
+                backoff.reset()
+            await asyncio.sleep(backoff.next())
 
     async def _drain(self, follow: Follow) -> None:
         """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)

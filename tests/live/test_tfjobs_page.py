@@ -23,7 +23,9 @@ def _rows_seen_by(live: Deployment, user: str, names: dict[str, str]) -> dict[st
             login(page, live.url, user)
             page.get_by_role("button", name="Browse").click()
             page.get_by_role("menuitem", name="TFJobs").click()
-            page.wait_for_url("**/plugin/tfjobs*")
+            page.wait_for_url(
+                "**/plugin/tfjobs*", timeout=90_000
+            )  # the UI loads slowly on 2 busy cores
             frame = page.frame_locator("iframe[title=TFJobs]")
             # the list has loaded once the job every user may see is in it
             expect(frame.locator(f'tr.job[data-name="{names["public_live"]}"]')).to_be_visible()

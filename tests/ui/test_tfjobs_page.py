@@ -39,7 +39,9 @@ def test_a_viewer_watches_tfjobs_in_the_airflow_ui(ui_server: UiServer, ui_jobs:
             login(page, ui_server.url, "viewer")
             page.get_by_role("button", name="Browse").click()
             page.get_by_role("menuitem", name="TFJobs").click()
-            page.wait_for_url("**/plugin/tfjobs*")
+            page.wait_for_url(
+                "**/plugin/tfjobs*", timeout=90_000
+            )  # the UI loads slowly on 2 busy cores
 
             frame = page.frame_locator("iframe[title=TFJobs]")
             rows = frame.locator("tr.job")

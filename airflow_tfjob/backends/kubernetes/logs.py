@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.spec.logcursor import LogCursor
 
 READ_TIMEOUT = 2.0
@@ -51,14 +52,18 @@ class LogFollower(threading.Thread):
         self._stop_event.set()
 
     def run(self) -> None:
+        backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
         while not self._stop_event.is_set():
+            read = self.cursor.lines
             try:
                 self._follow_once()
             except errors.TFJobNotFound:
                 return  # the pod is gone
             except errors.TFJobError:
                 pass  # not started yet, a read timeout, or a dropped stream: look again
-            if self.finished() or self._stop_event.wait(0.5):
+            if self.cursor.lines > read:
+                backoff.reset()
+            if self.finished() or self._stop_event.wait(backoff.next()):
                 return
 
     def _follow_once(self) -> None:

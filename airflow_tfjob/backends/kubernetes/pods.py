@@ -15,6 +15,7 @@ from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logs
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import status
+from airflow_tfjob.spec.backoff import Backoff
 from airflow_tfjob.spec.follow import Follow
 from airflow_tfjob.spec.status import ReplicaOutcome
 
@@ -35,17 +36,19 @@ class PodTracker(threading.Thread):
 
     def run(self) -> None:
         version: str | None = None
+        backoff = Backoff()
         while not self._stop_event.is_set():
             try:
                 if version is None:
                     version = self.refresh()
                 version = self._watch(version)
+                backoff.reset()
             except errors.TFJobWatchExpired:
                 version = None
             except errors.TFJobError as exc:
                 self.log.debug("pod watch of %s/%s interrupted: %s", self.namespace, self.job, exc)
                 version = None
-                self._stop_event.wait(1.0)
+                self._stop_event.wait(backoff.next())
 
     def _watch(self, version: str) -> str:
         for event in self.hook.watch_pods(

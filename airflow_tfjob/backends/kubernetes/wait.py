@@ -13,6 +13,7 @@ import time
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec.backoff import Backoff
 from airflow_tfjob.spec.follow import Follow, Lost
 
 
@@ -25,17 +26,19 @@ class Waiter:
         self.hook, self.request, self.follow, self.version = hook, request, follow, version
 
     def run(self) -> None:
-        follow = self.follow
+        follow, backoff = self.follow, Backoff()
         self.request.log.info("TFJob %s: %s", follow.where, follow.state.summary())
         while not follow.done:
             self.check_deadlines()
             try:
                 self._watch()
+                backoff.reset()
             except errors.TFJobWatchExpired:
                 self._reread()
             except errors.TFJobUnavailable as exc:
                 self.request.log.debug("watch of %s interrupted: %s", follow.where, exc)
-                time.sleep(min(self.request.poll_interval, 2.0))
+                left = follow.seconds_left(time.time())
+                time.sleep(max(0.0, min(backoff.next(), self.request.poll_interval, left)))
                 self._reread()
 
     def _watch(self) -> None:

@@ -110,3 +110,16 @@ def test_a_finished_job_is_explained_once_its_pods_show_the_output_or_the_failur
     failed.pod(_pod({"terminated": {"exitCode": 3, "message": "shard 7 is corrupt"}}))
     assert failed.explained()
     assert "worker-0" in (failed.failure(lambda _: []) or "")
+
+
+def test_every_reconnect_loop_backs_off_the_same_way() -> None:
+    from airflow_tfjob.spec.backoff import Backoff
+
+    backoff = Backoff()
+    delays = [backoff.next() for _ in range(9)]
+    ceilings = [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True)), delays
+    backoff.reset()
+    assert backoff.next() <= 0.5
+    short = Backoff(cap=2.0)
+    assert max(short.next() for _ in range(10)) <= 2.0
