@@ -15,6 +15,8 @@ from airflow.sdk import BaseOperatorLink
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
+    from airflow_tfjob.spec.jobref import JobRef
+
 MONITOR_PATH = "/tfjob/"
 
 
@@ -23,16 +25,14 @@ def dashboard_template() -> str:
     return conf.get("tfjob", "tfjob_url_template", fallback="") or ""
 
 
-def urls(job: dict[str, Any], conn_id: str | None) -> dict[str, str]:
-    """Link name -> URL for a job's ``{name, namespace, uid}``."""
+def urls(job: JobRef, conn_id: str | None) -> dict[str, str]:
+    """Link name -> URL for a job."""
     out: dict[str, str] = {}
     template = dashboard_template()
     if template:
-        out[TFJobLink.name] = template.format(
-            namespace=job["namespace"], name=job["name"], uid=job["uid"]
-        )
+        out[TFJobLink.name] = template.format(**job.to_dict())
     if conn_id:
-        query = urlencode({"conn_id": conn_id, "namespace": job["namespace"], "name": job["name"]})
+        query = urlencode({"conn_id": conn_id, "namespace": job.namespace, "name": job.name})
         out[TFJobMonitorLink.name] = f"{MONITOR_PATH}?{query}"
     return out
 

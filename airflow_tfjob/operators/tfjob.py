@@ -25,6 +25,7 @@ from airflow_tfjob.backends.kubernetes.request import (
 from airflow_tfjob.hooks import arguments
 from airflow_tfjob.operators import _build, _local, _settings, links
 from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
+from airflow_tfjob.spec.jobref import JobRef
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -150,7 +151,7 @@ class TFJobOperator(BaseOperator):
         self.may_end_from_trigger = end_from_trigger
         self.backend = backends.check(backend or _local.default_backend())
         self.operator_extra_links = _extra_links(self.backend)
-        self._submitted: dict[str, Any] | None = None
+        self._submitted: JobRef | None = None
         self._local_job: LocalJob | None = None
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
@@ -412,12 +413,11 @@ class TFJobOperator(BaseOperator):
         from airflow_tfjob import errors
         from airflow_tfjob.backends.kubernetes import run
 
-        meta = {"name": event["name"], "namespace": event["namespace"], "uid": event["uid"]}
-        self._submitted = meta
-        self._set_links(meta)
+        job = self._submitted = JobRef.of(event)
+        self._set_links(job)
         ended = outcome.verdict(event, self.ending())
         if ended.kind == "finished":
-            run.finish(self.hook, self.log, self.on_finish_action, meta, event["result"]["state"])
+            run.finish(self.hook, self.log, self.on_finish_action, job, event["result"]["state"])
         if not ended.ok:
             raise errors.for_verdict(ended)
         return ended.value
@@ -427,13 +427,7 @@ class TFJobOperator(BaseOperator):
 
         obj, _ = submit.submit(self.hook, request)
         request.on_submitted(obj)
-        meta = obj["metadata"]
-        return {
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "uid": meta["uid"],
-            "state": "Submitted",
-        }
+        return {**JobRef.of(obj).to_dict(), "state": "Submitted"}
 
     def _deadline(self) -> float | None:
         if self.execution_timeout is None:
@@ -443,27 +437,25 @@ class TFJobOperator(BaseOperator):
 
     def _push_identity(self, context: Context, obj: dict[str, Any]) -> None:
         """The job's identity, and the extra links, as XComs while it runs."""
-        meta, ti = obj["metadata"], context["ti"]
-        ti.xcom_push(key="tfjob_name", value=meta["name"])
-        ti.xcom_push(key="tfjob_namespace", value=meta["namespace"])
-        ti.xcom_push(key="tfjob_uid", value=meta["uid"])
-        self._set_links(meta)
+        job, ti = JobRef.of(obj), context["ti"]
+        for field, value in job.to_dict().items():
+            ti.xcom_push(key=f"tfjob_{field}", value=value)
+        self._set_links(job)
         for link in self.operator_extra_links:
             if link.name in self.tfjob_links:
                 ti.xcom_push(key=link.xcom_key, value=self.tfjob_links[link.name])
 
-    def _set_links(self, meta: dict[str, Any]) -> None:
+    def _set_links(self, job: JobRef) -> None:
         """The extra links' URLs for this job (read back by the links when the task ends)."""
         if self.backend == "kubernetes":
-            self.tfjob_links = links.urls(meta, self.kubernetes_conn_id)
+            self.tfjob_links = links.urls(job, self.kubernetes_conn_id)
 
     def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
-        meta = obj["metadata"]
-        self._submitted = {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]}
+        self._submitted = JobRef.of(obj)
         self._push_identity(context, obj)
         store = context.get("task_state_store")
         if store is not None:
-            store.set(STATE_KEY, self._submitted)
+            store.set(STATE_KEY, self._submitted.to_dict())
 
     def on_kill(self) -> None:
         """Delete the job (``on_kill_action``) when the task is killed or marked; on the local
@@ -477,8 +469,8 @@ class TFJobOperator(BaseOperator):
         if self._submitted is None or self.on_kill_action != "delete_tfjob":
             return
         job = self._submitted
-        self.hook.delete(job["name"], job["namespace"], uid=job["uid"])
-        self.log.info("Deleted TFJob %s/%s: %s", job["namespace"], job["name"], why)
+        self.hook.delete(job.name, job.namespace, uid=job.uid)
+        self.log.info("Deleted TFJob %s: %s", job.where, why)
 
 
 def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:

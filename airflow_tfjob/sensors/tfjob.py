@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
+    from airflow_tfjob.spec.follow import Follow, Limits
     from airflow_tfjob.spec.outcome import Ending
-    from airflow_tfjob.spec.status import ReplicaLedger
 
 
 class TFJobSensor(BaseSensorOperator):
@@ -123,7 +123,7 @@ class TFJobSensor(BaseSensorOperator):
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
         from airflow_tfjob import errors
-        from airflow_tfjob.spec import report, status
+        from airflow_tfjob.spec.follow import Follow
 
         where = self._where()
         try:
@@ -142,41 +142,42 @@ class TFJobSensor(BaseSensorOperator):
             self.log.info("TFJob %s does not exist yet", where)
             return None
         self._seen = True
-        state = status.job_state(obj)
+        follow = Follow(obj, self._limits())
+        state = follow.state
         self.log.info("TFJob %s: %s", where, state.summary())
+        if not follow.done:
+            return None
+        if state.is_terminal:
+            self._read_pods(follow)  # the output, or the failing replicas, as the operator has them
         if state.phase in self.fail_on:
-            ledger = self._ledger(obj) if state.phase == "Failed" else None
-            if ledger is not None:  # name the failing replicas, as the operator does
-                raise errors.TFJobFailed(
-                    report.failure_message(where, state, ledger.failures, lambda _: [])
-                )
             raise errors.TFJobFailed(
-                f"TFJob {where} is {state.phase}: {state.reason}: {state.message}"
+                follow.failure(lambda _: [])
+                or f"TFJob {where} is {state.phase}: {state.reason}: {state.message}"
             )
         if state.phase == self.target_state:
-            ledger = self._ledger(obj) if state.phase == "Succeeded" else None
-            return report.result(obj, state, ledger.output if ledger else None)
-        if state.is_terminal:
-            raise errors.TFJobFailed(
-                f"TFJob {where} finished as {state.phase}, not {self.target_state}"
-            )
-        return None
+            return follow.result()
+        raise errors.TFJobFailed(
+            f"TFJob {where} finished as {state.phase}, not {self.target_state}"
+        )
 
-    def _ledger(self, obj: dict[str, Any]) -> ReplicaLedger | None:
-        """What the job's pods show (its output, its failures); None when they cannot be read."""
+    def _limits(self) -> Limits:
+        """The job is not the sensor's: it waits for ``target_state`` and never deletes."""
+        from airflow_tfjob.spec.follow import Limits
+
+        states = (self.target_state, *self.fail_on)
+        return Limits(owned=False, target_states=states, awaited=(self.target_state,))
+
+    def _read_pods(self, follow: Follow) -> None:
+        """What the job's pods show (its output, its failures), when they can be read."""
         from airflow_tfjob import errors
-        from airflow_tfjob.spec import status
 
-        ledger = status.ReplicaLedger.for_job(obj)
         try:
             pods, _ = self.hook.list_pods(self.tfjob_name, self._namespace())
         except errors.TFJobError as exc:
-            where = self._where()
-            self.log.warning("Cannot read the pods of TFJob %s: %s", where, exc)
-            return None
+            self.log.warning("Cannot read the pods of TFJob %s: %s", self._where(), exc)
+            return
         for pod in pods:
-            ledger.observe(pod)
-        return ledger
+            follow.pod(pod)
 
     def poke(self, context: Context) -> PokeReturnValue:
         result = self._check(context)

@@ -130,12 +130,12 @@ def test_an_editor_deletes_an_orphan_from_the_page_in_a_browser(
             browser = playwright.chromium.launch(executable_path=_browser_path())
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 950})
-                login(page, ui_server.url, "admin", "/tfjob/")
-                page.goto(f"{ui_server.url}/tfjob/")
+                login(page, ui_server.url, "admin", "/tfjob/")  # the login redirects there
+                page.wait_for_url("**/tfjob/", timeout=90_000)
                 row = page.locator(f'tr.job[data-name="{name}"]')
                 expect(row.locator(".orphan")).to_contain_text(
-                    "task instance no longer exists; job still running"
-                )
+                    "task instance no longer exists; job still running", timeout=30_000
+                )  # the page refreshes every 5 s; a busy machine may need a few
                 page.screenshot(path=str(ARTIFACTS / "tfjobs-orphan.png"), full_page=True)
                 page.on("dialog", lambda dialog: dialog.accept())  # "Delete TFJob ...?"
                 row.locator("button.delete").click()

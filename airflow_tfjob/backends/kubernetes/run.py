@@ -12,6 +12,7 @@ from airflow_tfjob.backends.kubernetes.wait import Waiter
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import outcome
 from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits
+from airflow_tfjob.spec.jobref import JobRef
 
 
 def run(
@@ -39,18 +40,17 @@ def run(
         raise
     tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
     result = follow.result()
-    finish(hook, request.log, request.on_finish_action, meta, follow.state.phase)
+    finish(hook, request.log, request.on_finish_action, JobRef.of(submitted), follow.state.phase)
     failure = follow.failure(tracker.tail)
     if failure is not None:
         raise errors.TFJobFailed(failure)
     return result
 
 
-def finish(hook: TFJobHook, log: Any, action: str, meta: dict[str, Any], phase: str) -> None:
+def finish(hook: TFJobHook, log: Any, action: str, job: JobRef, phase: str) -> None:
     """Apply ``on_finish_action`` once logs and output are safe."""
-    where = f"{meta['namespace']}/{meta['name']}"
     if not outcome.deletes(action, phase):
-        log.info("Keeping TFJob %s (%s)", where, action)
+        log.info("Keeping TFJob %s (%s)", job.where, action)
         return
-    hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])
-    log.info("Deleted TFJob %s (%s)", where, action)
+    hook.delete(job.name, job.namespace, uid=job.uid)
+    log.info("Deleted TFJob %s (%s)", job.where, action)

@@ -123,3 +123,12 @@ def test_every_reconnect_loop_backs_off_the_same_way() -> None:
     assert backoff.next() <= 0.5
     short = Backoff(cap=2.0)
     assert max(short.next() for _ in range(10)) <= 2.0
+
+
+def test_a_job_ref_is_read_from_an_object_an_event_or_its_own_dict() -> None:
+    from airflow_tfjob.spec.jobref import JobRef
+
+    ref = JobRef.of(_job())
+    assert ref == JobRef("j", "ns", "u1") and ref.where == "ns/j"
+    assert JobRef.of({"name": "j", "namespace": "ns", "uid": "u1", "kind": "finished"}) == ref
+    assert JobRef.of(ref.to_dict()) == ref

@@ -1,0 +1,31 @@
+"""``JobRef``: which TFJob — its name, namespace and uid — as one value instead of a dict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """One TFJob. The uid tells it from a namesake created later."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> JobRef:
+        """The job an API object (or a trigger event, or a stored ``to_dict()``) names."""
+        meta = obj.get("metadata", obj)
+        return cls(str(meta["name"]), str(meta["namespace"]), str(meta["uid"]))
+
+    @property
+    def where(self) -> str:
+        """``namespace/name``, as messages say it."""
+        return f"{self.namespace}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{name, namespace, uid}`` (task state store, XCom result, links)."""
+        return asdict(self)
