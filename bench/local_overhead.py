@@ -80,13 +80,12 @@ def plain(steps: int, workdir: Path) -> float:
 
 
 def backend(steps: int, root: Path) -> float:
-    """The local backend alone (``LocalJob``), without Airflow's task machinery around it."""
+    """The local backend alone (``LocalRun``), without Airflow's task machinery around it."""
     import logging
 
     from airflow_tfjob import TfJob, Worker
-    from airflow_tfjob.backends.local import run
     from airflow_tfjob.backends.local.request import LocalRequest
-    from airflow_tfjob.backends.local.supervisor import LocalJob
+    from airflow_tfjob.backends.local.run import LocalRun
 
     job = TfJob(worker=Worker(replicas=2)).with_defaults(
         command=["python", str(SCRIPT)],
@@ -101,7 +100,7 @@ def backend(steps: int, root: Path) -> float:
         threads=int(THREADS["TF_NUM_INTRAOP_THREADS"]),
     )
     started = time.perf_counter()
-    result = run.run(LocalJob(request))
+    result = LocalRun(request).run()
     if result["state"] != "Succeeded":
         raise SystemExit(f"backend run ended {result['state']}")
     return time.perf_counter() - started

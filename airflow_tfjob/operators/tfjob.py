@@ -30,7 +30,6 @@ from airflow_tfjob.spec.jobref import JobRef
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_tfjob.backends.local.supervisor import LocalJob
     from airflow_tfjob.hooks.tfjob import TFJobHook
 
 STATE_KEY = "tfjob"
@@ -152,7 +151,9 @@ class TFJobOperator(BaseOperator):
         self.backend = backends.check(backend or _local.default_backend())
         self.operator_extra_links = _extra_links(self.backend)
         self._submitted: JobRef | None = None
-        self._local_job: LocalJob | None = None
+        """The job, once submitted or adopted (``execute_complete`` included)."""
+        self._active: backends.Run | None = None
+        """The backend's run while ``execute`` waits for it (``on_kill`` stops it)."""
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
         # a mapped task's values arrive when it runs: an error there fails it at once
@@ -335,21 +336,29 @@ class TFJobOperator(BaseOperator):
             stored=_stored(store),
             on_submitted=lambda obj: self._on_submitted(context, obj),
         )
+        backend = run.KubernetesRun(self.hook, request, on_kill_action=self.on_kill_action)
         if not self.wait_until_finished:
-            return self._submit_only(request)
-        submitted = self._defer_or_finish(request) if self.deferrable else None
+            return {**JobRef.of(backend.submit()).to_dict(), "state": "Submitted"}
+        if self.deferrable:
+            self._defer_unless_finished(backend)
+        return self._drive(backend)
+
+    def _drive(self, backend: backends.Run) -> dict[str, Any]:
+        """Run the job on its backend; ``on_kill`` reaches it meanwhile."""
+        self._active = backend
         try:
-            return run.run(self.hook, request, submitted=submitted)
+            return backend.run()
         except Exception as exc:
             if type(exc).__name__ == "AirflowTaskTimeout":
-                self._delete_submitted("the task's execution_timeout passed")
+                backend.kill("the task's execution_timeout passed")
             raise
+        finally:
+            self._active = None
 
     def _run_local(self, context: Context) -> dict[str, Any]:
         """Run the replicas as local processes on this worker and wait for them here."""
-        from airflow_tfjob.backends.local import run
         from airflow_tfjob.backends.local.request import LocalRequest
-        from airflow_tfjob.backends.local.supervisor import LocalJob
+        from airflow_tfjob.backends.local.run import LocalRun
 
         if self.deferrable:
             self.log.info("deferrable=True has no effect on the local backend: it runs here")
@@ -367,25 +376,19 @@ class TFJobOperator(BaseOperator):
             stop_grace=_local.stop_grace(),
             on_submitted=lambda obj: self._push_identity(context, obj),
         )
-        self._local_job = LocalJob(request)  # TFJobSpecError here if a replica cannot run
-        try:
-            return run.run(self._local_job)
-        finally:
-            self._local_job = None
+        return self._drive(LocalRun(request))  # TFJobSpecError if a replica cannot run
 
-    def _defer_or_finish(self, request: Any) -> dict[str, Any]:
+    def _defer_unless_finished(self, backend: Any) -> None:
         """Submit or reattach here, then wait in the triggerer; a job already finished is not
-        deferred but returned (the caller's sync path collects it at once, without submitting
-        again)."""
-        from airflow_tfjob.backends.kubernetes import submit
+        deferred (the caller collects it at once from the same submission)."""
         from airflow_tfjob.spec import status
         from airflow_tfjob.triggers import _ending
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 
-        obj, _ = submit.submit(self.hook, request)
-        request.on_submitted(obj)
+        obj = backend.submit()
         if status.job_state(obj).is_terminal:
-            return obj
+            return
+        request = backend.request
         meta, policy = obj["metadata"], obj["spec"].get("runPolicy") or {}
         trigger = TFJobTrigger(
             name=meta["name"],
@@ -422,13 +425,6 @@ class TFJobOperator(BaseOperator):
             raise errors.for_verdict(ended)
         return ended.value
 
-    def _submit_only(self, request: Any) -> dict[str, Any]:
-        from airflow_tfjob.backends.kubernetes import submit
-
-        obj, _ = submit.submit(self.hook, request)
-        request.on_submitted(obj)
-        return {**JobRef.of(obj).to_dict(), "state": "Submitted"}
-
     def _deadline(self) -> float | None:
         if self.execution_timeout is None:
             return None
@@ -458,19 +454,14 @@ class TFJobOperator(BaseOperator):
             store.set(STATE_KEY, self._submitted.to_dict())
 
     def on_kill(self) -> None:
-        """Delete the job (``on_kill_action``) when the task is killed or marked; on the local
-        backend, stop its replicas."""
-        if self._local_job is not None:
-            self._local_job.kill("the task was killed")
-            return
-        self._delete_submitted("the task was killed")
-
-    def _delete_submitted(self, why: str) -> None:
-        if self._submitted is None or self.on_kill_action != "delete_tfjob":
-            return
-        job = self._submitted
-        self.hook.delete(job.name, job.namespace, uid=job.uid)
-        self.log.info("Deleted TFJob %s: %s", job.where, why)
+        """Stop the job when the task is killed or marked: its backend's ``kill`` (Kubernetes:
+        delete it per ``on_kill_action``; local: stop its replicas)."""
+        if self._active is not None:
+            self._active.kill("the task was killed")
+        elif self._submitted is not None and self.on_kill_action == "delete_tfjob":
+            job = self._submitted  # after execute_complete: no backend run any more
+            self.hook.delete(job.name, job.namespace, uid=job.uid)
+            self.log.info("Deleted TFJob %s: %s", job.where, "the task was killed")
 
 
 def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:

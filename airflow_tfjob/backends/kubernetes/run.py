@@ -1,4 +1,4 @@
-"""The Kubernetes backend's one entry point: submit (or reattach), follow, collect, clean up."""
+"""The Kubernetes backend's ``Run``: submit (or reattach) once, follow, collect, clean up."""
 
 from __future__ import annotations
 
@@ -15,14 +15,42 @@ from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits
 from airflow_tfjob.spec.jobref import JobRef
 
 
-def run(
-    hook: TFJobHook, request: RunRequest, *, submitted: dict[str, Any] | None = None
+class KubernetesRun:
+    """A job run by the training operator (``backends.Run``), submitted once: ``submit()``
+    creates or adopts it (the deferred path submits, then defers), ``run()`` follows it."""
+
+    def __init__(
+        self, hook: TFJobHook, request: RunRequest, *, on_kill_action: str = "delete_tfjob"
+    ) -> None:
+        self.hook, self.request, self.on_kill_action = hook, request, on_kill_action
+        self.submitted: dict[str, Any] | None = None
+        self.job: JobRef | None = None
+
+    def submit(self) -> dict[str, Any]:
+        """Create the job or adopt this task instance's own (once; again: the same object)."""
+        if self.submitted is None:
+            self.submitted, _ = submit.submit(self.hook, self.request)
+            self.job = JobRef.of(self.submitted)
+            self.request.on_submitted(self.submitted)
+        return self.submitted
+
+    def run(self) -> dict[str, Any]:
+        """Follow the job to the end; the XCom result, or ``TFJobFailed``/``TFJobTimeout``."""
+        return follow_to_end(self.hook, self.request, self.submit())
+
+    def kill(self, why: str) -> None:
+        """Delete the job (unless ``on_kill_action`` keeps it)."""
+        job = self.job
+        if job is None or self.on_kill_action != "delete_tfjob":
+            return
+        self.hook.delete(job.name, job.namespace, uid=job.uid)
+        self.request.log.info("Deleted TFJob %s: %s", job.where, why)
+
+
+def follow_to_end(
+    hook: TFJobHook, request: RunRequest, submitted: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run the job to the end; return the XCom result or raise ``TFJobFailed``/``TFJobTimeout``.
-    ``submitted``: the job, when the caller has already submitted (or adopted) it."""
-    if submitted is None:
-        submitted, _ = submit.submit(hook, request)
-        request.on_submitted(submitted)
+    """Follow a submitted job, collect its logs and outcome, apply ``on_finish_action``."""
     meta = submitted["metadata"]
     policy = (submitted.get("spec") or {}).get("runPolicy") or {}
     limits = Limits(
