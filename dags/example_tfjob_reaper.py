@@ -1,8 +1,8 @@
 """Reap orphaned TFJobs: every 5 minutes, delete the TFJobs this deployment created whose task
 instance has ended (or no longer exists) while the job still runs.
 
-Deploy it beside your training DAGs; it starts unpaused. Which clusters and namespaces it covers, and the label that
-tells this deployment's jobs from another's, come from ``[tfjob]`` settings
+Deploy it beside your training DAGs; it starts unpaused. Which clusters and namespaces it covers,
+and the label that tells this deployment's jobs from another's, come from ``[tfjob]`` settings
 (docs/orphans.md).
 """
 
