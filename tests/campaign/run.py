@@ -252,12 +252,13 @@ class Run:
         proc = self._start(path, 1)
         kills = ("worker_sigkill", "user_kill", "external_delete", *ORPHAN_FAULTS)
         kill = next((f for f in scenario.faults if f.kind in kills), None)
-        if kill is not None and self._running(jobs[0], proc) and self._waiting(jobs[0], proc):
+        job = self._running(jobs, proc) if kill is not None else None
+        if kill is not None and job is not None and self._waiting(job, proc):
             if kill.kind in ("mark_failed_on_defer", "triggerer_down_mark_failed"):
                 self._deferred(proc)
             time.sleep(kill.at)
             if proc.poll() is None:
-                self._apply(kill, proc, jobs[0])
+                self._apply(kill, proc, job)
         self._wait(proc)
         if kill is not None and kill.kind == "worker_sigkill" and kill.kind in record.injected:
             retry = self._start(path, 2)  # the task's retry, on another worker
@@ -337,20 +338,22 @@ class Run:
         self.record.reaper_log = (self.logs / "reaper.log").read_text(errors="replace")
         self.record.reaped = dags.parse_reaper(self.record.reaper_log)
 
-    def _running(self, job: str, proc: subprocess.Popen[bytes]) -> bool:
-        """Wait until the job has a status (it runs); False if the task ended first."""
+    def _running(self, jobs: list[str], proc: subprocess.Popen[bytes]) -> str | None:
+        """Wait until one of the jobs has a status (it runs; ``dag.test()`` may run map index 1
+        first): its name; None if the task ended first."""
         ends = time.monotonic() + 90
         while time.monotonic() < ends and proc.poll() is None:
-            try:
-                obj = self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, job
-                )
-            except kubernetes.client.ApiException:
-                obj = {}
-            if (obj.get("status") or {}).get("conditions"):
-                return True
+            for job in jobs:
+                try:
+                    obj = self.custom.get_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, job
+                    )
+                except kubernetes.client.ApiException:
+                    obj = {}
+                if (obj.get("status") or {}).get("conditions"):
+                    return job
             time.sleep(0.1)
-        return False
+        return None
 
     def _waiting(self, job: str, proc: subprocess.Popen[bytes]) -> bool:
         """A sensor's job exists before the task starts: wait until the sensor has looked at it
