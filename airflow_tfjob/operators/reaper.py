@@ -24,6 +24,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_tfjob import errors
 from airflow_tfjob.operators import _settings
 from airflow_tfjob.spec import naming, orphans
 
@@ -75,10 +76,13 @@ class TFJobReaperOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         ti = context["ti"]
+        self._hooks: dict[str, Any] = {}
+        """Connection -> its hook, built once per run."""
+        self._dags: dict[str, bool] = {}
+        """DAG id -> whether this Airflow knows it, asked once per run."""
         deployment = _settings.deployment()
         found = list(self._scan(deployment))
-        unknown: set[str] = set()
-        suspects = self._judge(ti, found, unknown)
+        suspects = self._judge(ti, found)
         grace = _settings.reaper_grace() if self.grace_seconds is None else self.grace_seconds
         self.log.info(
             "%d TFJobs of deployment %r, %d orphaned at first sight", len(found), deployment,
@@ -88,7 +92,7 @@ class TFJobReaperOperator(BaseOperator):
             self.log.info("Reading them again in %.0f s", grace)
             time.sleep(grace)
             again = [(s.conn_id, job) for s in suspects if (job := self._reread(s)) is not None]
-            suspects = self._judge(ti, again, unknown)
+            suspects = self._judge(ti, again)
         deleted, kept, failed = [], [], []
         for suspect in suspects:
             if suspect.orphan.keep:
@@ -110,13 +114,15 @@ class TFJobReaperOperator(BaseOperator):
             "checked": len(found),
             "deleted": deleted,
             "kept": kept,
-            "unknown_dags": sorted(unknown),
+            "unknown_dags": sorted(d for d, known in self._dags.items() if not known),
         }
 
     def _hook(self, conn_id: str) -> Any:
         from airflow_tfjob.hooks.tfjob import TFJobHook
 
-        return TFJobHook(conn_id)
+        if conn_id not in self._hooks:
+            self._hooks[conn_id] = TFJobHook(conn_id)
+        return self._hooks[conn_id]
 
     def _scan(self, deployment: str) -> Iterable[tuple[str, dict[str, Any]]]:
         """Every job of this deployment, with the connection it was found through."""
@@ -128,8 +134,6 @@ class TFJobReaperOperator(BaseOperator):
                 yield conn_id, job
 
     def _reread(self, suspect: _Suspect) -> dict[str, Any] | None:
-        from airflow_tfjob import errors
-
         meta = suspect.job["metadata"]
         try:
             job: dict[str, Any] = self._hook(suspect.conn_id).get(meta["name"], meta["namespace"])
@@ -137,11 +141,9 @@ class TFJobReaperOperator(BaseOperator):
             return None
         return job if job["metadata"].get("uid") == meta.get("uid") else None
 
-    def _judge(
-        self, ti: Any, found: list[tuple[str, dict[str, Any]]], unknown: set[str]
-    ) -> list[_Suspect]:
+    def _judge(self, ti: Any, found: list[tuple[str, dict[str, Any]]]) -> list[_Suspect]:
         """The orphans among ``found``, asking Airflow for their task instances' states (one
-        request per DAG); DAGs Airflow does not know go to ``unknown``."""
+        request per DAG); the jobs of DAGs Airflow does not know are left alone."""
         by_dag: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
         for conn_id, job in found:
             task = naming.task_identity(job)
@@ -149,16 +151,9 @@ class TFJobReaperOperator(BaseOperator):
                 by_dag.setdefault(task["dag_id"], []).append((conn_id, job, task))
         suspects = []
         for dag_id, jobs in sorted(by_dag.items()):
-            states = self._states(ti, dag_id, [task for _, _, task in jobs])
-            if states is None:
-                if dag_id not in unknown:
-                    self.log.warning(
-                        "Not touching %d TFJob(s) of DAG %r: this Airflow does not know the "
-                        "DAG (deleted, or another deployment labelled %r: set [tfjob] "
-                        "deployment)", len(jobs), dag_id, _settings.deployment(),
-                    )  # fmt: skip
-                unknown.add(dag_id)
+            if not self._known(ti, dag_id, len(jobs)):
                 continue
+            states = self._states(ti, dag_id, [task for _, _, task in jobs])
             for conn_id, job, task in jobs:
                 key = orphans.state_key(task["task_id"], task["map_index"])
                 verdict = orphans.check(job, orphans.task_state(states, task["run_id"], key))
@@ -166,16 +161,27 @@ class TFJobReaperOperator(BaseOperator):
                     suspects.append(_Suspect(conn_id, job, task, verdict))
         return suspects
 
+    def _known(self, ti: Any, dag_id: str, jobs: int) -> bool:
+        """Whether this Airflow knows the DAG (asked once per run; the first "no" is logged)."""
+        if dag_id not in self._dags:
+            try:
+                ti.get_dag(dag_id)
+                self._dags[dag_id] = True
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+                self._dags[dag_id] = False
+                self.log.warning(
+                    "Not touching %d TFJob(s) of DAG %r: this Airflow does not know the "
+                    "DAG (deleted, or another deployment labelled %r: set [tfjob] "
+                    "deployment)", jobs, dag_id, _settings.deployment(),
+                )  # fmt: skip
+        return self._dags[dag_id]
+
     def _states(
         self, ti: Any, dag_id: str, tasks: list[dict[str, Any]]
-    ) -> dict[str, dict[str, Any]] | None:
-        """``{run_id: {task key: state}}`` for these task instances; ``None`` for an unknown DAG."""
-        try:
-            ti.get_dag(dag_id)
-        except Exception as exc:
-            if _not_found(exc):
-                return None
-            raise
+    ) -> dict[str, dict[str, Any]]:
+        """``{run_id: {task key: state}}`` for these task instances."""
         answer: dict[str, dict[str, Any]] = ti.get_task_states(
             dag_id=dag_id,
             run_ids=sorted({t["run_id"] for t in tasks}),
@@ -186,8 +192,6 @@ class TFJobReaperOperator(BaseOperator):
     def _delete(self, suspect: _Suspect) -> bool | None:
         """Delete the orphan: True when deleted, False when nothing was (already gone, or
         ``report_only``), ``None`` when the API refused."""
-        from airflow_tfjob import errors
-
         meta = suspect.job["metadata"]
         if self.report_only:
             self.log.warning(

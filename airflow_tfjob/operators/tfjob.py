@@ -413,7 +413,6 @@ class TFJobOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired (when it did not end the task itself): clean up per
         ``on_finish_action``, return or raise, by the rules the trigger would apply."""
-        from airflow_tfjob import errors
         from airflow_tfjob.backends.kubernetes import run
 
         job = self._submitted = JobRef.of(event)
@@ -459,9 +458,9 @@ class TFJobOperator(BaseOperator):
         if self._active is not None:
             self._active.kill("the task was killed")
         elif self._submitted is not None and self.on_kill_action == "delete_tfjob":
-            job = self._submitted  # after execute_complete: no backend run any more
-            self.hook.delete(job.name, job.namespace, uid=job.uid)
-            self.log.info("Deleted TFJob %s: %s", job.where, "the task was killed")
+            from airflow_tfjob.backends.kubernetes import run  # after execute_complete
+
+            run.delete(self.hook, self.log, self._submitted, "the task was killed")
 
 
 def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:

@@ -122,7 +122,6 @@ class TFJobSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
-        from airflow_tfjob import errors
         from airflow_tfjob.spec.follow import Follow
 
         where = self._where()
@@ -169,7 +168,6 @@ class TFJobSensor(BaseSensorOperator):
 
     def _read_pods(self, follow: Follow) -> None:
         """What the job's pods show (its output, its failures), when they can be read."""
-        from airflow_tfjob import errors
 
         try:
             pods, _ = self.hook.list_pods(self.tfjob_name, self._namespace())
@@ -241,7 +239,6 @@ class TFJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """The trigger fired (and did not end the task itself): the job's status is the XCom."""
-        from airflow_tfjob import errors
         from airflow_tfjob.spec import outcome
 
         ended = outcome.verdict(event, self._ending())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from airflow_tfjob.spec import report, status
 
@@ -100,7 +100,7 @@ class Follow:
         self.state = state
         return changed
 
-    def gone(self) -> None:
+    def gone(self) -> NoReturn:
         """The job was deleted (not by us)."""
         raise Lost(f"TFJob {self.where} {DELETED}")
 

@@ -18,6 +18,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse
 
+from airflow_tfjob import errors
 from airflow_tfjob.spec import naming, orphans, status
 from airflow_tfjob.ui import rows, settings, tasks
 
@@ -55,7 +56,6 @@ def _hook(conn_id: str) -> Any:
 
 
 def _unreachable(conn_id: str, namespace: str | None, exc: Exception) -> str:
-    from airflow_tfjob import errors
 
     where = f"connection {conn_id!r}" + (f", namespace {namespace!r}" if namespace else "")
     detail = str(exc) if isinstance(exc, errors.TFJobError) else type(exc).__name__
@@ -103,7 +103,6 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
 @app.get("/api/jobs/{conn_id}/{namespace}/{name}")
 def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, Any]:
     """One job: conditions, pods, and the chief's (or worker 0's) last log lines."""
-    from airflow_tfjob import errors
 
     hook, obj = _read(conn_id, namespace, name)
     identity = _visible(obj, user, namespace, name)
@@ -141,7 +140,6 @@ def _visible(obj: dict[str, Any], user: Any, namespace: str, name: str) -> dict[
 
 
 def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, dict[str, Any]]:
-    from airflow_tfjob import errors
 
     if conn_id not in {c for c, _ in settings.targets()}:
         raise HTTPException(404, f"connection {conn_id!r} is not one of [tfjob] ui_connections")
@@ -157,7 +155,6 @@ def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, dict[str, Any]]
 @app.delete("/api/jobs/{conn_id}/{namespace}/{name}")
 def delete_orphan(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, Any]:
     """Delete a job that outlives its task instance; only for users who may edit its DAG."""
-    from airflow_tfjob import errors
 
     hook, obj = _read(conn_id, namespace, name)
     identity = _visible(obj, user, namespace, name)

@@ -40,11 +40,8 @@ class KubernetesRun:
 
     def kill(self, why: str) -> None:
         """Delete the job (unless ``on_kill_action`` keeps it)."""
-        job = self.job
-        if job is None or self.on_kill_action != "delete_tfjob":
-            return
-        self.hook.delete(job.name, job.namespace, uid=job.uid)
-        self.request.log.info("Deleted TFJob %s: %s", job.where, why)
+        if self.job is not None and self.on_kill_action == "delete_tfjob":
+            delete(self.hook, self.request.log, self.job, why)
 
 
 def follow_to_end(
@@ -82,3 +79,9 @@ def finish(hook: TFJobHook, log: Any, action: str, job: JobRef, phase: str) -> N
         return
     hook.delete(job.name, job.namespace, uid=job.uid)
     log.info("Deleted TFJob %s (%s)", job.where, action)
+
+
+def delete(hook: TFJobHook, log: Any, job: JobRef, why: str) -> None:
+    """Delete the job (this very one: its uid is the precondition) and say why."""
+    hook.delete(job.name, job.namespace, uid=job.uid)
+    log.info("Deleted TFJob %s: %s", job.where, why)

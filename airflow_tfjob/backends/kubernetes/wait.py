@@ -26,6 +26,13 @@ class Waiter:
         self.hook, self.request, self.follow, self.version = hook, request, follow, version
 
     def run(self) -> None:
+        """Follow until ``follow.done``; a lost job (deleted, replaced) is a ``TFJobError``."""
+        try:
+            self._run()
+        except Lost as exc:
+            raise errors.TFJobError(str(exc)) from None
+
+    def _run(self) -> None:
         follow, backoff = self.follow, Backoff()
         self.request.log.info("TFJob %s: %s", follow.where, follow.state.summary())
         while not follow.done:
@@ -55,7 +62,7 @@ class Waiter:
             if event["type"] == "BOOKMARK":
                 continue
             if event["type"] == "DELETED":
-                _lost(follow.gone)
+                follow.gone()
             self._update(event["object"])
             if follow.done:
                 break
@@ -65,12 +72,12 @@ class Waiter:
         try:
             obj = self.hook.get(self.follow.name, self.follow.namespace)
         except errors.TFJobNotFound:
-            _lost(self.follow.gone)
+            self.follow.gone()
         self._update(obj)
         self.version = str(obj["metadata"].get("resourceVersion"))
 
     def _update(self, obj: dict[str, object]) -> None:
-        if _lost(lambda: self.follow.job(obj)):
+        if self.follow.job(obj):
             self.request.log.info("TFJob %s: %s", self.follow.where, self.follow.state.summary())
 
     def check_deadlines(self) -> None:
@@ -84,11 +91,3 @@ class Waiter:
         if expiry.kind == "startup":
             raise errors.TFJobError(expiry.message)
         raise errors.TFJobTimeout(expiry.message)
-
-
-def _lost(call: object) -> bool:
-    """Run a ``Follow`` call; a lost job is a ``TFJobError``."""
-    try:
-        return bool(call())  # type: ignore[operator]
-    except Lost as exc:
-        raise errors.TFJobError(str(exc)) from None
