@@ -415,14 +415,9 @@ class TFJobOperator(BaseOperator):
         ``on_finish_action``, return or raise, by the rules the trigger would apply."""
         from airflow_tfjob.backends.kubernetes import run
 
-        job = self._submitted = JobRef.of(event)
-        self._set_links(job)
-        ended = outcome.verdict(event, self.ending())
-        if ended.kind == "finished":
-            run.finish(self.hook, self.log, self.on_finish_action, job, event["result"]["state"])
-        if not ended.ok:
-            raise errors.for_verdict(ended)
-        return ended.value
+        self._submitted = JobRef.of(event)
+        self._set_links(self._submitted)
+        return run.complete(self.hook, self.log, self.ending(), event)
 
     def _deadline(self) -> float | None:
         if self.execution_timeout is None:

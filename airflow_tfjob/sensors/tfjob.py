@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.configuration import conf
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks import arguments
@@ -122,16 +123,14 @@ class TFJobSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
-        from airflow_tfjob.spec.follow import Follow
+        from airflow_tfjob.spec.follow import DELETED, Follow
 
         where = self._where()
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
         except errors.TFJobNotFound:
             if self._seen:  # it existed a poke ago: deleted, not late; no grace to wait out
-                raise errors.TFJobError(
-                    f"TFJob {where} was deleted while the sensor waited for it"
-                ) from None
+                raise errors.TFJobError(f"TFJob {where} {DELETED}") from None
             waited = time.time() - _started(context)
             if waited > self.missing_grace_seconds:
                 raise errors.TFJobError(
@@ -141,10 +140,12 @@ class TFJobSensor(BaseSensorOperator):
             self.log.info("TFJob %s does not exist yet", where)
             return None
         self._seen = True
-        follow = Follow(obj, self._limits())
+        follow = Follow(obj, self._limits(context))
         state = follow.state
         self.log.info("TFJob %s: %s", where, state.summary())
         if not follow.done:
+            if (expiry := follow.expired(time.time())) is not None:
+                raise AirflowSensorTimeout(expiry.message)
             return None
         if state.is_terminal:
             self._read_pods(follow)  # the output, or the failing replicas, as the operator has them
@@ -159,12 +160,16 @@ class TFJobSensor(BaseSensorOperator):
             f"TFJob {where} finished as {state.phase}, not {self.target_state}"
         )
 
-    def _limits(self) -> Limits:
-        """The job is not the sensor's: it waits for ``target_state`` and never deletes."""
+    def _limits(self, context: Context) -> Limits:
+        """The job is not the sensor's: it waits for ``target_state`` until ``timeout`` (from
+        the task's start, as Airflow counts it) and never deletes."""
         from airflow_tfjob.spec.follow import Limits
 
         states = (self.target_state, *self.fail_on)
-        return Limits(owned=False, target_states=states, awaited=(self.target_state,))
+        deadline = _started(context) + self.timeout if self.timeout else None
+        return Limits(
+            deadline=deadline, owned=False, target_states=states, awaited=(self.target_state,)
+        )
 
     def _read_pods(self, follow: Follow) -> None:
         """What the job's pods show (its output, its failures), when they can be read."""
@@ -188,24 +193,24 @@ class TFJobSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
 
-        # the timeout counts from here, as in poke mode: not from the deferral, which may come
-        # after a wait for the job to appear or for a throttled API to answer
-        deadline = time.time() + self.timeout if self.timeout else None
+        # the timeout counts from the task's start, as in poke mode: not from the deferral,
+        # which may come after a wait for the job to appear or for a throttled API to answer
+        deadline = self._limits(context).deadline
         while True:  # a missing job is looked for here, within missing_grace_seconds only
             result = self._check(context)
             if result is not None:
                 return result
-            if deadline is not None and time.time() >= deadline:
-                raise errors.TFJobTimeout(self._timed_out(self._where()))
             try:
                 obj = self.hook.get(self.tfjob_name, self._namespace())
             except errors.TFJobNotFound:
+                if deadline is not None and time.time() >= deadline:
+                    raise AirflowSensorTimeout(
+                        f"TFJob {self._where()} did not reach {self.target_state} before the "
+                        "sensor's timeout (it does not exist)"
+                    ) from None
                 time.sleep(float(self.poke_interval))
                 continue
             self._defer(obj, deadline)
-
-    def _timed_out(self, where: str) -> str:
-        return f"TFJob {where} did not reach {self.target_state} before the sensor's timeout"
 
     def _defer(self, obj: dict[str, Any], deadline: float | None) -> None:
         from airflow_tfjob.triggers import _ending
@@ -242,6 +247,8 @@ class TFJobSensor(BaseSensorOperator):
         from airflow_tfjob.spec import outcome
 
         ended = outcome.verdict(event, self._ending())
+        if ended.kind == "deadline":  # as in poke mode: a sensor's timeout is not retried
+            raise AirflowSensorTimeout(ended.message)
         if not ended.ok:
             raise errors.for_verdict(ended)
         return ended.value

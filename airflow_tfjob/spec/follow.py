@@ -1,8 +1,9 @@
 """The rules of following one TFJob to its end, without I/O: one set for every way of waiting.
 
-The worker's waiter (``backends/kubernetes/wait.py``) and the trigger (``triggers/tfjob.py``)
-read the API each in their own way, and feed what they read here: the job's object as it
-changes (``job``), its pods (``pod``), the job's disappearance (``gone``). They ask what is due:
+The Kubernetes backend's follower (``backends/kubernetes/follower.py``, run by a synchronous task
+on its worker and by ``TFJobTrigger`` in the triggerer) and the sensor's pokes feed what they
+read here: the job's object as it changes (``job``), its pods (``pod``), the job's
+disappearance (``gone``). They ask what is due:
 how long they may wait (``seconds_left``), whether a limit has passed and what to say and do
 (``expired``), whether the pods seen account for the end (``explained``), and the outcome
 (``result``, ``failure``).

@@ -1,13 +1,12 @@
 """``TFJobTrigger``: wait for a TFJob in the triggerer, without holding a worker slot.
 
-It follows the job's own status through the process-wide shared watch (``_shared_watch``), and
-the job's pods through another, so the output and failures are captured as containers end. A
-trigger reads the API itself only when those watches cannot serve it: before the watch has seen
-its job, while the watch reconnects, and when a finished job's pods never showed up.
-Everything it needs is in its kwargs (``serialize``), connection settings included (resolved on
-the worker; Airflow encrypts trigger kwargs), and deadlines are absolute, so a triggerer restart
-resumes exactly where it was. It deletes the job only on a deadline or in ``on_kill`` (a user
-killed the task) — never in ``cleanup``, which also runs when a triggerer merely restarts.
+It runs the same ``JobFollower`` as a synchronous task does on its worker (one engine: the job's
+status and pods through the process-wide shared watches, its replicas' logs, the limits and the
+failure report of ``spec.follow``). Everything it needs is in its kwargs (``serialize``),
+connection settings included (resolved on the worker; Airflow encrypts trigger kwargs), and
+deadlines are absolute, so a triggerer restart resumes exactly where it was. It deletes the job
+only on a deadline or in ``on_kill`` (a user killed the task) — never in ``cleanup``, which also
+runs when a triggerer merely restarts.
 
 With ``end_from_trigger`` (the default of the operator, ``@task.tfjob`` and the sensor) it ends
 the task itself in the triggerer: ``TaskSuccessEvent`` with the XComs the worker would push, or
@@ -25,11 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
-import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal, TypedDict
+from typing import Any
 
 from airflow.triggers.base import (
     BaseTrigger,
@@ -39,38 +35,16 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from airflow_tfjob import errors
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import follow as follow_mod
-from airflow_tfjob.spec import outcome, status
-from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
-from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits, Lost
-from airflow_tfjob.spec.logcursor import LogCursor
-from airflow_tfjob.triggers import _events, _shared_watch
+from airflow_tfjob.spec import outcome
+from airflow_tfjob.spec.follow import Limits
+from airflow_tfjob.spec.jobref import JobRef
 
-EventKind = Literal["finished", "deadline", "error"]
-FIRST_LIST_PATIENCE = 60.0
-"""How long a trigger waits on a shared watch's first list (in flight, not failing) before it
-reads its job itself."""
-SETTLE_SECONDS = 2.0
-"""How long a finished job's pod events may trail its status before the pods are listed."""
+__all__ = ["TFJobEvent", "TFJobTrigger"]
 REMOVAL_WAIT_SECONDS = 300.0
 """After ending its task, how long a trigger waits for Airflow to remove it (and so to call
 ``on_kill``, which applies ``on_finish_action``) before it applies the action itself."""
-
-
-class TFJobEvent(TypedDict):
-    """The payload of the one event a ``TFJobTrigger`` fires: all ``execute_complete`` needs."""
-
-    kind: EventKind
-    name: str
-    namespace: str
-    uid: str
-    message: str
-    result: dict[str, Any] | None
-    """The XCom result (state, conditions, replica statuses, times, output) when finished."""
-    failure: str | None
-    """Why the job failed, when it did."""
 
 
 class TFJobTrigger(BaseTrigger):
@@ -128,10 +102,7 @@ class TFJobTrigger(BaseTrigger):
         """The hook of ``run``, its client ready, for ``on_kill``."""
         self._ended: outcome.Verdict | None = None
         """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
-        self._followers: dict[str, asyncio.Task[None]] = {}
-        """Pod name -> the task following its log."""
-        self._cursors: dict[str, LogCursor] = {}
-        """The last log lines of each replica followed, for the failure message."""
+        self._follower: JobFollower | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path (derived, never hand-written) and every constructor argument."""
@@ -160,17 +131,18 @@ class TFJobTrigger(BaseTrigger):
         """An async hook from the serialized settings (no Airflow connection lookup)."""
         return AsyncTFJobHook(None, **self.settings)
 
-    def _key(self) -> str:
-        return hashlib.sha256(
-            json.dumps(self.settings, sort_keys=True, default=str).encode()
-        ).hexdigest()
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook = self.hook()
-        try:
-            event = await self._follow(hook)
-        except (errors.TFJobError, Lost) as exc:
-            event = self._event("error", f"lost track of TFJob {self.where}: {exc}")
+        self._follower = JobFollower(
+            hook,
+            JobRef(self.name, self.namespace, self.uid),
+            self._limits(),
+            key=settings_key(self.settings),
+            log=self.log,
+            get_logs=self.get_logs,
+            poll_interval=self.poll_interval,
+        )
+        event = await self._follower.run()
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
             return
@@ -209,181 +181,10 @@ class TFJobTrigger(BaseTrigger):
             awaited=tuple(self.ending.success_states),
         )
 
-    async def _follow(self, hook: AsyncTFJobHook) -> TFJobEvent:
-        key = self._key()
-        async with (
-            _shared_watch.subscribe(key, hook, self.namespace, "tfjobs", self.name) as jobs,
-            _shared_watch.subscribe(key, hook, self.namespace, "pods", self.name) as pods,
-        ):
-            obj, early = await self._first(hook, jobs, pods)
-            follow = Follow(obj, self._limits(), uid=self.uid)
-            for pod_event in early:
-                self._pod_event(hook, follow, pod_event)
-            while not follow.done:
-                left = follow.seconds_left(time.time())
-                if left <= 0 and (expiry := follow.expired(time.time())) is not None:
-                    if expiry.delete:
-                        await hook.delete(self.name, self.namespace, uid=self.uid)
-                    kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
-                    return self._event(kind, expiry.message)
-                got = await _events.next_of(
-                    jobs.queue, pods.queue, timeout=max(0.05, min(left, self.poll_interval))
-                )
-                if got is None:  # quiet: only a watch in trouble makes us read the job ourselves
-                    if not jobs.healthy:
-                        await self._reread(hook, follow)
-                elif got[0] is jobs.queue:
-                    self._job_event(follow, got[1])
-                else:
-                    self._pod_event(hook, follow, got[1])
-            await self._settle(hook, follow, pods)
-            if self.get_logs:
-                await self._drain(follow)
-            return self._finished(follow)
-
-    async def _first(
-        self,
-        hook: AsyncTFJobHook,
-        jobs: _shared_watch.Subscription,
-        pods: _shared_watch.Subscription,
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The job as the shared watch has it (no request when it is in sync), else read; and
-        the pod events that came first."""
-        early: list[dict[str, Any]] = []
-        began = time.monotonic()
-        while True:
-            waited = time.monotonic() - began
-            left = self.poll_interval - waited
-            if left <= 0 and jobs.listing and waited < FIRST_LIST_PATIENCE:
-                left = 1.0  # the watch's first list is under way and has not failed: it will tell
-            if left <= 0:
-                break
-            got = await _events.next_of(jobs.queue, pods.queue, timeout=left)
-            if got is None:
-                continue
-            if got[0] is jobs.queue:
-                if got[1]["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
-                    raise errors.TFJobError(f"TFJob {self.where} {follow_mod.DELETED}")
-                return got[1]["object"], early
-            early.append(got[1])
-        return await self._get(hook), early
-
-    async def _get(self, hook: AsyncTFJobHook) -> dict[str, Any]:
-        try:
-            return await hook.get(self.name, self.namespace)
-        except errors.TFJobNotFound:
-            raise errors.TFJobError(f"TFJob {self.where} {follow_mod.DELETED}") from None
-
-    async def _reread(self, hook: AsyncTFJobHook, follow: Follow) -> None:
-        """Read the job while the watch reconnects; an unavailable API is not yet a failure
-        (the watch keeps trying, and the deadlines still hold)."""
-        try:
-            obj = await self._get(hook)
-        except errors.TFJobUnavailable as exc:
-            self.log.warning("TFJob %s: cannot read it now (%s); still waiting", self.where, exc)
-            return
-        if follow.job(obj):
-            self.log.info("TFJob %s: %s", self.where, follow.state.summary())
-
-    async def _settle(
-        self, hook: AsyncTFJobHook, follow: Follow, pods: _shared_watch.Subscription
-    ) -> None:
-        """Bring the ledger up to the job's final state: from the pod watch, which may trail the
-        job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
-        ends = time.monotonic() + SETTLE_SECONDS
-        while True:
-            while not pods.queue.empty():
-                self._pod_event(hook, follow, pods.queue.get_nowait())
-            if follow.explained():
-                return
-            got = await _events.next_of(pods.queue, timeout=ends - time.monotonic())
-            if got is None:
-                break
-            self._pod_event(hook, follow, got[1])
-        self.log.info(
-            "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",
-            self.where,
-            SETTLE_SECONDS,
-        )
-        with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
-            for pod in (await hook.list_pods(self.name, self.namespace))[0]:
-                follow.pod(pod)
-
-    def _job_event(self, follow: Follow, event: dict[str, Any]) -> None:
-        if event["type"] in ("DELETED", "ABSENT"):
-            follow.gone()
-        if follow.job(event["object"]):
-            self.log.info("TFJob %s: %s", self.where, follow.state.summary())
-
-    def _pod_event(self, hook: AsyncTFJobHook, follow: Follow, event: dict[str, Any]) -> None:
-        pod = event["object"]
-        if event["type"] == "ABSENT" or not pod.get("status"):
-            return
-        outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
-        if self.get_logs and status.has_run(pod) and outcome.pod not in self._followers:
-            self._followers[outcome.pod] = asyncio.create_task(
-                self._stream_log(hook, follow, outcome), name=outcome.pod
-            )
-
-    async def _stream_log(
-        self, hook: AsyncTFJobHook, follow: Follow, outcome: status.ReplicaOutcome
-    ) -> None:
-        """Print a replica's log until its pod has finished: a container restarted in place is
-        followed again from where its log was read (no line twice, none lost)."""
-        cursor, backoff = (
-            self._cursors.setdefault(outcome.replica, LogCursor()),
-            Backoff(cap=LOG_BACKOFF_CAP),
-        )
-        while True:
-            read = cursor.lines
-            try:
-                async for line in hook.stream_log(
-                    outcome.pod, self.namespace, since_time=cursor.begin(), timestamps=True
-                ):
-                    text = cursor.accept(line)
-                    if text is not None:
-                        self.log.info("[%s] %s", outcome.replica, text)
-            except errors.TFJobNotFound:
-                return  # the pod is gone
-            except errors.TFJobError:
-                pass  # not started yet, or a dropped stream: look again
-            if outcome.pod in follow.ledger.finished_pods:
-                return
-            if cursor.lines > read:
-                backoff.reset()
-            await asyncio.sleep(backoff.next())
-
-    async def _drain(self, follow: Follow) -> None:
-        """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
-        before the outcome is told: the last lines come before the failure message."""
-        ending = [t for pod, t in self._followers.items() if pod in follow.ledger.finished_pods]
-        if ending:
-            await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
-
-    def _finished(self, follow: Follow) -> TFJobEvent:
-        event = self._event("finished", f"TFJob {self.where} {follow.state.phase}")
-        event["result"] = follow.result()
-        cursors = self._cursors
-        event["failure"] = follow.failure(
-            lambda replica: list(cursors[replica].tail) if replica in cursors else []
-        )
-        return event
-
-    def _event(self, kind: EventKind, message: str) -> TFJobEvent:
-        return TFJobEvent(
-            kind=kind,
-            name=self.name,
-            namespace=self.namespace,
-            uid=self.uid,
-            message=message,
-            result=None,
-            failure=None,
-        )
-
     async def cleanup(self) -> None:
         """Release local resources only (log streams); the job keeps running."""
-        for task in self._followers.values():
-            task.cancel()
+        if self._follower is not None:
+            await self._follower.close()
 
     async def on_kill(self) -> None:
         """Airflow removed the trigger (3.3+). After this trigger ended the task, that is the sign

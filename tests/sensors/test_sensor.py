@@ -188,7 +188,7 @@ def test_a_job_deleted_while_poked_fails_the_sensor_at_once(
     started = time.monotonic()
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="vanishing")
     assert task_instance(dagrun, "wait").state == "failed"
-    assert f"TFJob {namespace}/vanishing was deleted while the sensor waited for it" in (
+    assert f"TFJob {namespace}/vanishing was deleted while the task waited for it" in (
         capfd.readouterr().out
     )
     assert time.monotonic() - started < 120  # not the 600 s grace for a job not yet created

@@ -1,10 +1,17 @@
 """The same scripted jobs through every way of following one (sync operator, deferred operator,
 poke sensor, deferrable sensor, under ``dag.test()``) give the same XCom, the same failure text
-and, where the task streams logs, the same log lines: the rules live once, in spec/follow.py."""
+and, where the task streams logs, the same log lines: the rules live once, in spec/follow.py, and
+the operator's two modes run one follower (backends/kubernetes/follower.py).
+
+Scripted: a success with output, a failure with a termination message, an in-place restart
+mid-log, a start-up timeout (the operator's own limit), a deadline (the task's execution_timeout
+or the sensor's timeout) and a deletion by someone else."""
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,9 +19,12 @@ from typing import Any
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.errors import TFJobNotFound
+from airflow_tfjob.spec import status
 from tests.airflow_fixtures import RESULT_KEYS, operator_body, task_instance, tfjob_hook
 from tests.sim.fates import RUNS_FOR_EVER, Fate
 from tests.sim.operator import Operator
+from tests.waiting import eventually
 
 SENSOR = """
 from airflow_tfjob.sensors.tfjob import TFJobSensor
@@ -25,18 +35,27 @@ MODES = ["sync", "deferred", "poke sensor", "deferrable sensor"]
 
 
 def _run(
-    mode: str, run_dag: Callable[..., Any], namespace: str, kubeconfig: Path, job: str, **more: Any
+    mode: str,
+    run_dag: Callable[..., Any],
+    namespace: str,
+    kubeconfig: Path,
+    job: str,
+    *,
+    operator_code: str = "",
+    sensor_code: str = "",
+    **more: Any,
 ) -> Any:
-    """Run the mode's task on job ``job`` (a sensor's job is created here, as by someone else)."""
+    """Run the mode's task on job ``job`` (a sensor's job is created here, as by someone else),
+    with ``more`` for its workers and ``*_code`` as more arguments of the task."""
     if mode.endswith("sensor"):
         manifest = TfJob(chief=Chief(), worker=Worker(replicas=2, **more)).to_manifest(
             job, namespace, image="tf:2"
         )
         tfjob_hook(kubeconfig).create(manifest)
-        body = SENSOR
+        body = SENSOR.replace("deferrable=DEFERRABLE)", f"deferrable=DEFERRABLE, {sensor_code})")
     else:
         workers = f"Worker(replicas=2, **{more!r})"
-        body = operator_body(deferrable=mode == "deferred", name=job).replace(
+        body = operator_body(operator_code, deferrable=mode == "deferred", name=job).replace(
             "Worker(replicas=2)", workers
         )
     dagrun = run_dag(
@@ -107,3 +126,107 @@ def test_a_container_restarted_in_place_is_followed_again_no_line_lost_or_repeat
     out = capfd.readouterr().out
     lines = re.findall(r"\[worker-0\] (epoch \d|loss nan: crashing|resumed from checkpoint)", out)
     assert lines == ["epoch 1", "loss nan: crashing", "resumed from checkpoint", "epoch 2"], lines
+
+
+@pytest.mark.parametrize("mode", ["sync", "deferred"])
+def test_a_startup_timeout_gives_the_same_report_and_deletes_the_job(
+    mode: str,
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    job = f"late-{mode}"
+    for rtype, index in (("Chief", 0), ("Worker", 0), ("Worker", 1)):
+        simulator.set_fate(job, rtype, index, Fate(never_starts=True))
+    body = operator_body(deferrable=mode == "deferred", name=job, startup_timeout_seconds=3)
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    expected = (
+        f"no replica of TFJob {namespace}/{job} started within 3 s (startup_timeout_seconds); "
+        "the job was deleted. Waiting: chief-0: ContainerCreating; worker-0: ContainerCreating; "
+        "worker-1: ContainerCreating"
+    )
+    assert expected in out, out[-3000:]
+    _gone(kubeconfig, namespace, job)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_deadline_gives_the_same_report(
+    mode: str,
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The task's execution_timeout deletes its own job; a sensor's timeout only stops it."""
+    job = f"slow-{MODES.index(mode)}"
+    simulator.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
+    timeout = "__import__('datetime').timedelta(seconds=12)"
+    ti = _run(
+        mode,
+        run_dag,
+        namespace,
+        kubeconfig,
+        job,
+        operator_code=f"execution_timeout={timeout},",
+        sensor_code="timeout=10,",
+    )
+    assert ti.state == "failed"
+    out, where = capfd.readouterr().out, f"{namespace}/{job}"
+    if mode.endswith("sensor"):
+        expected = f"TFJob {where} did not reach Succeeded before the sensor's timeout (Running)"
+        assert expected in out, out[-3000:]
+        assert tfjob_hook(kubeconfig).get(job, namespace)["metadata"]["name"] == job
+    else:
+        expected = (
+            f"TFJob {where} did not finish before the task's execution_timeout (Running); "
+            "it was deleted"
+        )
+        assert expected in out, out[-3000:]
+        _gone(kubeconfig, namespace, job)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_deletion_gives_the_same_report(
+    mode: str,
+    run_dag: Callable[..., Any],
+    simulator: Operator,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    job = f"gone-{MODES.index(mode)}"
+    simulator.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
+    hook = tfjob_hook(kubeconfig)
+
+    def delete_once_running() -> None:
+        def running() -> bool:
+            try:
+                return bool(status.job_state(hook.get(job, namespace)).phase == "Running")
+            except TFJobNotFound:
+                return False
+
+        eventually(running, timeout=120)
+        time.sleep(2)  # the task is following it by now
+        hook.delete(job, namespace)
+
+    threading.Thread(target=delete_once_running, daemon=True).start()
+    ti = _run(mode, run_dag, namespace, kubeconfig, job)
+    assert ti.state == "failed"
+    out = capfd.readouterr().out
+    assert f"TFJob {namespace}/{job} was deleted while the task waited for it" in out, out[-3000:]
+
+
+def _gone(kubeconfig: Path, namespace: str, job: str) -> None:
+    def gone() -> bool:
+        try:
+            tfjob_hook(kubeconfig).get(job, namespace)
+        except TFJobNotFound:
+            return True
+        return False
+
+    eventually(gone, timeout=60)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.triggers import _shared_watch
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
@@ -60,7 +60,7 @@ def test_serialize_rebuild_and_run_reports_success_with_output(
     event = asyncio.run(_first_event(trigger))
     assert event["kind"] == "finished"
     assert event["result"]["state"] == "Succeeded" and event["result"]["output"] == {"acc": 1}
-    assert _shared_watch.active() == {}  # the shared watches closed with the last subscriber
+    assert watches.active() == {}  # the shared watches closed with the last subscriber
 
 
 def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
@@ -77,7 +77,7 @@ def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
         task.cancel()  # the triggerer stops ...
         await asyncio.gather(task, return_exceptions=True)
         await trigger.cleanup()  # ... and cleans up, which must not touch the job
-        assert _shared_watch.active() == {}
+        assert watches.active() == {}
         return await _first_event(_rebuild(trigger))  # ... and another triggerer resumes
 
     event = asyncio.run(restart())
@@ -101,7 +101,7 @@ def test_fifty_triggers_share_one_watch_per_namespace(
     async def all_of_them() -> list[dict[str, Any]]:
         tasks = [asyncio.create_task(_first_event(t)) for t in triggers]
         await asyncio.sleep(1.0)
-        assert len(_shared_watch.active()) == 2  # one TFJob watch and one pod watch
+        assert len(watches.active()) == 2  # one TFJob watch and one pod watch
         return await asyncio.gather(*tasks)
 
     events = asyncio.run(all_of_them())
@@ -118,7 +118,7 @@ def test_fifty_triggers_share_one_watch_per_namespace(
     assert listed <= 5  # a fallback, not a read per job
     # the two watches; a fallback list, chunked by the server, streams beside them
     assert fault_proxy.peak_streams <= 2 + listed
-    assert _shared_watch.active() == {}  # closed with the last subscriber
+    assert watches.active() == {}  # closed with the last subscriber
 
 
 def test_a_trigger_reads_the_job_itself_while_the_watch_cannot_serve_it(

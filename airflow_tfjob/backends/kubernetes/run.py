@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import submit
-from airflow_tfjob.backends.kubernetes.pods import PodTracker
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, settings_key
 from airflow_tfjob.backends.kubernetes.request import RunRequest
-from airflow_tfjob.backends.kubernetes.wait import Waiter
-from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
 from airflow_tfjob.spec import outcome
-from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow, Limits
+from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
 
 
 class KubernetesRun:
     """A job run by the training operator (``backends.Run``), submitted once: ``submit()``
-    creates or adopts it (the deferred path submits, then defers), ``run()`` follows it."""
+    creates or adopts it (the deferred path submits, then defers), ``run()`` follows it with the
+    same ``JobFollower`` the trigger runs, here in an event loop of the worker's own."""
 
     def __init__(
         self, hook: TFJobHook, request: RunRequest, *, on_kill_action: str = "delete_tfjob"
@@ -36,7 +38,21 @@ class KubernetesRun:
 
     def run(self) -> dict[str, Any]:
         """Follow the job to the end; the XCom result, or ``TFJobFailed``/``TFJobTimeout``."""
-        return follow_to_end(self.hook, self.request, self.submit())
+        submitted, request = self.submit(), self.request
+        settings = self.hook.trigger_settings()
+        follower = JobFollower(
+            AsyncTFJobHook(None, **settings),
+            JobRef.of(submitted),
+            limits(submitted, deadline=request.deadline, startup=request.startup_timeout),
+            key=settings_key(settings),
+            log=request.log,
+            get_logs=request.get_logs,
+            poll_interval=request.poll_interval,
+        )
+        event = asyncio.run(follower.run())
+        ending = outcome.Ending(on_finish_action=request.on_finish_action)
+        result: dict[str, Any] = complete(self.hook, request.log, ending, event)
+        return result
 
     def kill(self, why: str) -> None:
         """Delete the job (unless ``on_kill_action`` keeps it)."""
@@ -44,35 +60,28 @@ class KubernetesRun:
             delete(self.hook, self.request.log, self.job, why)
 
 
-def follow_to_end(
-    hook: TFJobHook, request: RunRequest, submitted: dict[str, Any]
-) -> dict[str, Any]:
-    """Follow a submitted job, collect its logs and outcome, apply ``on_finish_action``."""
-    meta = submitted["metadata"]
-    policy = (submitted.get("spec") or {}).get("runPolicy") or {}
-    limits = Limits(
-        deadline=request.deadline,
+def limits(job: Mapping[str, Any], *, deadline: float | None, startup: float | None) -> Limits:
+    """What ends a wait for the task's own ``job`` early."""
+    policy = (job.get("spec") or {}).get("runPolicy") or {}
+    return Limits(
+        deadline=deadline,
         active_deadline_seconds=policy.get("activeDeadlineSeconds"),
-        startup_timeout=request.startup_timeout,
+        startup_timeout=startup,
     )
-    follow = Follow(submitted, limits)
-    tracker = PodTracker(hook, follow, log=request.log, get_logs=request.get_logs)
-    tracker.start()
-    try:
-        Waiter(hook, request, follow, meta.get("resourceVersion")).run()
-    except BaseException:
-        tracker.stop()
-        raise
-    tracker.finish(LOG_DRAIN_SECONDS if request.get_logs else 0.0)
-    result = follow.result()
-    finish(hook, request.log, request.on_finish_action, JobRef.of(submitted), follow.state.phase)
-    failure = follow.failure(tracker.tail)
-    if failure is not None:
-        raise errors.TFJobFailed(failure)
-    return result
 
 
-def finish(hook: TFJobHook, log: Any, action: str, job: JobRef, phase: str) -> None:
+def complete(hook: TFJobHook, log: Any, ending: outcome.Ending, event: Mapping[str, Any]) -> Any:
+    """End a wait on the worker (synchronous, or resumed after a deferral): apply
+    ``on_finish_action`` to a finished job, then return the value or raise."""
+    ended = outcome.verdict(event, ending)
+    if ended.kind == "finished":
+        finish(hook, log, ending.on_finish_action, JobRef.of(event), event["result"]["state"])
+    if not ended.ok:
+        raise errors.for_verdict(ended)
+    return ended.value
+
+
+def finish(hook: TFJobHook, log: Any, action: str | None, job: JobRef, phase: str) -> None:
     """Apply ``on_finish_action`` once logs and output are safe."""
     if not outcome.deletes(action, phase):
         log.info("Keeping TFJob %s (%s)", job.where, action)

@@ -1,0 +1,294 @@
+"""``JobFollower``: follow one TFJob to its end — the one engine of every Kubernetes wait.
+
+The worker runs it in ``asyncio.run`` (``KubernetesRun.run``), the triggerer inside
+``TFJobTrigger``; the rules it applies are ``spec.follow``'s. It reads the job's status and its
+pods from the process-wide shared watches (``watches``), so the output and failures are captured
+as containers end, and reads the API itself only when those cannot serve it: before the watch
+has seen the job, while the watch reconnects, and when a finished job's pods never showed up.
+Each replica's log is streamed into ``log`` (a container restarted in place is followed again,
+no line lost or repeated) and drained before the outcome is told. It deletes the job only when
+a limit that says so passes; it returns one ``TFJobEvent`` and never raises a ``TFJobError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
+
+from airflow_tfjob import errors
+from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.spec import status
+from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
+from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
+from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.spec.logcursor import LogCursor
+
+EventKind = Literal["finished", "deadline", "error"]
+FIRST_LIST_PATIENCE = 60.0
+"""How long a follower waits on a shared watch's first list (in flight, not failing) before it
+reads its job itself."""
+SETTLE_SECONDS = 2.0
+"""How long a finished job's pod events may trail its status before the pods are listed."""
+Queue = asyncio.Queue[dict[str, Any]]
+
+
+class TFJobEvent(TypedDict):
+    """How a wait ended: all a task needs to end (``spec.outcome.verdict`` reads it)."""
+
+    kind: EventKind
+    name: str
+    namespace: str
+    uid: str
+    message: str
+    result: dict[str, Any] | None
+    """The XCom result (state, conditions, replica statuses, times, output) when finished."""
+    failure: str | None
+    """Why the job failed, when it did."""
+
+
+class JobFollower:
+    """One wait for one job (``job``'s uid: a namesake created later is not ours).
+
+    :param key: Identifies the cluster and credentials: followers with equal keys share watches.
+    :param log: Where progress and replica log lines go.
+    :param poll_interval: How long to wait for the shared watch (to first see the job, or to
+        recover from a reconnect) before reading the job directly.
+    """
+
+    def __init__(
+        self,
+        hook: AsyncTFJobHook,
+        job: JobRef,
+        limits: Limits,
+        *,
+        key: str,
+        log: Any,
+        get_logs: bool,
+        poll_interval: float,
+    ) -> None:
+        self.hook, self.job, self.limits, self.key, self.log = hook, job, limits, key, log
+        self.get_logs, self.poll_interval = get_logs, poll_interval
+        self._streams: dict[str, asyncio.Task[None]] = {}
+        """Pod name -> the task following its log."""
+        self._cursors: dict[str, LogCursor] = {}
+        """The last log lines of each replica followed, for the failure message."""
+
+    async def run(self) -> TFJobEvent:
+        """Follow the job to its end, or until a limit passes or it is lost."""
+        try:
+            return await self._follow()
+        except Lost as exc:  # deleted or replaced: the message says so
+            return self._event("error", str(exc))
+        except errors.TFJobError as exc:
+            return self._event("error", f"lost track of TFJob {self.job.where}: {exc}")
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop following logs (the job keeps running)."""
+        for task in self._streams.values():
+            task.cancel()
+        if self._streams:
+            await asyncio.wait(list(self._streams.values()))
+
+    async def _follow(self) -> TFJobEvent:
+        job, hook = self.job, self.hook
+        async with (
+            watches.subscribe(self.key, hook, job.namespace, "tfjobs", job.name) as jobs,
+            watches.subscribe(self.key, hook, job.namespace, "pods", job.name) as pods,
+        ):
+            obj, early = await self._first(jobs, pods)
+            follow = Follow(obj, self.limits, uid=job.uid)
+            self.log.info("TFJob %s: %s", job.where, follow.state.summary())
+            for pod_event in early:
+                self._pod_event(follow, pod_event)
+            while not follow.done:
+                left = follow.seconds_left(time.time())
+                if left <= 0 and (expiry := follow.expired(time.time())) is not None:
+                    if expiry.delete:
+                        await hook.delete(job.name, job.namespace, uid=job.uid)
+                    kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
+                    return self._event(kind, expiry.message)
+                got = await next_of(
+                    jobs.queue, pods.queue, timeout=max(0.05, min(left, self.poll_interval))
+                )
+                if got is None:  # quiet: only a watch in trouble makes us read the job ourselves
+                    if not jobs.healthy:
+                        await self._reread(follow)
+                elif got[0] is jobs.queue:
+                    self._job_event(follow, got[1])
+                else:
+                    self._pod_event(follow, got[1])
+            await self._settle(follow, pods)
+            if self.get_logs:
+                await self._drain(follow)
+            return self._finished(follow)
+
+    async def _first(
+        self, jobs: watches.Subscription, pods: watches.Subscription
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The job as the shared watch has it (no request when it is in sync), else read; and
+        the pod events that came first."""
+        early: list[dict[str, Any]] = []
+        began = time.monotonic()
+        while True:
+            waited = time.monotonic() - began
+            left = self.poll_interval - waited
+            if left <= 0 and jobs.listing and waited < FIRST_LIST_PATIENCE:
+                left = 1.0  # the watch's first list is under way and has not failed: it will tell
+            if left <= 0:
+                break
+            got = await next_of(jobs.queue, pods.queue, timeout=left)
+            if got is None:
+                continue
+            if got[0] is jobs.queue:
+                if got[1]["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
+                    raise Lost(f"TFJob {self.job.where} {DELETED}")
+                return got[1]["object"], early
+            early.append(got[1])
+        return await self._get(), early
+
+    async def _get(self) -> dict[str, Any]:
+        try:
+            return await self.hook.get(self.job.name, self.job.namespace)
+        except errors.TFJobNotFound:
+            raise Lost(f"TFJob {self.job.where} {DELETED}") from None
+
+    async def _reread(self, follow: Follow) -> None:
+        """Read the job while the watch reconnects; an unavailable API is not yet a failure
+        (the watch keeps trying, and the deadlines still hold)."""
+        try:
+            obj = await self._get()
+        except errors.TFJobUnavailable as exc:
+            self.log.warning("TFJob %s: cannot read it now (%s); still waiting", follow.where, exc)
+            return
+        self._update(follow, obj)
+
+    async def _settle(self, follow: Follow, pods: watches.Subscription) -> None:
+        """Bring the ledger up to the job's final state: from the pod watch, which may trail the
+        job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
+        ends = time.monotonic() + SETTLE_SECONDS
+        while True:
+            while not pods.queue.empty():
+                self._pod_event(follow, pods.queue.get_nowait())
+            if follow.explained():
+                return
+            got = await next_of(pods.queue, timeout=ends - time.monotonic())
+            if got is None:
+                break
+            self._pod_event(follow, got[1])
+        self.log.info(
+            "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",
+            follow.where,
+            SETTLE_SECONDS,
+        )
+        with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
+            for pod in (await self.hook.list_pods(self.job.name, self.job.namespace))[0]:
+                follow.pod(pod)
+
+    def _job_event(self, follow: Follow, event: dict[str, Any]) -> None:
+        if event["type"] in ("DELETED", "ABSENT"):
+            follow.gone()
+        self._update(follow, event["object"])
+
+    def _update(self, follow: Follow, obj: dict[str, Any]) -> None:
+        if follow.job(obj):
+            self.log.info("TFJob %s: %s", follow.where, follow.state.summary())
+
+    def _pod_event(self, follow: Follow, event: dict[str, Any]) -> None:
+        pod = event["object"]
+        if event["type"] == "ABSENT" or not pod.get("status"):
+            return
+        outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
+        if self.get_logs and status.has_run(pod) and outcome.pod not in self._streams:
+            self._streams[outcome.pod] = asyncio.create_task(
+                self._stream_log(follow, outcome), name=outcome.pod
+            )
+
+    async def _stream_log(self, follow: Follow, outcome: status.ReplicaOutcome) -> None:
+        """Print a replica's log until its pod has finished: a container restarted in place is
+        followed again from where its log was read (no line twice, none lost)."""
+        cursor = self._cursors.setdefault(outcome.replica, LogCursor())
+        backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
+        while True:
+            read = cursor.lines
+            try:
+                async for line in self.hook.stream_log(
+                    outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
+                ):
+                    text = cursor.accept(line)
+                    if text is not None:
+                        self.log.info("[%s] %s", outcome.replica, text)
+            except errors.TFJobNotFound:
+                return  # the pod is gone
+            except errors.TFJobError:
+                pass  # not started yet, or a dropped stream: look again
+            if outcome.pod in follow.ledger.finished_pods:
+                return
+            if cursor.lines > read:
+                backoff.reset()
+            await asyncio.sleep(backoff.next())
+
+    async def _drain(self, follow: Follow) -> None:
+        """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
+        before the outcome is told: the last lines come before the failure message."""
+        ending = [t for pod, t in self._streams.items() if pod in follow.ledger.finished_pods]
+        if ending:
+            await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
+
+    def _finished(self, follow: Follow) -> TFJobEvent:
+        event = self._event("finished", f"TFJob {follow.where} {follow.state.phase}")
+        event["result"] = follow.result()
+        cursors = self._cursors
+        event["failure"] = follow.failure(
+            lambda replica: list(cursors[replica].tail) if replica in cursors else []
+        )
+        return event
+
+    def _event(self, kind: EventKind, message: str) -> TFJobEvent:
+        job = self.job
+        return TFJobEvent(
+            kind=kind,
+            name=job.name,
+            namespace=job.namespace,
+            uid=job.uid,
+            message=message,
+            result=None,
+            failure=None,
+        )
+
+
+def settings_key(settings: Mapping[str, Any]) -> str:
+    """Followers with the same connection settings share watches."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+async def next_of(*queues: Queue, timeout: float) -> tuple[Queue, dict[str, Any]] | None:
+    """The first item from any queue (with the queue it came from), or None after ``timeout``."""
+    for queue in queues:
+        if not queue.empty():
+            return queue, queue.get_nowait()
+    getters = {asyncio.ensure_future(q.get()): q for q in queues}
+    try:
+        done, _ = await asyncio.wait(
+            getters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for getter in getters:
+            if not getter.done():
+                getter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await getter
+    for getter in done:
+        queue = getters[getter]
+        for other in done - {getter}:  # keep what another queue delivered at the same moment
+            getters[other].put_nowait(other.result())
+        return queue, getter.result()
+    return None
