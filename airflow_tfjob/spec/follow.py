@@ -149,12 +149,7 @@ class Follow:
                     f"({phase})",
                     delete=False,
                 )
-            return Expiry(
-                "deadline",
-                f"TFJob {self.where} did not finish before the task's execution_timeout "
-                f"({phase}); it was deleted",
-                delete=True,
-            )
+            return Expiry("deadline", report.deadline_message(self.where, phase), delete=True)
         active = self._active_deadline_at()
         if owned and active is not None and now >= active:
             seconds = self.limits.active_deadline_seconds or 0.0

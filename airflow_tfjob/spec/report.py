@@ -72,3 +72,8 @@ def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOu
         f"no replica of TFJob {where} started within {seconds:.0f} s (startup_timeout_seconds); "
         f"the job was deleted. Waiting: {waiting or NO_PODS}"
     )
+
+
+def deadline_message(where: str, phase: str, *, ended: str = "it was deleted") -> str:
+    """The task's ``execution_timeout`` passed first (every backend and mode says it so)."""
+    return f"TFJob {where} did not finish before the task's execution_timeout ({phase}); {ended}"

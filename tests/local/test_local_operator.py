@@ -135,7 +135,10 @@ def test_execution_timeout_stops_every_replica(
     )
     assert task_instance(dagrun, "train").state == "failed"
     out = capfd.readouterr().out
-    assert "did not finish within the task's execution_timeout; its replicas were stopped" in out
+    assert (
+        "did not finish before the task's execution_timeout (Running); its replicas were stopped"
+        in out
+    )
     assert len(local.all_pids()) == 3
     assert not [pid for pid in local.all_pids() if alive(pid)]
 

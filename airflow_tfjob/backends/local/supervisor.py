@@ -26,7 +26,7 @@ from airflow_tfjob import errors
 from airflow_tfjob.backends.local import plan, ports, reaper, rules
 from airflow_tfjob.backends.local.process import ReplicaProcess, stop_all
 from airflow_tfjob.backends.local.request import LocalRequest
-from airflow_tfjob.spec import status, tfconfig
+from airflow_tfjob.spec import report, status, tfconfig
 from airflow_tfjob.spec.status import JobState, ReplicaOutcome
 
 TICK = 0.1
@@ -237,10 +237,9 @@ class LocalJob:
         if self._stop_reason:
             raise errors.TFJobError(f"TFJob {self.where} was stopped: {self._stop_reason}")
         if self.request.deadline is not None and time.time() >= self.request.deadline:
-            raise errors.TFJobTimeout(
-                f"TFJob {self.where} did not finish within the task's execution_timeout; "
-                "its replicas were stopped"
-            )
+            phase = status.job_state(self.object()).phase
+            ended = "its replicas were stopped"
+            raise errors.TFJobTimeout(report.deadline_message(self.where, phase, ended=ended))
         elapsed = time.monotonic() - self._started
         if self.active_deadline is not None and elapsed >= self.active_deadline:
             self.status.fail(
