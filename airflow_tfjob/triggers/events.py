@@ -1,0 +1,235 @@
+"""``TFJobEventTrigger``: an event for every TFJob that finishes, for event-driven DAGs.
+
+Put it in an ``AssetWatcher``; a DAG scheduled on that asset then runs once for each TFJob of a
+namespace (matching a label selector) that reaches a phase, whoever created the job: an Airflow
+task, a notebook, CI. Each event carries what ``TFJobOperator``'s XCom has (name, namespace, uid,
+``state`` — also as ``phase`` — conditions, times, and ``output``, the output replica's
+termination message) in the asset event's ``extra["payload"]``.
+
+Watchers of one cluster and namespace share one watch of its TFJobs in the triggerer (Airflow
+3.3's shared streams: ``shared_stream_key``, ``open_shared_stream``, ``filter_shared_stream``);
+each filters by its own selector and phases. Which jobs fire, once each across triggerer
+restarts, is ``spec.jobevents``' rule; its memory lives in Airflow's asset state store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Hashable, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from airflow_tfjob import errors
+from airflow_tfjob.hooks import arguments
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.spec import checks, jobevents, selector
+from airflow_tfjob.spec.backoff import Backoff
+from airflow_tfjob.spec.errors import TFJobSpecError
+from airflow_tfjob.spec.follow import Follow, Limits
+
+log = logging.getLogger(__name__)
+FINISHED = ("Succeeded", "Failed")
+PERMANENT = (errors.TFJobForbidden, errors.TFJobCRDNotInstalled, errors.TFJobTLSError)
+"""Errors no retry cures: the watcher fails, visibly, instead of retrying for ever."""
+STREAM_SECONDS = 120
+KEPT_METADATA = ("name", "namespace", "uid", "labels", "creationTimestamp", "resourceVersion")
+_OUTPUTS: dict[str, asyncio.Task[dict[str, Any]]] = {}
+"""uid -> the job's payload being read (once per process, whichever watcher asks first)."""
+_MAX_OUTPUTS = 1024
+
+
+class TFJobEventTrigger(BaseEventTrigger):
+    """Fire once for each TFJob in ``namespace`` matching ``label_selector`` that reaches one of
+    ``phases``.
+
+    :param namespace: The namespace to watch.
+    :param label_selector: Only jobs whose labels match (Kubernetes selector syntax; empty: all).
+    :param phases: ``["Succeeded"]`` (default), ``["Failed"]`` or both.
+    :param kubernetes_conn_id: The ``kubernetes`` connection (read in the triggerer).
+    :param config_file: A kubeconfig file on the triggerer's host, overriding the connection's.
+    :param cluster_context: The kubeconfig context.
+    :param in_cluster: Use the triggerer pod's service account.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        label_selector: str = "",
+        phases: Sequence[str] = ("Succeeded",),
+        kubernetes_conn_id: str | None = "kubernetes_default",
+        config_file: str | None = None,
+        cluster_context: str | None = None,
+        in_cluster: bool | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        checks.dns1123_label(namespace, "namespace")
+        self.requirements = selector.parse(label_selector)
+        self.phases = list(arguments.phases(phases, "phases"))
+        if not self.phases or not set(self.phases) <= set(FINISHED):
+            raise TFJobSpecError("phases", phases, "must name Succeeded, Failed or both")
+        arguments.connection(
+            kubernetes_conn_id=kubernetes_conn_id,
+            config_file=config_file,
+            cluster_context=cluster_context,
+            in_cluster=in_cluster,
+            rendered=True,
+        )
+        self.namespace, self.label_selector = namespace, label_selector
+        self.kubernetes_conn_id, self.config_file = kubernetes_conn_id, config_file
+        self.cluster_context, self.in_cluster = cluster_context, in_cluster
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return f"{type(self).__module__}.{type(self).__qualname__}", {
+            "namespace": self.namespace,
+            "label_selector": self.label_selector,
+            "phases": self.phases,
+            "kubernetes_conn_id": self.kubernetes_conn_id,
+            "config_file": self.config_file,
+            "cluster_context": self.cluster_context,
+            "in_cluster": self.in_cluster,
+        }
+
+    def shared_stream_key(self) -> Hashable:
+        """Watchers of one cluster (the same connection settings) and namespace share a watch."""
+        kwargs = self.serialize()[1]
+        return ("airflow_tfjob.tfjobs", *(str(kwargs[k]) for k in _STREAM_FIELDS))
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """List the namespace's TFJobs, then watch them, for ever: each job as it is listed or
+        changes, and after each listing a ``SYNCED`` event with the uids listed."""
+        hook, namespace, backoff = _hook(kwargs), kwargs["namespace"], Backoff()
+        while True:
+            try:
+                items, version = await hook.list_jobs(namespace)
+                for obj in items:
+                    yield {"type": "LISTED", "object": _trimmed(obj)}
+                yield {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items]}
+                while True:
+                    async for event in hook.watch(
+                        namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
+                    ):
+                        obj = event["object"]
+                        version = obj["metadata"].get("resourceVersion") or version
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            yield {"type": event["type"], "object": _trimmed(obj)}
+                    backoff.reset()
+            except errors.TFJobWatchExpired:
+                continue  # list again at once
+            except PERMANENT:
+                raise
+            except errors.TFJobError as exc:
+                delay = backoff.next()
+                log.warning(
+                    "Watch of TFJobs in %s failed (%s); again in %.1f s", namespace, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def filter_shared_stream(
+        self, shared_stream: AsyncIterator[Any]
+    ) -> AsyncIterator[TriggerEvent]:
+        """An event for each job that is news (``spec.jobevents``), remembered before it fires."""
+        fired = await self._recall()
+        hook = None
+        async for raw in shared_stream:
+            if raw["type"] == "SYNCED":
+                if fired.forget_all_but(raw["uids"]):
+                    await self._remember(fired)
+                continue
+            obj = raw["object"]
+            if not fired.due(obj, self.phases, self.requirements):
+                continue
+            hook = hook or _hook(self.serialize()[1])
+            payload = await _payload(hook, obj)
+            fired.record(obj)
+            await self._remember(fired)
+            self.log.info(
+                "TFJob %s/%s %s: firing for the asset",
+                payload["namespace"],
+                payload["name"],
+                payload["state"],
+            )
+            yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Without Airflow's shared streams (a test, an older triggerer): a watch of its own."""
+        stream = type(self).open_shared_stream(self.serialize()[1])
+        async for event in self.filter_shared_stream(stream):
+            yield event
+
+    def _memory_key(self) -> str:
+        kwargs = json.dumps(self.serialize()[1], sort_keys=True, default=str)
+        return "tfjob_events_" + hashlib.sha256(kwargs.encode()).hexdigest()[:16]
+
+    async def _recall(self) -> jobevents.Fired:
+        store = self.asset_state_store
+        if store is None:
+            self.log.warning("No asset state store: a triggerer restart may fire for jobs again")
+            return jobevents.Fired()
+        fired = jobevents.Fired.from_dict(await store.aget(self._memory_key()))
+        if fired is None:
+            fired = jobevents.Fired()
+            await self._remember(fired)
+        self.log.info("Watching TFJobs in %s finished since %s", self.namespace, fired.since)
+        return fired
+
+    async def _remember(self, fired: jobevents.Fired) -> None:
+        if self.asset_state_store is not None:
+            await self.asset_state_store.aset(self._memory_key(), fired.to_dict())
+
+
+_STREAM_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster", "namespace")
+
+
+def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
+    return AsyncTFJobHook(
+        kwargs["kubernetes_conn_id"],
+        config_file=kwargs["config_file"],
+        cluster_context=kwargs["cluster_context"],
+        in_cluster=kwargs["in_cluster"],
+    )
+
+
+def _trimmed(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the rule and the payload read of a job: its identity, labels, status and replica
+    counts (which replica's message is the output); the rest of its spec stays out."""
+    meta, specs = obj.get("metadata") or {}, (obj.get("spec") or {}).get("tfReplicaSpecs") or {}
+    return {
+        "metadata": {k: meta[k] for k in KEPT_METADATA if k in meta},
+        "spec": {
+            "tfReplicaSpecs": {
+                t: {"replicas": (s or {}).get("replicas", 1)} for t, s in specs.items()
+            }
+        },
+        "status": obj.get("status") or {},
+    }
+
+
+async def _payload(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
+    """The job's result as ``TFJobOperator``'s XCom has it, its pods read once per process."""
+    uid = obj["metadata"]["uid"]
+    task = _OUTPUTS.get(uid)
+    if task is None:
+        if len(_OUTPUTS) >= _MAX_OUTPUTS:
+            _OUTPUTS.pop(next(iter(_OUTPUTS)))
+        task = _OUTPUTS[uid] = asyncio.ensure_future(_read_result(hook, obj))
+    result = dict(await asyncio.shield(task))
+    return {**result, "phase": result["state"]}
+
+
+async def _read_result(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
+    follow = Follow(obj, Limits())
+    meta = obj["metadata"]
+    try:
+        pods, _ = await hook.list_pods(meta["name"], meta["namespace"])
+    except errors.TFJobError as exc:  # pods cleaned up (cleanPodPolicy All): no output
+        log.warning("Cannot read the pods of TFJob %s: %s", follow.where, exc)
+        pods = []
+    for pod in pods:
+        follow.pod(pod)
+    return follow.result()

@@ -1,0 +1,198 @@
+"""TFJobEventTrigger on its own, in one event loop, against the real API server and the simulator:
+which finished jobs fire (once each), what an event carries, and a restart that resumes from the
+watcher's memory. The asset state store here is a dict with Airflow's async accessor methods; the
+live tier runs the real one (tests/live/test_events.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_tfjob import Chief, TfJob, Worker
+from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec import TFJobSpecError
+from airflow_tfjob.triggers.events import TFJobEventTrigger
+from tests.sim.fates import Fate
+from tests.sim.operator import Operator
+from tests.sim.proxy import FaultProxy
+from tests.waiting import eventually
+
+
+class Store:
+    """An asset state store's accessor, kept in a dict (survives the trigger, as the DB does)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    async def aget(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    async def aset(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+
+def _create(hook: TFJobHook, name: str, namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    manifest = TfJob(chief=Chief(), worker=Worker()).to_manifest(name, namespace, image="tf:2")
+    manifest["metadata"]["labels"] = labels
+    return hook.create(manifest)
+
+
+def _phase(hook: TFJobHook, name: str, namespace: str) -> str:
+    conditions = (hook.get(name, namespace).get("status") or {}).get("conditions") or []
+    true = [c["type"] for c in conditions if c["status"] == "True"]
+    return true[-1] if true else ""
+
+
+class Watching:
+    """A trigger's events, collected by a task of the test's event loop."""
+
+    def __init__(self, trigger: TFJobEventTrigger) -> None:
+        self.trigger, self.events = trigger, []
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watching:
+        async def collect() -> None:
+            async for event in self.trigger.run():
+                self.events.append(dict(event.payload))
+
+        self.task = asyncio.create_task(collect())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def _until(probe: Any, timeout: float = 60.0) -> None:
+    await asyncio.to_thread(eventually, probe, timeout=timeout)
+
+
+def _watcher(kubeconfig: Path, namespace: str, store: Store, **kwargs: Any) -> TFJobEventTrigger:
+    trigger = TFJobEventTrigger(
+        namespace=namespace, kubernetes_conn_id=None, config_file=str(kubeconfig), **kwargs
+    )
+    trigger.asset_state_store = store  # type: ignore[assignment]
+    return trigger
+
+
+def test_a_job_that_succeeds_fires_once_with_its_output_and_others_do_not(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    simulator.set_fate("before", "Chief", 0, Fate(duration=0.2, message='{"auc": 0.1}'))
+    _create(hook, "before", namespace, {"team": "vision"})  # finished before the watcher ran
+    eventually(lambda: _phase(hook, "before", namespace) == "Succeeded", timeout=60)
+    time.sleep(1.1)  # times have whole seconds: one finished in the watcher's first one is news
+    simulator.set_fate("good", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.93}'))
+    simulator.set_fate("bad", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan"))
+    simulator.set_fate("other", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.5}'))
+    store = Store()
+
+    async def scenario() -> list[dict[str, Any]]:
+        trigger = _watcher(kubeconfig, namespace, store, label_selector="team in (vision,nlp)")
+        async with Watching(trigger) as watching:
+            await _until(lambda: store.values)  # the watcher has its memory: it is watching
+            good = await asyncio.to_thread(_create, hook, "good", namespace, {"team": "vision"})
+            await asyncio.to_thread(_create, hook, "bad", namespace, {"team": "vision"})
+            await asyncio.to_thread(_create, hook, "other", namespace, {"team": "speech"})
+            for name in ("good", "bad", "other"):
+                await _until(lambda n=name: _phase(hook, n, namespace) in ("Succeeded", "Failed"))
+            await _until(lambda: watching.events)
+            await asyncio.sleep(3)  # nothing else comes
+            assert watching.events[0]["uid"] == good["metadata"]["uid"]
+            return watching.events
+
+    events = asyncio.run(scenario())
+    assert [e["name"] for e in events] == ["good"]
+    event = events[0]
+    assert (event["namespace"], event["state"], event["phase"]) == (
+        namespace,
+        "Succeeded",
+        "Succeeded",
+    )
+    assert event["output"] == {"auc": 0.93} and event["completion_time"]
+
+
+def test_a_restart_fires_for_what_finished_meanwhile_and_never_twice(
+    simulator: Operator, namespace: str, kubeconfig: Path
+) -> None:
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    simulator.set_default_fate("Chief", Fate(duration=0.5, message='"done"'))
+    store = Store()
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with Watching(
+            _watcher(kubeconfig, namespace, store, phases=["Failed", "Succeeded"])
+        ) as first:
+            await _until(lambda: store.values)
+            await asyncio.to_thread(_create, hook, "one", namespace, {})
+            await _until(lambda: first.events)
+        # the triggerer is down: a job finishes meanwhile
+        await asyncio.to_thread(_create, hook, "two", namespace, {})
+        await _until(lambda: _phase(hook, "two", namespace) == "Succeeded")
+        async with Watching(
+            _watcher(kubeconfig, namespace, store, phases=["Failed", "Succeeded"])
+        ) as second:
+            await _until(lambda: second.events)
+            await asyncio.sleep(3)  # "one" is listed again, and must not fire again
+        return [e["name"] for e in first.events], [e["name"] for e in second.events]
+
+    assert asyncio.run(scenario()) == (["one"], ["two"])
+
+
+def test_watchers_of_one_namespace_share_a_stream_key_and_others_do_not(
+    namespace: str, kubeconfig: Path
+) -> None:
+    store = Store()
+    a = _watcher(kubeconfig, namespace, store, label_selector="team=a")
+    b = _watcher(kubeconfig, namespace, store, label_selector="team=b", phases=["Failed"])
+    c = _watcher(kubeconfig, "elsewhere", store)
+    assert a.shared_stream_key() == b.shared_stream_key() != c.shared_stream_key()
+    assert a._memory_key() != b._memory_key()  # each remembers its own
+
+
+def test_the_shared_stream_relists_after_a_410_and_a_cut_stream(
+    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    kubeconfig = fault_proxy.kubeconfig
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    jobs = rf"/namespaces/{namespace}/tfjobs$"
+    simulator.set_default_fate("Chief", Fate(duration=0.5, message="1"))
+    store = Store()
+
+    async def scenario() -> list[str]:
+        cut = fault_proxy.cut_watch(jobs, after_seconds=0.5, times=1)  # the first stream
+        expired = fault_proxy.gone(jobs, times=1)  # the second
+        async with Watching(_watcher(kubeconfig, namespace, store)) as watching:
+            await _until(lambda: cut.hits == 1 and expired.hits == 1)
+            await _until(lambda: fault_proxy.open_streams(jobs) == 1)  # watching again
+            await asyncio.to_thread(_create, hook, "after-faults", namespace, {})
+            await _until(lambda: watching.events)
+            return [e["name"] for e in watching.events]
+
+    assert asyncio.run(scenario()) == ["after-faults"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"label_selector": "team in vision"}, "label_selector: got 'team in vision'; cannot read"),
+        ({"label_selector": "te am=x"}, "label_selector"),
+        ({"phases": ["Running"]}, "phases: got ['Running']; must name Succeeded, Failed or both"),
+        ({"phases": "Succeeded"}, "phases: got 'Succeeded'; must be a list of phases"),
+        ({"namespace": "ML"}, "namespace: got 'ML'"),
+    ],
+)
+def test_bad_arguments_are_refused_when_the_dag_is_parsed(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TFJobSpecError) as caught:
+        TFJobEventTrigger(**{"namespace": "ml", **kwargs})
+    assert message in str(caught.value)
