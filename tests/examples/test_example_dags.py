@@ -107,3 +107,39 @@ def test_example_tfjob_reaper_runs_against_the_cluster(
         "unknown_dags": [],
     }
     assert "0 TFJobs of deployment 'localhost-8080', 0 orphaned at first sight" in output
+
+
+def test_example_tfjob_asset_watcher_registers_each_job_that_triggered_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The watcher's arguments come from the environment; the task reads the events' payloads
+    (the live tier runs the pattern end to end: tests/live/test_events.py)."""
+    import runpy
+    from types import SimpleNamespace
+
+    from airflow_tfjob.triggers.events import TFJobEventTrigger
+
+    monkeypatch.setenv("TFJOB_EXAMPLE_NAMESPACE", "ml")
+    monkeypatch.setenv("TFJOB_EXAMPLE_SELECTOR", "team=vision")
+    module = runpy.run_path(str(DAGS / "example_tfjob_asset_watcher.py"))
+    asset, dag = module["trained_models"], module["dag"]
+    assert dag.dag_id == "example_tfjob_asset_watcher"
+    trigger = asset.watchers[0].trigger
+    assert isinstance(trigger, TFJobEventTrigger)
+    assert (trigger.namespace, trigger.label_selector, trigger.phases) == (
+        "ml",
+        "team=vision",
+        ["Succeeded"],
+    )
+    payloads = [
+        {"namespace": "ml", "name": n, "uid": f"u-{n}", "phase": "Succeeded",
+         "completion_time": "2026-12-05T10:00:00Z", "output": {"auc": a}}
+        for n, a in (("nb-1", 0.91), ("ci-7", 0.88))
+    ]  # fmt: skip
+    events = {asset: [SimpleNamespace(extra={"payload": p}) for p in payloads]}
+    register = dag.get_task("register").python_callable  # type: ignore[attr-defined]
+    assert register(triggering_asset_events=events) == [
+        {"tfjob": "nb-1", "uid": "u-nb-1", "output": {"auc": 0.91}},
+        {"tfjob": "ci-7", "uid": "u-ci-7", "output": {"auc": 0.88}},
+    ]
+    assert "Registering the model of TFJob ml/ci-7 (uid u-ci-7" in capsys.readouterr().out

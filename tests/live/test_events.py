@@ -1,0 +1,224 @@
+"""Event-driven DAGs in a real deployment: TFJobs created outside Airflow, watched by two
+``AssetWatcher``s (``TFJobEventTrigger``) on one namespace, run the DAGs scheduled on their
+assets — once per job that succeeds, none for one that fails, none lost or repeated across a
+triggerer restart, and one watch stream for both watchers.
+
+The module's jobs live in a namespace of their own, with its own simulated training operator;
+the DAG file is written into the deployment when the module starts and removed at its end."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes
+import pytest
+
+from airflow_tfjob import Chief, TfJob, Worker
+from tests.live.conftest import report
+from tests.live.deployment import Deployment
+from tests.live.jobs import GROUP, PLURAL, VERSION
+from tests.live.rest import AirflowClient
+from tests.sim.fates import Fate
+from tests.sim.fixtures import close_client, start_simulator
+from tests.sim.operator import Operator
+from tests.sim.proxy import FaultProxy
+from tests.waiting import eventually
+
+ALL, VISION = "live_events_all", "live_events_vision"
+DAG_FILE = """
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG, Asset, AssetWatcher, task
+
+from airflow_tfjob.triggers.events import TFJobEventTrigger
+
+
+def watched(name, **kwargs):
+    trigger = TFJobEventTrigger(namespace="{namespace}", **kwargs)
+    return Asset(name, watchers=[AssetWatcher(name=name + "-watcher", trigger=trigger)])
+
+
+for dag_id, asset in (
+    ("{all}", watched("live-tfjobs-{namespace}")),
+    ("{vision}", watched("live-vision-tfjobs-{namespace}", label_selector="team=vision")),
+):
+    with DAG(
+        dag_id,
+        schedule=[asset],
+        start_date=datetime.datetime(2026, 1, 1),
+        catchup=False,
+        is_paused_upon_creation=False,  # a paused DAG's assets have no watchers running
+    ):
+
+        @task
+        def record(*, triggering_asset_events=None):
+            return [
+                {{"name": e.extra["payload"]["name"], "output": e.extra["payload"]["output"]}}
+                for events in triggering_asset_events.values()
+                for e in events
+            ]
+
+        record()
+"""
+
+
+@pytest.fixture(scope="module")
+def events_namespace(
+    kube_cluster: Any,
+    kube_api: kubernetes.client.ApiClient,
+    kubelet: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Operator]]:
+    """A namespace of the module's own, and its simulated training operator."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"tfjob-test": "true"}}})
+    client = kube_cluster.api_client()
+    sim = start_simulator(client, name, kubelet, tmp_path_factory.mktemp("events-pods"))
+    try:
+        yield name, sim
+    finally:
+        sim.stop()
+        close_client(client)
+        core.delete_namespace(name, _preload_content=False)
+
+
+@pytest.fixture(scope="module")
+def watching(
+    live: Deployment,
+    live_proxy: FaultProxy,
+    events_namespace: tuple[str, Operator],
+) -> Iterator[str]:
+    """The two watcher DAGs, parsed, unpaused and watching; removed (and paused) afterwards."""
+    namespace, _ = events_namespace
+    source = DAG_FILE.format(namespace=namespace, all=ALL, vision=VISION)
+    path = live.add_dag_file("live_events.py", source)
+    with live.client("admin") as api:
+        for dag_id in (ALL, VISION):
+            api.wait_for_dag(dag_id, timeout=120)
+        eventually(lambda: live_proxy.open_streams(_jobs(namespace)) == 1, timeout=120)
+        try:
+            yield namespace
+        finally:
+            path.unlink()
+            for dag_id in (ALL, VISION):
+                api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
+
+def _jobs(namespace: str) -> str:
+    return rf"/namespaces/{namespace}/tfjobs$"
+
+
+def _create(
+    kube_api: kubernetes.client.ApiClient, namespace: str, name: str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """A TFJob made outside Airflow (as by a notebook): no labels of ours."""
+    manifest = TfJob(chief=Chief(), worker=Worker()).to_manifest(name, namespace, image="tf:2")
+    manifest["metadata"]["labels"] = labels
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)  # type: ignore[no-any-return]
+
+
+def _phase(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> str:
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    true = [
+        c["type"]
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c["status"] == "True"
+    ]
+    return true[-1] if true else ""
+
+
+def _runs(api: AirflowClient, dag_id: str) -> list[dict[str, Any]]:
+    """The DAG's finished runs, oldest first, each with what its task recorded."""
+    found = api.call("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after"})
+    runs = []
+    for run in found["dag_runs"]:
+        done = api.wait_for_run(dag_id, run["dag_run_id"], timeout=120)
+        assert done["state"] == "success", api.task_log(dag_id, run["dag_run_id"], "record")
+        recorded = api.xcom(dag_id, run["dag_run_id"], "record")
+        runs.append({"run_id": run["dag_run_id"], "run_type": run["run_type"], "jobs": recorded})
+    return runs
+
+
+def _jobs_run(api: AirflowClient, dag_id: str) -> list[str]:
+    return [job["name"] for run in _runs(api, dag_id) for job in run["jobs"]]
+
+
+def test_a_job_that_succeeds_outside_airflow_runs_each_matching_dag_once_with_its_output(
+    live_api: AirflowClient,
+    kube_api: kubernetes.client.ApiClient,
+    events_namespace: tuple[str, Operator],
+    watching: str,
+) -> None:
+    namespace, sim = events_namespace
+    sim.set_fate("nb-vision", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.93}'))
+    created = time.monotonic()
+    _create(kube_api, namespace, "nb-vision", {"team": "vision"})
+    eventually(lambda: _jobs_run(live_api, ALL) == ["nb-vision"], timeout=120)
+    eventually(lambda: _jobs_run(live_api, VISION) == ["nb-vision"], timeout=120)
+    report(
+        f"events: TFJob created -> both watcher DAG runs succeeded in {time.monotonic() - created:.1f} s"
+    )
+    for dag_id in (ALL, VISION):
+        runs = _runs(live_api, dag_id)
+        assert len(runs) == 1 and runs[0]["run_type"] == "asset_triggered", runs
+        assert runs[0]["jobs"] == [{"name": "nb-vision", "output": {"auc": 0.93}}]
+
+
+def test_a_failed_job_runs_no_dag_and_a_job_of_another_team_only_the_unfiltered_one(
+    live_api: AirflowClient,
+    kube_api: kubernetes.client.ApiClient,
+    events_namespace: tuple[str, Operator],
+    watching: str,
+) -> None:
+    namespace, sim = events_namespace
+    sim.set_fate("nb-broken", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan loss"))
+    sim.set_fate("nb-speech", "Chief", 0, Fate(duration=2.0, message='{"wer": 0.1}'))
+    _create(kube_api, namespace, "nb-broken", {"team": "vision"})
+    _create(kube_api, namespace, "nb-speech", {"team": "speech"})
+    eventually(lambda: _jobs_run(live_api, ALL) == ["nb-vision", "nb-speech"], timeout=120)
+    assert _phase(kube_api, namespace, "nb-broken") == "Failed"
+    time.sleep(5)  # the failed job finished before the speech one; nothing more comes
+    assert _jobs_run(live_api, ALL) == ["nb-vision", "nb-speech"]
+    assert _jobs_run(live_api, VISION) == ["nb-vision"]
+
+
+def test_a_triggerer_restart_neither_loses_nor_repeats_a_run_and_two_watchers_share_a_watch(
+    live: Deployment,
+    live_api: AirflowClient,
+    live_proxy: FaultProxy,
+    kube_api: kubernetes.client.ApiClient,
+    events_namespace: tuple[str, Operator],
+    watching: str,
+) -> None:
+    namespace, sim = events_namespace
+    jobs = _jobs(namespace)
+    assert live_proxy.open_streams(jobs) == 1  # two watchers, one watch of the namespace
+    sim.set_fate("nb-while-down", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.97}'))
+    triggerer = live.components["triggerer"]
+    triggerer.stop(signal.SIGTERM)
+    eventually(lambda: live_proxy.open_streams(jobs) == 0, timeout=60)
+    _create(kube_api, namespace, "nb-while-down", {"team": "vision"})
+    eventually(lambda: _phase(kube_api, namespace, "nb-while-down") == "Succeeded", timeout=60)
+    triggerer.start()
+    live.wait_healthy("triggerer")
+    expected = ["nb-vision", "nb-speech", "nb-while-down"]
+    eventually(lambda: _jobs_run(live_api, ALL) == expected, timeout=180)
+    eventually(lambda: _jobs_run(live_api, VISION) == ["nb-vision", "nb-while-down"], timeout=180)
+    eventually(lambda: live_proxy.open_streams(jobs) == 1, timeout=60)  # one watch again
+    time.sleep(5)  # the relist after the restart showed every job again: none fires twice
+    assert _jobs_run(live_api, ALL) == expected
+    assert _jobs_run(live_api, VISION) == ["nb-vision", "nb-while-down"]
+    fired = [line for line in triggerer.read_log().splitlines() if "firing for the asset" in line]
+    report(
+        f"events: {len(fired)} events fired, {live_proxy.requests(jobs, watch=True)} TFJob watch requests"
+    )
+    assert len(fired) == 5, fired  # all: 3 jobs, vision: 2; never a second time
