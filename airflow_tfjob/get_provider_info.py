@@ -126,7 +126,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Kubeflow TFJob",
-                "python-modules": ["airflow_tfjob.triggers.tfjob"],
+                "python-modules": [
+                    "airflow_tfjob.triggers.tfjob",
+                    "airflow_tfjob.triggers.events",
+                ],
             },
         ],
         "task-decorators": [
