@@ -116,6 +116,7 @@ def test_the_example_dags_parse_on_either_backend_without_heavy_imports(
     parsed = json.loads(out.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     assert parsed["dags"] == [
+        "example_tfjob_asset_watcher",
         "example_tfjob_function",
         "example_tfjob_operator",
         "example_tfjob_ps",
@@ -130,7 +131,8 @@ def test_importing_the_operator_sensor_and_trigger_does_not_import_the_kubernete
     tmp_path: Path,
 ) -> None:
     code = (
-        "import sys, json, airflow_tfjob.operators.tfjob, airflow_tfjob.sensors.tfjob;"
+        "import sys, json, airflow_tfjob.operators.tfjob, airflow_tfjob.sensors.tfjob,"
+        " airflow_tfjob.triggers.events;"
         "print(json.dumps(sorted(sys.modules)))"
     )
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
