@@ -85,7 +85,15 @@ def _variant(ground: dict[str, Any], dag: str) -> dict[str, Any]:
     }
 
 
-def _ground(workdir: Path, tasks: int, low: float, spread: float) -> dict[str, Any]:
+def _ground(
+    workdir: Path,
+    *,
+    dag_source: str,
+    dags: tuple[str, ...],
+    config: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A test cluster, the simulator running every replica for real, the fault proxy, and a
+    live deployment with ``dag_source`` parsed (``dags``); ``config``: more Airflow settings."""
     import kubernetes
 
     from tests.cluster import cluster as cluster_mod
@@ -111,16 +119,21 @@ def _ground(workdir: Path, tasks: int, low: float, spread: float) -> dict[str, A
         workdir / "home",
         connections={"kubernetes_default": connection},
         # hundreds of task processes call the api-server's execution API: a larger DB pool
-        config={"database.sql_alchemy_pool_size": "16", "database.sql_alchemy_max_overflow": "32"},
+        config={
+            "database.sql_alchemy_pool_size": "16",
+            "database.sql_alchemy_max_overflow": "32",
+            **(config or {}),
+        },
     ).start()
-    live.add_dag_file("bench.py", DAG.format(args=_args(tasks, low, spread)))
+    live.add_dag_file("bench.py", dag_source)
     from tests.live.deployment import USERS
     from tests.live.rest import AirflowClient
 
     api = AirflowClient(live.url, "admin", USERS["admin"], timeout=120)  # a busy api-server
-    for dag in ("bench_resume", "bench_end"):
+    for dag in dags:
         api.wait_for_dag(dag, timeout=120)
     return {
+        "namespace": namespace,
         "cluster": cluster,
         "kubelet": kubelet,
         "sim": sim,
@@ -148,7 +161,11 @@ def main() -> None:
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-end-from-trigger-")  # kept: the deployment's logs
     print(f"logs: {tmp}/home/logs", flush=True)
-    ground = _ground(Path(tmp), args.tasks, args.min, args.spread)
+    ground = _ground(
+        Path(tmp),
+        dag_source=DAG.format(args=_args(args.tasks, args.min, args.spread)),
+        dags=("bench_resume", "bench_end"),
+    )
     try:
         results: dict[str, list[dict[str, Any]]] = {"resume": [], "end": []}
         for round_ in range(args.rounds):
