@@ -7,9 +7,34 @@ of its own and they never import each other (an import-linter contract).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 BACKENDS = ("kubernetes", "local")
+
+
+@dataclass(kw_only=True)
+class Request:
+    """What the operator hands a backend, whichever: one value, no Airflow objects in it."""
+
+    manifest: dict[str, Any]
+    """The validated TFJob manifest, name and namespace set."""
+    identity: dict[str, str]
+    """Labels every try of the task instance shares, to recognise (or stop) an earlier try's job."""
+    log: logging.Logger | Any
+    """Where progress and replica logs go (the task log)."""
+    get_logs: bool = True
+    """Stream every replica's log into ``log``."""
+    deadline: float | None = None
+    """Absolute ``time.time()`` after which the job is stopped and the task fails."""
+    startup_timeout: float | None = 600.0
+    """Seconds for the replicas to come up before the task fails (each backend says how)."""
+    on_finish_action: str = "delete_succeeded_tfjob"
+    """What to do with the job once it finished and its logs and output are collected."""
+    on_submitted: Callable[[dict[str, Any]], None] = field(default=lambda obj: None)
+    """Called once the job exists (created or adopted): push XComs, persist identity."""
 
 
 class Run(Protocol):

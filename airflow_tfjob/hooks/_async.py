@@ -263,7 +263,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         )
 
         async def call(api: Any) -> bytes:
-            return bytes(await (await self._log_request(api, pod, namespace, query)).read())
+            return bytes(await (await _log_request(api, pod, namespace, query, None)).read())
 
         data = await self._call(
             call, verb="read log of", namespace=namespace, name=pod, resource=POD
@@ -285,15 +285,10 @@ class AsyncTFJobHook(Settings, BaseHook):
         With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
         so a follower can check whether it should stop and resume with ``since_time``.
         """
-        query = [
-            *res.log_query(
-                container, tail_lines=None, since_time=since_time, timestamps=timestamps
-            ),
-            ("follow", "true"),
-        ]
+        query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
         try:
             async with (await self._kube()).get_conn() as api:
-                response = await self._log_request(api, pod, namespace, query, read_timeout)
+                response = await _log_request(api, pod, namespace, query, read_timeout)
                 async for line in response.content:
                     yield line.decode("utf-8", "replace").rstrip("\n")
         except (asyncio.CancelledError, GeneratorExit):
@@ -301,21 +296,9 @@ class AsyncTFJobHook(Settings, BaseHook):
         except Exception as exc:
             raise failure(exc, "follow log of", POD, namespace, pod) from exc
 
-    @staticmethod
-    async def _log_request(
-        api: Any,
-        pod: str,
-        namespace: str,
-        query: list[tuple[str, str]],
-        read_timeout: float | None = None,
-    ) -> Any:
-        return await api.call_api(
-            "/api/v1/namespaces/{namespace}/pods/{name}/log",
-            "GET",
-            {"namespace": namespace, "name": pod},
-            query,
-            {"Accept": "*/*"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=(res.CONNECT_TIMEOUT, read_timeout) if read_timeout else None,
-        )
+
+async def _log_request(
+    api: Any, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
+) -> Any:
+    args, kwargs = res.log_request(pod, namespace, query, read_timeout)
+    return await api.call_api(*args, **kwargs)

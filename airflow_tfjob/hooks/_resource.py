@@ -88,7 +88,12 @@ def delete_body(propagation: str, uid: str | None) -> dict[str, Any]:
 
 
 def log_query(
-    container: str, *, tail_lines: int | None, since_time: str | None, timestamps: bool
+    container: str,
+    *,
+    tail_lines: int | None = None,
+    since_time: str | None,
+    timestamps: bool,
+    follow: bool = False,
 ) -> list[tuple[str, str]]:
     """Query parameters of a log read; ``sinceTime`` is raw because neither client has it."""
     query = [("container", container)]
@@ -98,7 +103,26 @@ def log_query(
         query.append(("sinceTime", since_time))
     if timestamps:
         query.append(("timestamps", "true"))
+    if follow:
+        query.append(("follow", "true"))
     return query
+
+
+def log_request(
+    pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``call_api`` arguments of a raw log request (both clients decode the body themselves:
+    the ``kubernetes`` client's own method returns ``str(bytes)`` since 34)."""
+    args = (
+        "/api/v1/namespaces/{namespace}/pods/{name}/log",
+        "GET",
+        {"namespace": namespace, "name": pod},
+        query,
+        {"Accept": "*/*"},
+    )
+    timeout = (CONNECT_TIMEOUT, read_timeout) if read_timeout else None
+    kwargs = {"auth_settings": ["BearerToken"], "_preload_content": False}
+    return args, {**kwargs, "_request_timeout": timeout}
 
 
 def event(raw: dict[str, Any]) -> dict[str, Any]:

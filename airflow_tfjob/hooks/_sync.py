@@ -282,7 +282,7 @@ class TFJobHook(Settings, BaseHook):
         query = res.log_query(
             container, tail_lines=tail_lines, since_time=since_time, timestamps=timestamps
         )
-        call = lambda: bytes(self._log_request(pod, namespace, query).data)
+        call = lambda: bytes(self._log_request(pod, namespace, query, None).data)
         data = self._call(call, verb="read log of", namespace=namespace, name=pod, resource=POD)
         return data.decode("utf-8", "replace")
 
@@ -301,12 +301,7 @@ class TFJobHook(Settings, BaseHook):
         With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
         so a follower can check whether it should stop and resume with ``since_time``.
         """
-        query = [
-            *res.log_query(
-                container, tail_lines=None, since_time=since_time, timestamps=timestamps
-            ),
-            ("follow", "true"),
-        ]
+        query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
         response = self._call(
             lambda: self._log_request(pod, namespace, query, read_timeout),
             verb="follow log of",
@@ -323,22 +318,10 @@ class TFJobHook(Settings, BaseHook):
             response.release_conn()
 
     def _log_request(
-        self,
-        pod: str,
-        namespace: str,
-        query: list[tuple[str, str]],
-        read_timeout: float | None = None,
+        self, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
     ) -> Any:
-        return self.api_client.call_api(
-            "/api/v1/namespaces/{namespace}/pods/{name}/log",
-            "GET",
-            {"namespace": namespace, "name": pod},
-            query,
-            {"Accept": "*/*"},
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _request_timeout=(res.CONNECT_TIMEOUT, read_timeout) if read_timeout else None,
-        )
+        args, kwargs = res.log_request(pod, namespace, query, read_timeout)
+        return self.api_client.call_api(*args, **kwargs)
 
 
 def _flag(value: Any) -> bool:

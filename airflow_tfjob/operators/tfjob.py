@@ -320,20 +320,11 @@ class TFJobOperator(BaseOperator):
         from airflow_tfjob.backends.kubernetes import run
         from airflow_tfjob.backends.kubernetes.request import RunRequest
 
-        manifest, identity = self.build_manifest(
-            context, None if self.namespace else self.hook.get_namespace()
-        )
-        store = context.get("task_state_store")
+        namespace = None if self.namespace else self.hook.get_namespace()
         request = RunRequest(
-            manifest=manifest,
-            identity=identity,
-            log=self.log,
-            get_logs=self.get_logs,
+            **self._request(context, namespace),
             poll_interval=self.poll_interval,
-            deadline=self._deadline(),
-            startup_timeout=self.startup_timeout_seconds,
-            on_finish_action=self.on_finish_action,
-            stored=_stored(store),
+            stored=_stored(context.get("task_state_store")),
             on_submitted=lambda obj: self._on_submitted(context, obj),
         )
         backend = run.KubernetesRun(self.hook, request, on_kill_action=self.on_kill_action)
@@ -342,6 +333,19 @@ class TFJobOperator(BaseOperator):
         if self.deferrable:
             self._defer_unless_finished(backend)
         return self._drive(backend)
+
+    def _request(self, context: Context, namespace: str | None = None) -> dict[str, Any]:
+        """What every backend's request holds: the manifest and how to follow it."""
+        manifest, identity = self.build_manifest(context, namespace)
+        return {
+            "manifest": manifest,
+            "identity": identity,
+            "log": self.log,
+            "get_logs": self.get_logs,
+            "deadline": self._deadline(),
+            "startup_timeout": self.startup_timeout_seconds,
+            "on_finish_action": self.on_finish_action,
+        }
 
     def _drive(self, backend: backends.Run) -> dict[str, Any]:
         """Run the job on its backend; ``on_kill`` reaches it meanwhile."""
@@ -362,16 +366,9 @@ class TFJobOperator(BaseOperator):
 
         if self.deferrable:
             self.log.info("deferrable=True has no effect on the local backend: it runs here")
-        manifest, identity = self.build_manifest(context)
         request = LocalRequest(
-            manifest=manifest,
-            identity=identity,
-            log=self.log,
+            **self._request(context),
             run_root=_local.run_root(),
-            get_logs=self.get_logs,
-            deadline=self._deadline(),
-            startup_timeout=self.startup_timeout_seconds,
-            on_finish_action=self.on_finish_action,
             threads=_local.threads(),
             stop_grace=_local.stop_grace(),
             on_submitted=lambda obj: self._push_identity(context, obj),
