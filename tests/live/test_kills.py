@@ -94,6 +94,11 @@ def test_a_worker_killed_mid_run_is_retried_and_the_retry_adopts_its_job(
     result = live_api.xcom(dag, run, "train")
     assert (result["name"], result["uid"]) == (name, uid)  # the same job, adopted
     assert result["output"] == {"index": 0}
+    # a synchronous wait streams the replica's log into the real task log (the worker runs the
+    # trigger's follower in an event loop of its own): from the adopted job's start, once
+    log = live_api.task_log(dag, run, "train", 2)
+    assert log.count("[worker-0] replica of index 0 waits for") == 1, log[-3000:]
+    assert "[worker-0] {" in log and "Succeeded" in log
     # the first try's create, and the retry's, which met a 409 Conflict and adopted the job
     assert live_proxy.requests(rf"/namespaces/{live_namespace}/tfjobs$", method="POST") == (
         created + 2
