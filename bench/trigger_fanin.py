@@ -16,7 +16,25 @@ Both wait on the same finishing schedule, in namespaces of their own. Reported p
 (and open streams, peak) at the proxy, latency from the job's status write to the trigger's event
 (p50 / p99), CPU seconds and peak RSS of the trigger process, and the baseline / ours ratios.
 
+A third process, ``idle``, is the same trigger process with no trigger (same imports, same
+settings, an event loop that waits as long): ours' peak RSS growth is measured over it, and CPU
+seconds per 1,000 status changes (the two writes that end each job) over its CPU in the wait.
+``--no-poll-baseline`` leaves out the polling side (at N = 10,000 it would send 1,000 GETs a
+second to the same 2-core API server, and double the objects to create).
+
+``--crowd JOBS,PODS`` measures a crowded namespace: each N runs twice, without and then with
+JOBS TFJobs that Airflow did not create (no ``app.kubernetes.io/managed-by`` label) and PODS of
+their pods in ours' namespaces, each crowd pod and job changing status once at a random moment
+of the wait (written by 4 threads beside the finishing schedule).
+
     python bench/trigger_fanin.py [--n 100,500,1000] [--wait 600] [--poll 10] [--namespaces 1]
+        [--no-poll-baseline] [--crowd 5000,20000]
+
+The wait starts once ours are in sync (watches listed, every trigger holding its job, the loop
+idle); the start-up's time and CPU are printed apart, with ours' loop lag and full garbage
+collections during the wait. Diagnostics (they slow ours; not for figures): ``FANIN_DEBUG=1``
+prints ours' commonest requests, ``FANIN_PROFILE=file`` writes a cProfile of ours,
+``FANIN_TRACEMALLOC=file`` its live memory by line, 5 s into the wait.
 """
 
 from __future__ import annotations
@@ -42,11 +60,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 JOB_LABEL = "training.kubeflow.org/job-name"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}  # naming.MANAGED_BY
 ROWS = (
     *((key, "{:.0f}") for key in ("requests", "watch_requests", "peak_streams", "wrong_outputs")),
     *((key, "{:.3f}") for key in ("p50", "p99", "max")),
     *((key, "{:.1f}") for key in ("cpu_wait", "cpu_total")),
+    ("cpu_per_1k_changes", "{:.2f}"),
     ("peak_rss_mib", "{:.0f}"),
+    ("rss_growth_mib", "{:.0f}"),
+    ("end_rss_growth_mib", "{:.0f}"),
 )
 
 
@@ -104,12 +126,93 @@ async def _wait_all(
         done[job["name"]] = (time.time(), result.get("output"))
 
     run = ours if role == "ours" else baseline
-    cpu0 = _cpu()
+    traced = os.environ.get("FANIN_TRACEMALLOC") if role == "ours" else None
+    if traced:  # what the triggers hold, by line (slows the process: not for figures)
+        import tracemalloc
+
+        tracemalloc.start()
+    cpu0, began = _cpu(), time.monotonic()
     tasks = [asyncio.create_task(run(job)) for job in jobs]
     await asyncio.sleep(1.0)
-    Path(ready).touch()  # every trigger started (as in a running triggerer): begin
+    if role == "ours":
+        await _in_sync(len(jobs))
+    Path(f"{ready}.sync").write_text(f"{time.monotonic() - began} {_cpu() - cpu0} {_rss_now()}")
+    cpu0 = _cpu()  # the wait's CPU counts from here
+    stalls = _watch_stalls(f"{ready}.stalls") if role == "ours" else None
+    Path(ready).touch()  # every trigger started and in sync (as in a running triggerer): begin
+    if traced:
+        await asyncio.sleep(5.0)
+        top = tracemalloc.take_snapshot().statistics("lineno")[:30]
+        now, peak = (x / 2**20 for x in tracemalloc.get_traced_memory())
+        head = f"traced since the triggers' creation: now {now:.1f} MiB, peak {peak:.1f} MiB"
+        Path(traced).write_text("\n".join([head, *(str(stat) for stat in top)]))
+        tracemalloc.stop()
+    if role == "idle":  # no trigger: wait as long as the others, then stop
+        while not Path(f"{ready}.stop").exists():
+            await asyncio.sleep(0.5)
     await asyncio.gather(*tasks)
-    return done, _cpu() - cpu0
+    cpu = _cpu() - cpu0
+    if stalls is not None:
+        stalls.cancel()
+    return done, cpu
+
+
+def _watch_stalls(path: str) -> asyncio.Task[None]:
+    """Record the event loop's lag (sampled every 50 ms) and the garbage collector's pauses
+    during the wait, written to ``path`` as JSON when cancelled."""
+    import gc
+
+    pauses: list[float] = []
+    lags: list[float] = []
+    began: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        elif info.get("generation") == 2:  # the oldest generation
+            pauses.append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(on_gc)
+
+    async def sample() -> None:
+        try:
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.05)
+                lags.append(time.monotonic() - before - 0.05)
+        finally:
+            gc.callbacks.remove(on_gc)
+            lags.sort()
+            Path(path).write_text(json.dumps({
+                "gc2": len(pauses), "gc2_max": max(pauses, default=0.0),
+                "gc2_total": sum(pauses), "lag_max": lags[-1] if lags else 0.0,
+                "lag_p99": lags[int(0.99 * (len(lags) - 1))] if lags else 0.0,
+                "lag_over_1s": sum(1 for x in lags if x > 1.0)}))  # fmt: skip
+
+    return asyncio.create_task(sample())
+
+
+async def _in_sync(n: int) -> None:
+    """Until the shared watches have listed and every trigger holds its job's state: the loop
+    then keeps up (its lag stays under 20 ms for a second)."""
+    from airflow_tfjob.backends.kubernetes import watches
+
+    calm = 0
+    while calm < 20:
+        opened = watches.active().values()
+        synced = bool(opened) and all(w.synced for w in opened)
+        before = time.monotonic()
+        await asyncio.sleep(0.05)
+        lag = time.monotonic() - before - 0.05
+        calm = calm + 1 if synced and lag < 0.02 else 0
+
+
+def _rss_now() -> float:
+    """The process's resident memory now (MiB), against ``ru_maxrss``'s peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _cpu() -> float:
@@ -120,9 +223,18 @@ def _cpu() -> float:
 def trigger_process(args: argparse.Namespace) -> None:
     """One side's trigger process: wait for every job, then report to ``--out``."""
     jobs = json.loads(Path(args.jobs).read_text())
+    profile = os.environ.get("FANIN_PROFILE") if args.role == "ours" else None
+    if profile:  # where the trigger process spends its time (pstats file)
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     done, cpu = asyncio.run(
         _wait_all(args.role, jobs, args.kubeconfig, args.poll, f"{args.out}.ready")
     )
+    if profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     Path(args.out).write_text(
         json.dumps(
@@ -131,6 +243,7 @@ def trigger_process(args: argparse.Namespace) -> None:
                 "cpu_wait": cpu,
                 "cpu_total": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024,
+                "end_rss_mib": _rss_now(),
             }
         )
     )
@@ -143,27 +256,37 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _job(name: str, namespace: str) -> dict[str, Any]:
+def _job(name: str, namespace: str, *, ours: bool = True, workers: int = 1) -> dict[str, Any]:
+    """A TFJob labelled as the provider labels what it creates (``ours``), or a crowd's."""
     from airflow_tfjob import TfJob, Worker
 
-    manifest = TfJob(worker=Worker()).to_manifest(name, namespace, image="tf:2")
-    manifest["metadata"]["labels"] = {"bench": "fanin"}
+    manifest = TfJob(worker=Worker(replicas=workers)).to_manifest(name, namespace, image="tf:2")
+    labels = {"bench": "fanin", **MANAGED_BY} if ours else {"bench": "crowd"}
+    manifest["metadata"]["labels"] = labels
     return manifest
 
 
-def _pod(job: dict[str, Any]) -> dict[str, Any]:
+def _owner(meta: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "name": meta["name"],
+            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+
+
+def _pod(job: dict[str, Any], index: int = 0) -> dict[str, Any]:
+    """A worker pod as the training operator labels it (our managed-by label is not copied)."""
     meta = job["metadata"]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": f"{meta['name']}-worker-0",
+            "name": f"{meta['name']}-worker-{index}",
             "namespace": meta["namespace"],
             "labels": {
                 JOB_LABEL: meta["name"],
                 "training.kubeflow.org/replica-type": "worker",
-                "training.kubeflow.org/replica-index": "0",
+                "training.kubeflow.org/replica-index": str(index),
+                "training.kubeflow.org/operator-name": "tfjob-controller",
             },
+            "ownerReferences": [_owner(meta)],
         },
         "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]},
     }
@@ -252,13 +375,47 @@ def _finish(ground: Ground, job: dict[str, str]) -> float:
     return sent
 
 
-def _side(ground: Ground, role: str, n: int, namespaces: int, pool: Any) -> list[dict[str, str]]:
+def _side(
+    ground: Ground, role: str, n: int, namespaces: int, pool: Any, *, tag: str = ""
+) -> list[dict[str, str]]:
     core, _ = ground.apis()
-    spaces = [f"fanin-{role}-{n}-{i}" for i in range(namespaces)]
+    spaces = [f"fanin-{role}-{n}{tag}-{i}" for i in range(namespaces)]
     for ns in spaces:
         core.create_namespace({"metadata": {"name": ns}})
-    names = [(spaces[i % namespaces], f"job-{i:04d}") for i in range(n)]
+    names = [(spaces[i % namespaces], f"job-{i:05d}") for i in range(n)]
     return list(pool.map(lambda nn: _prepare(ground, *nn), names))
+
+
+def _crowd(ground: Ground, spaces: list[str], jobs: int, pods: int, pool: Any) -> list[Any]:
+    """``jobs`` TFJobs Airflow did not create, with ``pods`` pods among them, in ``spaces``;
+    every crowd pod Pending and every job Created. Returns the status writes to make later."""
+    per = max(1, pods // max(1, jobs))
+
+    def one(i: int) -> list[Any]:
+        core, custom = ground.apis()
+        ns, name = spaces[i % len(spaces)], f"crowd-{i:05d}"
+        job = custom.create_namespaced_custom_object(
+            "kubeflow.org", "v1", ns, "tfjobs", _job(name, ns, ours=False, workers=per)
+        )
+        writes: list[Any] = [("job", ns, name)]
+        for k in range(per):
+            pod = core.create_namespaced_pod(ns, _pod(job, k))
+            writes.append(("pod", ns, pod.metadata.name))
+        return writes
+
+    return [w for ws in pool.map(one, range(jobs)) for w in ws]
+
+
+def _crowd_write(ground: Ground, write: tuple[str, str, str]) -> None:
+    """One status change of a crowd object: a pod starts running, a job runs."""
+    core, custom = ground.apis()
+    kind, ns, name = write
+    if kind == "pod":
+        core.patch_namespaced_pod_status(name, ns, _container({"running": {"startedAt": _now()}}))
+    else:
+        custom.patch_namespaced_custom_object_status(
+            "kubeflow.org", "v1", ns, "tfjobs", name, _job_status("Running")
+        )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -266,16 +423,21 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def run_one(ground: Ground, n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def run_one(
+    ground: Ground, n: int, args: argparse.Namespace, workdir: Path, crowd: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
     rng = random.Random(args.seed + n)
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        sides = {r: _side(ground, r, n, args.namespaces, pool) for r in ("ours", "baseline")}
+    tag = f"-c{crowd[0]}" if crowd[0] else ""
+    roles = ("ours", "baseline") if args.poll_baseline else ("ours",)
+    sides, crowd_writes = _populate(ground, n, args, roles, tag=tag, crowd=crowd)
     ground.proxy.history.clear()
     ground.proxy.peak_streams = 0
     procs, outs = {}, {}
-    log = (workdir / f"triggers-{n}.log").open("w")
-    for role, jobs in sides.items():
-        jobs_file, outs[role] = workdir / f"{role}-{n}.json", workdir / f"{role}-{n}-out.json"
+    log = (workdir / f"triggers-{n}{tag}.log").open("w")
+    for role in (*roles, "idle"):
+        jobs = sides.get(role, [])
+        jobs_file = workdir / f"{role}-{n}{tag}.json"
+        outs[role] = workdir / f"{role}-{n}{tag}-out.json"
         jobs_file.write_text(json.dumps(jobs))
         procs[role] = subprocess.Popen(
             [sys.executable, __file__, "--role", role, "--jobs", str(jobs_file),
@@ -288,9 +450,14 @@ def run_one(ground: Ground, n: int, args: argparse.Namespace, workdir: Path) -> 
             assert proc.poll() is None, f"the {role} trigger process died: see {log.name}"
             time.sleep(0.1)
     offsets = sorted((rng.uniform(0, args.wait), i) for i in range(n))
-    peaks = {"ours": 0, "baseline": 0}
+    crowd_at = sorted((rng.uniform(0, args.wait), w) for w in crowd_writes)
+    peaks = dict.fromkeys(roles, 0)
     written: dict[str, float] = {}
     start = time.monotonic()
+    crowd_thread = threading.Thread(
+        target=_crowd_schedule, args=(ground, crowd_at, start), daemon=True
+    )
+    crowd_thread.start()
     for offset, i in offsets:
         while (pause := start + offset - time.monotonic()) > 0:
             _sample(ground, sides, peaks)
@@ -298,14 +465,70 @@ def run_one(ground: Ground, n: int, args: argparse.Namespace, workdir: Path) -> 
         for role in sides:
             job = sides[role][i]
             written[f"{role}/{job['name']}"] = _finish(ground, job)
-    for proc in procs.values():
+    late = max(0.0, time.monotonic() - start - args.wait)
+    for role, proc in procs.items():
+        if role == "idle":
+            continue
         while proc.poll() is None:
             _sample(ground, sides, peaks)
             time.sleep(0.2)
         assert proc.returncode == 0, f"a trigger process failed ({proc.returncode})"
-    results = {role: json.loads(outs[role].read_text()) for role in sides}
-    return {role: _report(ground, role, sides[role], results[role], written, peak=peaks[role])
-            for role in sides}  # fmt: skip
+    crowd_thread.join()
+    Path(f"{outs['idle']}.ready.stop").touch()
+    assert procs["idle"].wait() == 0, "the idle process failed"
+    results = {role: json.loads(outs[role].read_text()) for role in procs}
+    synced = [float(x) for x in Path(f"{outs['ours']}.ready.sync").read_text().split()]
+    synced += [0.0] * (3 - len(synced))
+    stalls_file = Path(f"{outs['ours']}.ready.stalls")
+    loop = json.loads(stalls_file.read_text()) if stalls_file.exists() else {}
+    idle = results["idle"]
+    report = {role: _report(ground, role, sides[role], results[role], written, peak=peaks[role],
+                            idle=idle)
+              for role in sides}  # fmt: skip
+    report["idle"] = {"cpu_wait": idle["cpu_wait"], "cpu_total": idle["cpu_total"],
+                      "peak_rss_mib": idle["peak_rss_mib"]}  # fmt: skip
+    report["run"] = {"wall_s": time.monotonic() - start, "writer_late_s": late,
+                     "crowd_writes": len(crowd_writes),
+                     "sync_s": synced[0], "sync_cpu": synced[1], "sync_rss_mib": synced[2],
+                     "loop": loop}  # fmt: skip
+    return report
+
+
+def _populate(
+    ground: Ground,
+    n: int,
+    args: argparse.Namespace,
+    roles: tuple[str, ...],
+    *,
+    tag: str,
+    crowd: tuple[int, int],
+) -> tuple[dict[str, list[dict[str, str]]], list[Any]]:
+    """Each side's jobs, and the crowd's (in ours' namespaces) with its status writes to make."""
+    began = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        sides = {r: _side(ground, r, n, args.namespaces, pool, tag=tag) for r in roles}
+        crowd_writes: list[Any] = []
+        if crowd[0]:
+            spaces = sorted({j["namespace"] for j in sides["ours"]})
+            crowd_writes = _crowd(ground, spaces, crowd[0], crowd[1], pool)
+    print(
+        f"  created {n} x {len(roles)} jobs and pods, crowd {crowd[0]} jobs / "
+        f"{len(crowd_writes) - crowd[0]} pods, in {time.monotonic() - began:.0f} s",
+        flush=True,
+    )
+    return sides, crowd_writes
+
+
+def _crowd_schedule(ground: Ground, at: list[Any], start: float) -> None:
+    """Make the crowd's status writes at their moments (a pool of 4: they must keep up)."""
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        pending: list[Any] = []
+        for offset, write in at:
+            while (pause := start + offset - time.monotonic()) > 0:
+                time.sleep(min(pause, 0.2))
+            pending.append(pool.submit(_crowd_write, ground, write))
+        for future in pending:
+            future.result()
 
 
 def _sample(ground: Ground, sides: dict[str, list[dict[str, str]]], peaks: dict[str, int]) -> None:
@@ -315,7 +538,8 @@ def _sample(ground: Ground, sides: dict[str, list[dict[str, str]]], peaks: dict[
 
 
 def _report(ground: Ground, role: str, jobs: list[dict[str, str]], out: dict[str, Any],
-            written: dict[str, float], *, peak: int) -> dict[str, Any]:  # fmt: skip
+            written: dict[str, float], *, peak: int,
+            idle: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     spaces = "|".join(sorted({j["namespace"] for j in jobs}))
     latency, wrong = [], 0
     for job in jobs:
@@ -342,8 +566,30 @@ def _report(ground: Ground, role: str, jobs: list[dict[str, str]], out: dict[str
         "wrong_outputs": wrong,
         "cpu_wait": out["cpu_wait"],
         "cpu_total": out["cpu_total"],
+        # two status writes end each job (its pod's, then its own): CPU over the idle process's
+        "cpu_per_1k_changes": (out["cpu_wait"] - idle["cpu_wait"]) / (2 * len(jobs) / 1000),
         "peak_rss_mib": out["peak_rss_mib"],
+        "rss_growth_mib": out["peak_rss_mib"] - idle["peak_rss_mib"],
+        # after the wait (the store, the triggers), not the lists' moment at the start
+        "end_rss_growth_mib": out.get("end_rss_mib", 0.0) - idle.get("end_rss_mib", 0.0),
     }
+
+
+def _print(n: int, label: str, r: dict[str, Any], seconds: float) -> None:
+    ours, base = r["ours"], r.get("baseline")
+    print(f"\nN={n} {label} ({seconds:.0f} s; idle process: peak RSS "
+          f"{r['idle']['peak_rss_mib']:.0f} MiB, CPU in the wait {r['idle']['cpu_wait']:.1f} s; "
+          f"triggers in sync after {r['run']['sync_s']:.1f} s, {r['run']['sync_cpu']:.1f} CPU s; "
+          f"writer late by {r['run']['writer_late_s']:.1f} s)")  # fmt: skip
+    print(f"ours' loop in the wait: {r['run']['loop']}")
+    print(f"{'':20}{'ours':>12}" + (f"{'baseline':>12}{'base/ours':>11}" if base else ""))
+    for key, fmt in ROWS:
+        line = f"{key:20}{fmt.format(ours[key]):>12}"
+        if base:
+            ratio = base[key] / ours[key] if ours[key] else float("inf")
+            line += f"{fmt.format(base[key]):>12}{ratio:>10.1f}x"
+        print(line)
+    print("json " + json.dumps({"n": n, "pass": label, **r}), flush=True)
 
 
 def main() -> None:
@@ -353,7 +599,14 @@ def main() -> None:
     parser.add_argument("--poll", type=float, default=10.0)
     parser.add_argument("--namespaces", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--role", choices=("ours", "baseline"))
+    parser.add_argument(
+        "--poll-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run N per-job polling triggers (slow at large N)",
+    )
+    parser.add_argument("--crowd", default="", help="JOBS,PODS not ours: run with and without")
+    parser.add_argument("--role", choices=("ours", "baseline", "idle"))
     parser.add_argument("--jobs"), parser.add_argument("--out"), parser.add_argument("--kubeconfig")
     args = parser.parse_args()
     if args.role:
@@ -363,18 +616,23 @@ def main() -> None:
         ground = Ground(Path(tmp))
         try:
             print(f"trigger fan-in: jobs end at random within {args.wait:.0f} s; baseline polls "
-                  f"every {args.poll:.0f} s; {args.namespaces} namespace(s) per side")  # fmt: skip
+                  f"every {args.poll:.0f} s; {args.namespaces} namespace(s) per side; "
+                  f"crowd {args.crowd or 'none'}")  # fmt: skip
+            crowd = tuple(int(x) for x in args.crowd.split(",")) if args.crowd else (0, 0)
             for n in (int(x) for x in args.n.split(",")):
-                started = time.monotonic()
-                r = run_one(ground, n, args, Path(tmp))
-                ours, base = r["ours"], r["baseline"]
-                print(f"\nN={n}  ({time.monotonic() - started:.0f} s)")
-                print(f"{'':14}{'ours':>12}{'baseline':>12}{'base/ours':>11}")
-                for key, fmt in ROWS:
-                    ratio = base[key] / ours[key] if ours[key] else float("inf")
-                    print(f"{key:14}{fmt.format(ours[key]):>12}{fmt.format(base[key]):>12}"
-                          f"{ratio:>10.1f}x")  # fmt: skip
-                print("json " + json.dumps({"n": n, **r}), flush=True)
+                passes = {"": (0, 0)} if not crowd[0] else {"alone": (0, 0), "crowded": crowd}
+                runs = {}
+                for label, c in passes.items():
+                    started = time.monotonic()
+                    r = runs[label] = run_one(ground, n, args, Path(tmp), c)  # type: ignore[arg-type]
+                    _print(n, label, r, time.monotonic() - started)
+                if crowd[0]:
+                    alone, crowded = runs["alone"]["ours"], runs["crowded"]["ours"]
+                    print(f"\nN={n}  crowded / alone (ours)")
+                    for key in ("requests", "p99", "cpu_wait", "cpu_per_1k_changes", "peak_rss_mib",
+                                "rss_growth_mib", "end_rss_growth_mib"):  # fmt: skip
+                        ratio = crowded[key] / alone[key] if alone[key] else float("inf")
+                        print(f"{key:20}{alone[key]:>12.3f}{crowded[key]:>12.3f}{ratio:>9.2f}x")
         finally:
             ground.stop()
 

@@ -13,6 +13,7 @@ import pytest
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.spec import naming
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.sim.fates import Fate
 from tests.sim.operator import Operator
@@ -20,9 +21,15 @@ from tests.sim.proxy import FaultProxy
 from tests.waiting import eventually
 
 
-def _create(hook: TFJobHook, name: str, namespace: str, **groups: Any) -> dict[str, Any]:
+def _create(
+    hook: TFJobHook, name: str, namespace: str, *, ours: bool = True, **groups: Any
+) -> dict[str, Any]:
+    """A TFJob labelled as the operator labels what it creates (``ours``), or one without."""
     job = TfJob(**groups) if groups else TfJob(chief=Chief(), worker=Worker())
-    return hook.create(job.to_manifest(name, namespace, image="tf:2"))
+    manifest = job.to_manifest(name, namespace, image="tf:2")
+    if ours:
+        manifest["metadata"].setdefault("labels", {}).update(naming.MANAGED_BY)
+    return hook.create(manifest)
 
 
 def _trigger(hook: TFJobHook, obj: dict[str, Any], **kwargs: Any) -> TFJobTrigger:
@@ -196,3 +203,25 @@ def test_a_job_already_running_is_not_held_to_the_startup_timeout_after_a_restar
     event = asyncio.run(_first_event(_rebuild(_trigger(hook, obj, startup_timeout_seconds=1))))
     assert event["kind"] == "finished" and event["result"]["output"] == "done"
     assert hook.get("adopted-late", namespace)["metadata"]["uid"] == obj["metadata"]["uid"]
+
+
+def test_a_job_airflow_did_not_create_is_followed_by_a_watch_of_its_own(
+    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    # a sensor may wait for a job without our label: the namespace's TFJob watch selects only
+    # ours, so that job is handed to a watch of its own (a field selector on its name)
+    simulator.set_default_fate("Chief", Fate(duration=2.0, message="theirs"))
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    ours = _trigger(hook, _create(hook, "labelled", namespace))
+    theirs = _trigger(hook, _create(hook, "unlabelled", namespace, ours=False))
+
+    async def both() -> list[dict[str, Any]]:
+        return await asyncio.gather(_first_event(ours), _first_event(theirs))
+
+    events = asyncio.run(both())
+    assert [e["kind"] for e in events] == ["finished", "finished"]
+    assert [e["result"]["output"] for e in events] == ["theirs", "theirs"]
+    queries = [q for _, p, q in fault_proxy.history if p.endswith("/tfjobs") and "watch" in q]
+    assert any("labelSelector" in q and "managed-by" in q for q in queries)
+    assert any("fieldSelector" in q and "unlabelled" in q for q in queries)
+    assert watches.active() == {}

@@ -13,19 +13,36 @@ Each watch keeps the last state of every object it has seen (an informer's store
 that subscribes to a watch already in sync gets its job and pods from memory at once: a
 thousand triggers resuming after a triggerer restart make no request of their own. ``healthy``
 says whether the store can be trusted right now; while it cannot, triggers read for themselves.
+
+What is not ours costs little: a namespace may hold thousands of TFJobs and pods that Airflow did
+not create.
+
+- The TFJob watch lists and watches only the jobs this provider labels
+  (``naming.selector()``), so the API server filters the others out. A subscriber whose job is
+  not among them (a sensor waiting for a job Airflow did not create, or a job deleted while the
+  stream was down) is handed to a watch of that one job (a field selector on its name), which
+  tells it the job's state, or that it is gone.
+- The training operator does not copy our label to pods, so the pod watch sees every TFJob's
+  pods; it keeps only those of jobs it knows as ours (in the TFJob store) or that someone follows.
+- The store keeps only the fields a follower reads (``slim``): no pod specs, templates or
+  ``managedFields``; and keeps them as compact JSON, decoded again only to replay them.
+
+Every event is routed through an index (routed name -> subscribers): no event scans them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.backoff import Backoff
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
 
@@ -33,7 +50,26 @@ log = logging.getLogger(__name__)
 
 STREAM_SECONDS = 120
 """Server-side length of one watch stream (the hooks end a stream silent for longer)."""
+HANDOFF_SECONDS = 2.0
+"""How long a subscriber to a TFJob watch in sync waits for its job to show up in it (a job just
+created may trail) before it is handed to a watch of its own job."""
+OURS = naming.selector()
+"""The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
 Route = Callable[[dict[str, Any]], str | None]
+Ident = tuple[str, ...]
+
+_META_KEPT = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "labels",
+    "creationTimestamp",
+    "deletionTimestamp",
+)
+
+_POD_STATUS_KEPT = ("phase", "reason", "message", "startTime", "containerStatuses")
+"""What ``spec.status`` reads of a pod's status (its conditions, addresses and QoS class not)."""
 
 
 def by_name(obj: dict[str, Any]) -> str | None:
@@ -46,15 +82,116 @@ def by_job_label(obj: dict[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
 
 
-class SharedWatch:
-    """One list+watch loop over a namespace, fanning events out by routed name."""
+def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """What a follower reads of an object (``spec.follow``, ``spec.status``, ``spec.report``):
+    identity, labels and times; a TFJob's status, run policy and replica counts and policies (not
+    its pod templates); a pod's phase, reason, message and container statuses. A pod's spec and
+    every ``managedFields`` are left out."""
+    meta = obj.get("metadata") or {}
+    kept: dict[str, Any] = {"metadata": {k: meta[k] for k in _META_KEPT if k in meta}}
+    state = obj.get("status")
+    if state is not None and kind != "tfjobs" and isinstance(state, dict):
+        state = {k: state[k] for k in _POD_STATUS_KEPT if k in state}
+    if state is not None:
+        kept["status"] = state
+    if kind == "tfjobs" and "spec" in obj:
+        spec = obj["spec"] or {}
+        replicas = spec.get("tfReplicaSpecs") or {}
+        kept["spec"] = {k: v for k, v in spec.items() if k != "tfReplicaSpecs"}
+        kept["spec"]["tfReplicaSpecs"] = {
+            rtype: {k: v for k, v in (rspec or {}).items() if k != "template"}
+            for rtype, rspec in replicas.items()
+        }
+    return kept
 
-    def __init__(self, hook: AsyncTFJobHook, namespace: str, kind: str) -> None:
-        self.hook, self.namespace, self.kind = hook, namespace, kind
+
+def _packed(obj: dict[str, Any]) -> str:
+    """How the store keeps an object: as compact JSON, a third of the size of its dicts, and
+    nothing for the garbage collector to walk (a store of 20,000 objects as dicts is some
+    200,000 containers, traversed by every full collection)."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class Events(asyncio.Queue[dict[str, Any]]):
+    """An unbounded queue for one consumer, as small as it can be: ``asyncio.Queue`` holds three
+    deques and an event (about 2 KiB) before its first item, times two per trigger."""
+
+    def __init__(self) -> None:  # no super().__init__(): none of its state is used
+        self._items: list[dict[str, Any]] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return False
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: dict[str, Any]) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def get_nowait(self) -> dict[str, Any]:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        return self._items.pop(0)
+
+    async def get(self) -> dict[str, Any]:
+        while not self._items:  # cancelled while waiting: no item is lost
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._items.pop(0)
+
+
+class Subscription:
+    """One subscriber's queue of events, and the watch that fills it (a TFJob subscriber whose
+    job is not among ours moves to a watch of its own job: ``watch`` changes, the queue stays)."""
+
+    __slots__ = ("name", "queue", "watch")
+
+    def __init__(self, name: str, watch: SharedWatch) -> None:
+        self.name, self.watch = name, watch
+        self.queue: asyncio.Queue[dict[str, Any]] = Events()
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the queue is being kept current (else read the object yourself)."""
+        return self.watch.healthy
+
+    @property
+    def listing(self) -> bool:
+        """Whether the watch is still making its first list (its replay is on the way)."""
+        return self.watch.listing
+
+
+class SharedWatch:
+    """One list+watch loop over a namespace (or one job: ``only``), fanning events out by routed
+    name."""
+
+    def __init__(
+        self,
+        hook: AsyncTFJobHook,
+        namespace: str,
+        kind: str,
+        *,
+        ident: Ident = (),
+        only: str | None = None,
+    ) -> None:
+        self.hook, self.namespace, self.kind, self.only = hook, namespace, kind, only
+        self.ident = ident or ("", namespace, kind)
         self.route: Route = by_name if kind == "tfjobs" else by_job_label
-        self.queues: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
-        self.store: dict[str, dict[str, dict[str, Any]]] = {}
-        """Routed name -> object name -> the object's last state seen."""
+        self.subscribers: dict[str, set[Subscription]] = {}
+        """Routed name -> its subscribers (the index every event goes through)."""
+        self.store: dict[str, dict[str, str]] = {}
+        """Routed name -> object name -> the object's last state seen (``slim``, ``_packed``)."""
         self.synced = False
         """Whether the store reflects a list plus every event since (false while reconnecting)."""
         self.failing = False
@@ -62,6 +199,9 @@ class SharedWatch:
         self.task: asyncio.Task[None] | None = None
         self.connects = 0
         """How many times the stream was (re)opened (for tests and metrics)."""
+        self.dropped = 0
+        """Events about objects not ours and followed by no one (not kept)."""
+        self._checks: set[asyncio.Task[None]] = set()
 
     @property
     def listing(self) -> bool:
@@ -73,43 +213,106 @@ class SharedWatch:
         """Whether the store is current: listed, and the stream up or being resumed."""
         return self.synced and self.task is not None and not self.task.done()
 
-    def add(self, name: str) -> asyncio.Queue[dict[str, Any]]:
-        """Subscribe to ``name``; a watch in sync replays its stored state at once."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.queues.setdefault(name, set()).add(queue)
+    @property
+    def selects_ours(self) -> bool:
+        """The namespace's TFJob watch: it sees only the jobs this provider labels."""
+        return self.kind == "tfjobs" and self.only is None
+
+    def add(self, sub: Subscription) -> None:
+        """Subscribe; a watch in sync replays its stored state at once."""
+        sub.watch = self
+        self.subscribers.setdefault(sub.name, set()).add(sub)
         if self.synced:
-            for obj in self.store.get(name, {}).values():
-                queue.put_nowait({"type": "LISTED", "object": obj})
+            stored = self.store.get(sub.name, {})
+            for packed in stored.values():
+                sub.queue.put_nowait({"type": "LISTED", "object": json.loads(packed)})
+            if not stored and self.selects_ours:
+                self._check_later(sub.name)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(
                 self._run(), name=f"tfjob-shared-watch-{self.namespace}-{self.kind}"
             )
-        return queue
 
-    def remove(self, name: str, queue: asyncio.Queue[dict[str, Any]]) -> bool:
+    def remove(self, sub: Subscription) -> bool:
         """Drop a subscriber; True when none is left (the caller then closes the watch)."""
-        subscribers = self.queues.get(name, set())
-        subscribers.discard(queue)
+        subscribers = self.subscribers.get(sub.name, set())
+        subscribers.discard(sub)
         if not subscribers:
-            self.queues.pop(name, None)
-        return not self.queues
+            self.subscribers.pop(sub.name, None)
+            if not self._ours(sub.name):  # a pod store keeps only what is ours or followed
+                self.store.pop(sub.name, None)
+        return not self.subscribers
 
     async def close(self) -> None:
+        for check in list(self._checks):
+            if check is not asyncio.current_task():
+                check.cancel()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
+    def _ours(self, name: str) -> bool:
+        """Whether ``name`` is a job this provider created, as far as this watch can tell."""
+        if self.kind == "tfjobs":
+            return True  # the server selected it
+        jobs = _REGISTRY.get((self.ident[0], self.namespace, "tfjobs"))
+        return jobs is not None and name in jobs.store
+
     def _dispatch(self, event: dict[str, Any]) -> None:
         obj = event.get("object") or {}
         name = self.route(obj) or ""
-        own = (obj.get("metadata") or {}).get("name") or ""
+        subscribers = self.subscribers.get(name)
         if event["type"] == "DELETED":
-            self.store.get(name, {}).pop(own, None)
+            named = self.store.get(name)
+            if named is not None:
+                named.pop((obj.get("metadata") or {}).get("name") or "", None)
+                if not named:
+                    del self.store[name]
+            if subscribers:
+                event = {"type": "DELETED", "object": slim(self.kind, obj)}
         elif event["type"] != "ABSENT" and name:
-            self.store.setdefault(name, {})[own] = obj
-        for queue in self.queues.get(name, ()):
-            queue.put_nowait(event)
+            if subscribers is None and not self._ours(name):
+                self.dropped += 1
+                return
+            obj = slim(self.kind, obj)
+            own = obj["metadata"].get("name") or ""
+            self.store.setdefault(name, {})[own] = _packed(obj)
+            event = {"type": event["type"], "object": obj}
+        for sub in subscribers or ():
+            sub.queue.put_nowait(event)
+
+    def _check_later(self, name: str) -> None:
+        async def check() -> None:
+            await asyncio.sleep(HANDOFF_SECONDS)
+            if self.synced and name in self.subscribers and name not in self.store:
+                self._hand_off(name)
+
+        task = asyncio.create_task(check(), name=f"tfjob-watch-handoff-{name}")
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    def _hand_off(self, name: str) -> None:
+        """Move ``name``'s subscribers to a watch of that one job (not labelled as ours, or
+        gone: that watch will tell)."""
+        subscribers = self.subscribers.pop(name, set())
+        if not subscribers:
+            return
+        key = self.ident[0]
+        ident = (key, self.namespace, "tfjobs", name)
+        target = _REGISTRY.get(ident)
+        if target is None:
+            target = _REGISTRY[ident] = SharedWatch(
+                self.hook, self.namespace, "tfjobs", ident=ident, only=name
+            )
+        log.debug("TFJob %s/%s is not labelled as ours: watching it alone", self.namespace, name)
+        for sub in subscribers:
+            target.add(sub)
+        if not self.subscribers and _REGISTRY.get(self.ident) is self:
+            del _REGISTRY[self.ident]
+            closing = asyncio.create_task(self.close(), name="tfjob-watch-close")
+            _CLOSING.add(closing)
+            closing.add_done_callback(_CLOSING.discard)
 
     async def _run(self) -> None:
         backoff = Backoff()
@@ -136,62 +339,88 @@ class SharedWatch:
                 )
                 await asyncio.sleep(delay)
 
-    async def _relist(self) -> str:
+    async def _list(self) -> tuple[list[dict[str, Any]], str]:
+        if self.only is not None:
+            try:
+                obj = await self.hook.get(self.only, self.namespace)
+            except errors.TFJobNotFound:
+                return [], ""
+            return [obj], str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if self.kind == "tfjobs":
-            items, version = await self.hook.list_jobs(self.namespace)
-        else:
-            items, version = await self.hook.list_pods(None, self.namespace)
+            return await self.hook.list_jobs(self.namespace, label_selector=OURS)
+        return await self.hook.list_pods(None, self.namespace)
+
+    async def _relist(self) -> str:
+        async with _relisting(self.ident[0]):  # one list in memory at a time; TFJobs first
+            return self._stored(*await self._list())
+
+    def _stored(self, items: list[dict[str, Any]], version: str) -> str:
         self.store = {}
+        present: set[str] = set()
         for obj in items:
+            present.add(self.route(obj) or "")
             self._dispatch({"type": "LISTED", "object": obj})
-        for name in list(self.queues):  # gone while we were not watching
-            if not any(self.route(o) == name for o in items):
-                self._dispatch(
-                    {
-                        "type": "ABSENT",
-                        "object": {"metadata": {"name": name, "labels": {JOB_NAME_LABEL: name}}},
-                    }
-                )
+        for name in [n for n in self.subscribers if n not in present]:
+            if self.selects_ours:  # not ours, or gone while we were not watching: ask its own
+                self._hand_off(name)
+                continue
+            self._dispatch(
+                {
+                    "type": "ABSENT",
+                    "object": {"metadata": {"name": name, "labels": {JOB_NAME_LABEL: name}}},
+                }
+            )
         self.synced, self.failing = True, False
         return version
 
-    async def _stream(self, version: str) -> str:
-        self.connects += 1
-        stream = (
-            self.hook.watch(
-                self.namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
-            )
-            if self.kind == "tfjobs"
-            else self.hook.watch_pods(
+    def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
+        if self.kind != "tfjobs":
+            return self.hook.watch_pods(
                 None, self.namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
             )
+        if self.only is not None:
+            return self.hook.watch(
+                self.namespace,
+                resource_version=version or None,
+                name=self.only,
+                timeout_seconds=STREAM_SECONDS,
+            )
+        return self.hook.watch(
+            self.namespace,
+            resource_version=version,
+            label_selector=OURS,
+            timeout_seconds=STREAM_SECONDS,
         )
-        async for event in stream:
+
+    async def _stream(self, version: str) -> str:
+        self.connects += 1
+        async for event in self._watch(version):
             version = (event["object"].get("metadata") or {}).get("resourceVersion") or version
             if event["type"] != "BOOKMARK":
                 self._dispatch(event)
         return version
 
 
-_REGISTRY: dict[tuple[str, str, str], SharedWatch] = {}
+_REGISTRY: dict[Ident, SharedWatch] = {}
+_LISTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-@dataclasses.dataclass(frozen=True)
-class Subscription:
-    """One subscriber's queue of events, and the watch that fills it."""
+def _relisting(key: str) -> asyncio.Lock:
+    """The lock that lets one watch of ``key``'s cluster list at a time: a list of 10,000
+    objects decodes to some 100 MiB for a moment, and two at once would double the peak. Locks
+    are taken in turn (FIFO), so a namespace's TFJob watch, subscribed first, lists first and
+    its pod watch then knows which jobs are ours."""
+    locks = _LISTS.setdefault(asyncio.get_running_loop(), {})  # a lock serves one loop
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
 
-    queue: asyncio.Queue[dict[str, Any]]
-    watch: SharedWatch
 
-    @property
-    def healthy(self) -> bool:
-        """Whether the queue is being kept current (else read the object yourself)."""
-        return self.watch.healthy
-
-    @property
-    def listing(self) -> bool:
-        """Whether the watch is still making its first list (its replay is on the way)."""
-        return self.watch.listing
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Watches left by every subscriber through hand-offs, being closed."""
 
 
 @contextlib.asynccontextmanager
@@ -202,16 +431,18 @@ async def subscribe(
     ident = (key, namespace, kind)
     watch = _REGISTRY.get(ident)
     if watch is None:
-        watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind)
-    queue = watch.add(name)
+        watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident)
+    sub = Subscription(name, watch)
+    watch.add(sub)
     try:
-        yield Subscription(queue, watch)
+        yield sub
     finally:
-        if watch.remove(name, queue) and _REGISTRY.get(ident) is watch:
-            del _REGISTRY[ident]
+        watch = sub.watch  # it may have been handed to a watch of its own job
+        if watch.remove(sub) and _REGISTRY.get(watch.ident) is watch:
+            del _REGISTRY[watch.ident]
             await watch.close()
 
 
-def active() -> dict[tuple[str, str, str], SharedWatch]:
+def active() -> dict[Ident, SharedWatch]:
     """The watches currently open in this process."""
     return dict(_REGISTRY)
