@@ -15,8 +15,6 @@ restarts, is ``spec.jobevents``' rule; its memory lives in Airflow's asset state
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
@@ -24,6 +22,8 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_tfjob import errors
+from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.backends.kubernetes.follower import settings_key
 from airflow_tfjob.hooks import arguments
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import checks, jobevents, selector
@@ -36,7 +36,6 @@ FINISHED = ("Succeeded", "Failed")
 PERMANENT = (errors.TFJobForbidden, errors.TFJobCRDNotInstalled, errors.TFJobTLSError)
 """Errors no retry cures: the watcher fails, visibly, instead of retrying for ever."""
 STREAM_SECONDS = 120
-KEPT_METADATA = ("name", "namespace", "uid", "labels", "creationTimestamp", "resourceVersion")
 _OUTPUTS: dict[str, asyncio.Task[dict[str, Any]]] = {}
 """uid -> the job's payload being read (once per process, whichever watcher asks first)."""
 _MAX_OUTPUTS = 1024
@@ -108,7 +107,7 @@ class TFJobEventTrigger(BaseEventTrigger):
             try:
                 items, version = await hook.list_jobs(namespace)
                 for obj in items:
-                    yield {"type": "LISTED", "object": _trimmed(obj)}
+                    yield {"type": "LISTED", "object": watches.slim("tfjobs", obj)}
                 yield {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items]}
                 while True:
                     async for event in hook.watch(
@@ -117,7 +116,7 @@ class TFJobEventTrigger(BaseEventTrigger):
                         obj = event["object"]
                         version = obj["metadata"].get("resourceVersion") or version
                         if event["type"] in ("ADDED", "MODIFIED"):
-                            yield {"type": event["type"], "object": _trimmed(obj)}
+                            yield {"type": event["type"], "object": watches.slim("tfjobs", obj)}
                     backoff.reset()
             except errors.TFJobWatchExpired:
                 continue  # list again at once
@@ -163,8 +162,7 @@ class TFJobEventTrigger(BaseEventTrigger):
             yield event
 
     def _memory_key(self) -> str:
-        kwargs = json.dumps(self.serialize()[1], sort_keys=True, default=str)
-        return "tfjob_events_" + hashlib.sha256(kwargs.encode()).hexdigest()[:16]
+        return "tfjob_events_" + settings_key(self.serialize()[1])[:16]
 
     async def _recall(self) -> jobevents.Fired:
         store = self.asset_state_store
@@ -193,21 +191,6 @@ def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
         cluster_context=kwargs["cluster_context"],
         in_cluster=kwargs["in_cluster"],
     )
-
-
-def _trimmed(obj: dict[str, Any]) -> dict[str, Any]:
-    """What the rule and the payload read of a job: its identity, labels, status and replica
-    counts (which replica's message is the output); the rest of its spec stays out."""
-    meta, specs = obj.get("metadata") or {}, (obj.get("spec") or {}).get("tfReplicaSpecs") or {}
-    return {
-        "metadata": {k: meta[k] for k in KEPT_METADATA if k in meta},
-        "spec": {
-            "tfReplicaSpecs": {
-                t: {"replicas": (s or {}).get("replicas", 1)} for t, s in specs.items()
-            }
-        },
-        "status": obj.get("status") or {},
-    }
 
 
 async def _payload(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
