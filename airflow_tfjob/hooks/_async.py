@@ -153,14 +153,22 @@ class AsyncTFJobHook(Settings, BaseHook):
             return False
         return True
 
-    async def list_jobs(
-        self, namespace: str, *, label_selector: str = ""
-    ) -> tuple[list[dict[str, Any]], str]:
+    async def list_jobs(self, namespace: str, *, label_selector: str = "") -> res.Page:
         """TFJobs matching ``label_selector`` and the list's resourceVersion."""
-        call = lambda api: self._custom(api).list_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, label_selector=label_selector
+        return res.collect(
+            [p async for p in self.job_pages(namespace, label_selector=label_selector)]
         )
-        return res.list_result(await self._call(call, verb="list", namespace=namespace))
+
+    async def job_pages(
+        self, namespace: str, *, label_selector: str = "", limit: int = res.PAGE_SIZE
+    ) -> AsyncIterator[res.Page]:
+        """``list_jobs``, ``limit`` at a time; a list that outlives its continue token raises
+        ``TFJobWatchExpired`` (410): list again."""
+        list_call = lambda api, **kwargs: self._custom(api).list_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, **kwargs
+        )
+        async for page in self._pages(list_call, label_selector, limit, namespace, res.RESOURCE):
+            yield page
 
     async def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch a TFJob."""
@@ -195,18 +203,38 @@ class AsyncTFJobHook(Settings, BaseHook):
         ):
             yield item
 
-    async def list_pods(self, name: str | None, namespace: str) -> tuple[list[dict[str, Any]], str]:
+    async def list_pods(self, name: str | None, namespace: str) -> res.Page:
         """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
+        return res.collect([page async for page in self.pod_pages(name, namespace)])
 
-        async def call(api: Any) -> bytes:
-            response = await self._core(api).list_namespaced_pod(
-                namespace, label_selector=res.pods_selector(name), _preload_content=False
-            )
-            return bytes(await response.read())
+    async def pod_pages(
+        self, name: str | None, namespace: str, *, limit: int = res.PAGE_SIZE
+    ) -> AsyncIterator[res.Page]:
+        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``)."""
+        list_call = lambda api, **kwargs: self._core(api).list_namespaced_pod(namespace, **kwargs)
+        async for page in self._pages(list_call, res.pods_selector(name), limit, namespace, POD):
+            yield page
 
-        return res.list_result(
-            res.decode(await self._call(call, verb="list", namespace=namespace, resource=POD))
-        )
+    async def _pages(
+        self,
+        list_call: Callable[..., Awaitable[Any]],
+        label_selector: str,
+        limit: int,
+        namespace: str,
+        resource: str,
+    ) -> AsyncIterator[res.Page]:
+        token: str | None = None
+        while True:
+            kwargs = res.page_kwargs(label_selector, limit, token)
+
+            async def call(api: Any, kwargs: dict[str, Any] = kwargs) -> bytes:
+                return bytes(await (await _ok(await list_call(api, **kwargs))).read())
+
+            data = await self._call(call, verb="list", namespace=namespace, resource=resource)
+            page, token = res.page_result(res.decode(data))
+            yield page
+            if token is None:
+                return
 
     async def watch_pods(
         self,
@@ -236,10 +264,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         namespace: str,
         resource: str,
     ) -> AsyncIterator[dict[str, Any]]:
-        from kubernetes_asyncio import watch
-
         try:
-            async with (await self._kube()).get_conn() as api, watch.Watch() as stream:
+            async with (await self._kube()).get_conn() as api, _json_watch() as stream:
                 async for raw in stream.stream(func(api), *args, **kwargs):
                     yield res.event(raw)
         except (asyncio.CancelledError, GeneratorExit):
@@ -297,8 +323,34 @@ class AsyncTFJobHook(Settings, BaseHook):
             raise failure(exc, "follow log of", POD, namespace, pod) from exc
 
 
+def _json_watch() -> Any:
+    """A ``kubernetes_asyncio`` watch that leaves each object as the JSON the server sent: only
+    ``raw_object`` is read, and building a model (``V1Pod``) costs most of an event's CPU."""
+    from kubernetes_asyncio import watch
+
+    class JsonWatch(watch.Watch):
+        def get_return_type(self, func: object) -> str:
+            return ""  # falsy: no model
+
+    return JsonWatch()
+
+
 async def _log_request(
     api: Any, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
 ) -> Any:
     args, kwargs = res.log_request(pod, namespace, query, read_timeout)
-    return await api.call_api(*args, **kwargs)
+    return await _ok(await api.call_api(*args, **kwargs))
+
+
+async def _ok(response: Any) -> Any:
+    """``response`` if it succeeded, else the ``ApiException`` the client raises when it reads a
+    body itself: with ``_preload_content=False``, ``kubernetes_asyncio`` returns an error as if it
+    were the body asked for (a 404's Status as log lines, a 410's as an empty list)."""
+    if 200 <= response.status <= 299:
+        return response
+    from kubernetes_asyncio.client.exceptions import ApiException
+
+    error = ApiException(status=response.status, reason=response.reason)
+    error.body = await response.read()  # the Status: errors.translate quotes its message
+    response.release()
+    raise error

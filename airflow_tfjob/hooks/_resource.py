@@ -15,6 +15,9 @@ PLURAL = "tfjobs"
 RESOURCE = f"{PLURAL}.{GROUP}"
 CONTAINER = "tensorflow"
 DEFAULT_WATCH_SECONDS = 60
+PAGE_SIZE = 500
+"""Objects per page of a list (client-go's pager's default): a namespace of 10,000 objects is
+read and decoded 500 at a time, never whole."""
 CONNECT_TIMEOUT = 10.0
 STALL_SLACK_SECONDS = 15
 """A watch stream silent this much longer than its server-side timeout is stalled: give up."""
@@ -136,11 +139,34 @@ def decode(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-def list_result(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
-    """Items and the list's resourceVersion (where a watch continues)."""
-    return list(body.get("items") or []), str(
-        (body.get("metadata") or {}).get("resourceVersion") or ""
-    )
+Page = tuple[list[dict[str, Any]], str]
+"""A list's items (all, or one page of them) and the list's resourceVersion, where a watch
+continues (the same on every page of one list)."""
+
+
+def page_kwargs(label_selector: str, limit: int, token: str | None) -> dict[str, Any]:
+    """Arguments of one page of a list call; the body is decoded here, not into models."""
+    kwargs: dict[str, Any] = {"label_selector": label_selector, "limit": limit}
+    if token:
+        kwargs["_continue"] = token
+    return {**kwargs, "_preload_content": False}
+
+
+def page_result(body: dict[str, Any]) -> tuple[Page, str | None]:
+    """One page, and the token of the next (None after the last)."""
+    meta = body.get("metadata") or {}
+    page = list(body.get("items") or []), str(meta.get("resourceVersion") or "")
+    return page, meta.get("continue") or None
+
+
+def collect(pages: Any) -> Page:
+    """Every page's items and the list's resourceVersion (``pages``: an iterable of ``Page``)."""
+    items: list[dict[str, Any]] = []
+    version = ""
+    for chunk, at in pages:
+        items.extend(chunk)
+        version = at
+    return items, version
 
 
 def field_validation(git_version: str | None) -> str | None:

@@ -183,14 +183,19 @@ class TFJobHook(Settings, BaseHook):
             return False
         return True
 
-    def list_jobs(
-        self, namespace: str, *, label_selector: str = ""
-    ) -> tuple[list[dict[str, Any]], str]:
+    def list_jobs(self, namespace: str, *, label_selector: str = "") -> res.Page:
         """TFJobs matching ``label_selector`` and the list's resourceVersion."""
-        call = lambda: self._custom.list_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, label_selector=label_selector
+        return res.collect(self.job_pages(namespace, label_selector=label_selector))
+
+    def job_pages(
+        self, namespace: str, *, label_selector: str = "", limit: int = res.PAGE_SIZE
+    ) -> Iterator[res.Page]:
+        """``list_jobs``, ``limit`` at a time; a list that outlives its continue token raises
+        ``TFJobWatchExpired`` (410): list again."""
+        list_call = lambda **kwargs: self._custom.list_namespaced_custom_object(
+            res.GROUP, res.VERSION, namespace, res.PLURAL, **kwargs
         )
-        return res.list_result(self._call(call, verb="list", namespace=namespace))
+        yield from self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
 
     def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch a TFJob (e.g. ``{"spec": {"runPolicy": {"suspend": true}}}``)."""
@@ -223,14 +228,37 @@ class TFJobHook(Settings, BaseHook):
             res.RESOURCE,
         )
 
-    def list_pods(self, name: str | None, namespace: str) -> tuple[list[dict[str, Any]], str]:
+    def list_pods(self, name: str | None, namespace: str) -> res.Page:
         """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
-        call = lambda: self._core.list_namespaced_pod(
-            namespace, label_selector=res.pods_selector(name), _preload_content=False
-        )
-        return res.list_result(
-            res.decode(self._call(call, verb="list", namespace=namespace, resource=POD).data)
-        )
+        return res.collect(self.pod_pages(name, namespace))
+
+    def pod_pages(
+        self, name: str | None, namespace: str, *, limit: int = res.PAGE_SIZE
+    ) -> Iterator[res.Page]:
+        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``)."""
+        list_call = lambda **kwargs: self._core.list_namespaced_pod(namespace, **kwargs)
+        yield from self._pages(list_call, res.pods_selector(name), limit, namespace, POD)
+
+    def _pages(
+        self,
+        list_call: Callable[..., Any],
+        label_selector: str,
+        limit: int,
+        namespace: str,
+        resource: str,
+    ) -> Iterator[res.Page]:
+        token: str | None = None
+        while True:
+            kwargs = res.page_kwargs(label_selector, limit, token)
+
+            def call(kwargs: dict[str, Any] = kwargs) -> Any:
+                return list_call(**kwargs)
+
+            response = self._call(call, verb="list", namespace=namespace, resource=resource)
+            page, token = res.page_result(res.decode(response.data))
+            yield page
+            if token is None:
+                return
 
     def watch_pods(
         self,

@@ -84,6 +84,22 @@ def test_a_missing_job_is_not_found(hook: Hook, namespace: str) -> None:
         call(hook.get, "nope", namespace)
 
 
+def test_a_missing_pods_log_is_not_found_and_a_refused_list_is_an_error_not_an_empty_list(
+    hook: Hook, namespace: str, fault_proxy: Any
+) -> None:
+    with pytest.raises(errors.TFJobNotFound, match=f"{namespace}/nope-0"):
+        call(hook.read_log, "nope-0", namespace)
+    with pytest.raises(errors.TFJobNotFound, match=f"{namespace}/nope-0"):
+        call(hook.stream_log, "nope-0", namespace)
+    proxied = type(hook)(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    fault_proxy.fail("/pods$", status=410, watch=False)
+    with pytest.raises(errors.TFJobWatchExpired):
+        call(proxied.list_pods, None, namespace)
+    fault_proxy.fail("/tfjobs$", status=403, watch=False)
+    with pytest.raises(errors.TFJobForbidden):
+        call(proxied.list_jobs, namespace)
+
+
 def test_watch_sees_changes_and_a_too_old_version_is_410(hook: Hook, namespace: str) -> None:
     created = call(hook.create, _manifest("watched", namespace))
     version = created["metadata"]["resourceVersion"]
@@ -276,3 +292,26 @@ def test_create_asks_for_strict_field_validation_only_where_the_server_supports_
         len(call(TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).list_jobs, namespace)[0])
         == 4
     )
+
+
+def test_lists_are_read_a_page_at_a_time_and_a_whole_list_is_every_page(
+    fault_proxy: Any, namespace: str
+) -> None:
+    for tag, cls in (("sync", TFJobHook), ("async", AsyncTFJobHook)):
+        hook: Hook = cls(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+        for i in range(5):
+            call(hook.create, _manifest(f"{tag}-{i}", namespace, twin=tag))
+        before = fault_proxy.requests("/tfjobs$", method="GET")
+        pages = call(hook.job_pages, namespace, label_selector=f"twin={tag}", limit=2)
+        assert [len(items) for items, _ in pages] == [2, 2, 1]
+        assert len({version for _, version in pages}) == 1  # one list, one resourceVersion
+        names = [job["metadata"]["name"] for items, _ in pages for job in items]
+        assert sorted(names) == [f"{tag}-{i}" for i in range(5)]
+        sent = [q for m, p, q in fault_proxy.history if m == "GET" and p.endswith("/tfjobs")]
+        assert sum("limit=2" in q for q in sent[before:]) == 3
+        assert sum("continue=" in q for q in sent[before:]) == 2
+        items, version = call(hook.list_jobs, namespace, label_selector=f"twin={tag}")
+        assert sorted(j["metadata"]["name"] for j in items) == names and version
+        ((pods, pods_version),) = call(hook.pod_pages, None, namespace, limit=2)
+        assert pods == [] and pods_version  # no pods here: one empty page
+
