@@ -109,10 +109,17 @@ async def _wait_all(
     done: dict[str, tuple[float, Any]] = {}
 
     async def ours(job: dict[str, str]) -> None:
-        trigger = TFJobTrigger(
-            name=job["name"], namespace=job["namespace"], uid=job["uid"],
-            settings=settings, poll_interval=poll,
-        )  # fmt: skip
+        # from kwargs of its own, decoded as the triggerer decodes each trigger's from the DB
+        kwargs = json.dumps(
+            {
+                "name": job["name"],
+                "namespace": job["namespace"],
+                "uid": job["uid"],
+                "settings": settings,
+                "poll_interval": poll,
+            }
+        )
+        trigger = TFJobTrigger(**json.loads(kwargs))  # fmt: skip
         async for event in trigger.run():
             payload = event.payload
             done[job["name"]] = (time.time(), (payload.get("result") or {}).get("output"))

@@ -35,7 +35,7 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import outcome
 from airflow_tfjob.spec.follow import Limits
@@ -89,7 +89,8 @@ class TFJobTrigger(BaseTrigger):
         end_from_trigger: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        self.name, self.namespace, self.uid, self.settings = name, namespace, uid, settings
+        self.name, self.namespace, self.uid = name, namespace, uid
+        self._key, self.settings = shared_settings(settings)
         self.deadline, self.active_deadline_seconds = deadline, active_deadline_seconds
         self.get_logs = get_logs
         self.poll_interval, self.on_kill_action = poll_interval, on_kill_action
@@ -137,7 +138,7 @@ class TFJobTrigger(BaseTrigger):
             hook,
             JobRef(self.name, self.namespace, self.uid),
             self._limits(),
-            key=settings_key(self.settings),
+            key=self._key,
             log=self.log,
             get_logs=self.get_logs,
             poll_interval=self.poll_interval,

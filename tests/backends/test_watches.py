@@ -1,29 +1,106 @@
-"""The shared watches' store and routing, against a scripted hook (no API server): what is not
-ours is neither kept nor watched by the namespace's TFJob watch, and a job without our label is
-handed to a watch of its own."""
+"""The shared watches against the real API server, through the fault proxy (which counts and
+breaks requests): what is not ours is neither kept nor watched by the namespace's TFJob watch, a
+job without our label is handed to a watch of its own, lists are read a page at a time (a
+subscriber that comes mid-list is told what is already read; a 410 mid-list lists again), and a
+watch that fails tells its subscribers so they read for themselves."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import Callable
 from typing import Any
 
-from airflow_tfjob import errors
+import kubernetes
+import pytest
+
+from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
+from tests.sim.proxy import FaultProxy
 
-NS = "ns"
+pytestmark = pytest.mark.usefixtures("fault_proxy")
 
 
-def _job(name: str, *, ours: bool = True) -> dict[str, Any]:
+def _job(name: str, namespace: str, *, ours: bool = True) -> dict[str, Any]:
+    manifest = TfJob(worker=Worker(replicas=1)).to_manifest(name, namespace, image="tf:2")
+    manifest["metadata"]["labels"] = dict(naming.MANAGED_BY) if ours else {"team": "theirs"}
+    return manifest
+
+
+def _pod(job: str, index: int = 0) -> dict[str, Any]:
     return {
+        "metadata": {"name": f"{job}-worker-{index}", "labels": {JOB_NAME_LABEL: job}},
+        "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]},
+    }
+
+
+class Ground:
+    """Objects written straight to the API server (past the proxy), and the hook under test
+    (through it)."""
+
+    def __init__(self, kube_api: Any, proxy: FaultProxy, namespace: str) -> None:
+        self.proxy, self.namespace = proxy, namespace
+        self.core = kubernetes.client.CoreV1Api(kube_api)
+        self.custom = kubernetes.client.CustomObjectsApi(kube_api)
+        self.hook = AsyncTFJobHook(None, config_file=str(proxy.kubeconfig))
+
+    def jobs(self, *names: str, ours: bool = True) -> None:
+        for name in names:
+            self.custom.create_namespaced_custom_object(
+                "kubeflow.org",
+                "v1",
+                self.namespace,
+                "tfjobs",
+                _job(name, self.namespace, ours=ours),
+            )
+
+    def pods(self, job: str, *indices: int) -> None:
+        for index in indices:
+            self.core.create_namespaced_pod(self.namespace, _pod(job, index))
+
+    def subscribe(self, kind: str, name: str, **kwargs: Any) -> watches.Subscription:
+        return watches.subscribe("k", self.hook, self.namespace, kind, name, **kwargs)
+
+    def lists(self, kind: str) -> list[str]:
+        """The queries of the list requests (not watches) made for ``kind`` so far."""
+        return [
+            q
+            for m, p, q in self.proxy.history
+            if m == "GET" and p.endswith(f"/{kind}") and "watch=" not in q
+        ]
+
+
+@pytest.fixture
+def ground(kube_api: Any, fault_proxy: FaultProxy, namespace: str) -> Ground:
+    return Ground(kube_api, fault_proxy, namespace)
+
+
+async def _until(probe: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def _events(queue: watches.Events, seconds: float = 0.3) -> list[dict[str, Any]]:
+    """What comes into ``queue`` within ``seconds`` of quiet."""
+    got = []
+    while (event := await queue.get(seconds)) is not None:
+        got.append(event)
+    return got
+
+
+def test_slim_keeps_what_the_follower_reads() -> None:
+    job = {
         "metadata": {
-            "name": name,
-            "namespace": NS,
-            "uid": f"uid-{name}",
+            "name": "a",
+            "namespace": "ns",
+            "uid": "u",
             "resourceVersion": "1",
-            "labels": dict(naming.MANAGED_BY) if ours else {"team": "theirs"},
+            "labels": {"x": "y"},
             "annotations": {"big": "x" * 100},
             "managedFields": [{"manager": "kubectl"}],
             "creationTimestamp": "2026-12-05T00:00:00Z",
@@ -34,73 +111,8 @@ def _job(name: str, *, ours: bool = True) -> dict[str, Any]:
         },
         "status": {"conditions": [{"type": "Running", "status": "True"}]},
     }
-
-
-def _pod(job: str, index: int = 0) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": f"{job}-worker-{index}",
-            "namespace": NS,
-            "labels": {JOB_NAME_LABEL: job},
-            "managedFields": [{"manager": "kubelet"}],
-        },
-        "spec": {"containers": [{"name": "tensorflow"}]},
-        "status": {
-            "phase": "Running",
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "containerStatuses": [{"name": "tensorflow", "state": {"running": {}}}],
-        },
-    }
-
-
-class Hook:
-    """Lists what it holds (honouring our label selector), reads one job, and streams the events
-    put into ``events`` (per kind) until the test ends."""
-
-    def __init__(self, jobs: list[dict[str, Any]], pods: list[dict[str, Any]]) -> None:
-        self.jobs, self.pods = jobs, pods
-        self.events: dict[str, asyncio.Queue[dict[str, Any]]] = {}
-        self.calls: list[tuple[str, str]] = []
-
-    async def list_jobs(self, namespace: str, *, label_selector: str = "") -> Any:
-        self.calls.append(("list_jobs", label_selector))
-        key, _, value = label_selector.partition("=")
-        chosen = [j for j in self.jobs if not key or j["metadata"]["labels"].get(key) == value]
-        return chosen, "10"
-
-    async def list_pods(self, name: str | None, namespace: str) -> Any:
-        self.calls.append(("list_pods", name or ""))
-        return list(self.pods), "10"
-
-    async def get(self, name: str, namespace: str) -> dict[str, Any]:
-        self.calls.append(("get", name))
-        for job in self.jobs:
-            if job["metadata"]["name"] == name:
-                return job
-        raise errors.TFJobNotFound(f"{name} not found", status=404)
-
-    async def _events(self, kind: str) -> AsyncIterator[dict[str, Any]]:
-        queue = self.events.setdefault(kind, asyncio.Queue())
-        while True:
-            yield await queue.get()
-
-    def watch(self, namespace: str, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        self.calls.append(("watch", kwargs.get("name") or kwargs.get("label_selector") or ""))
-        return self._events(f"tfjobs/{kwargs.get('name') or ''}")
-
-    def watch_pods(self, name: str | None, namespace: str, **kwargs: Any) -> Any:
-        self.calls.append(("watch_pods", ""))
-        return self._events("pods")
-
-
-async def _settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0)
-
-
-def test_slim_keeps_what_the_follower_reads() -> None:
-    job = watches.slim("tfjobs", _job("a"))
-    assert set(job["metadata"]) == {
+    slim = watches.slim("tfjobs", job)
+    assert set(slim["metadata"]) == {
         "name",
         "namespace",
         "uid",
@@ -108,103 +120,188 @@ def test_slim_keeps_what_the_follower_reads() -> None:
         "labels",
         "creationTimestamp",
     }
-    assert job["spec"] == {
+    assert slim["spec"] == {
         "runPolicy": {"cleanPodPolicy": "None"},
         "tfReplicaSpecs": {"Worker": {"replicas": 2}},
     }
-    assert job["status"] == _job("a")["status"]
-    pod = watches.slim("pods", _pod("a"))
-    assert "spec" not in pod and "managedFields" not in pod["metadata"]
-    assert pod["status"] == {
+    assert slim["status"] == job["status"]
+    pod = {
+        **_pod("a"),
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "tensorflow", "state": {"running": {}}}],
+        },
+    }
+    slim = watches.slim("pods", pod)
+    assert "spec" not in slim
+    assert slim["status"] == {
         "phase": "Running",
         "containerStatuses": [{"name": "tensorflow", "state": {"running": {}}}],
     }
 
 
-def test_the_stores_keep_only_what_is_ours_or_followed() -> None:
-    crowd = [_job(f"crowd-{i}", ours=False) for i in range(5)]
-    hook = Hook([_job("ours-1"), _job("ours-2"), *crowd], [_pod("ours-1"), _pod("ours-2")])
-    hook.pods += [_pod(f"crowd-{i}", k) for i in range(5) for k in range(4)]
+def test_the_stores_keep_only_what_is_ours_or_followed(ground: Ground) -> None:
+    ground.jobs("ours-1", "ours-2")
+    ground.jobs(*(f"crowd-{i}" for i in range(5)), ours=False)
+    ground.pods("ours-1", 0)
+    ground.pods("ours-2", 0)
+    for i in range(5):
+        ground.pods(f"crowd-{i}", 0, 1)
 
     async def run() -> None:
+        inbox = watches.Events()
         async with (
-            watches.subscribe("k", hook, NS, "tfjobs", "ours-1") as jobs,  # type: ignore[arg-type]
-            watches.subscribe("k", hook, NS, "pods", "ours-1") as pods,  # type: ignore[arg-type]
+            ground.subscribe("tfjobs", "ours-1", queue=inbox) as jobs,
+            ground.subscribe("pods", "ours-1", queue=inbox) as pods,
         ):
-            await _settle()
-            assert ("list_jobs", naming.selector()) in hook.calls  # the server filters
-            assert set(jobs.watch.store) == {"ours-1", "ours-2"}
-            # ours-2 has no follower yet, but is ours: its pods are kept for when it has one
-            assert set(pods.watch.store) <= {"ours-1", "ours-2"}
-            assert "ours-1" in pods.watch.store
-            hook.events["pods"].put_nowait({"type": "MODIFIED", "object": _pod("crowd-1", 9)})
-            hook.events["pods"].put_nowait({"type": "MODIFIED", "object": _pod("ours-2", 1)})
-            await _settle()
-            assert "crowd-1" not in pods.watch.store and pods.watch.dropped >= 1
-            assert set(pods.watch.store["ours-2"]) >= {"ours-2-worker-1"}
-            event = jobs.queue.get_nowait()
-            assert event["object"]["metadata"]["name"] == "ours-1"
-            assert "managedFields" not in event["object"]["metadata"]  # slim, as stored
+            assert jobs.watch is not None and pods.watch is not None
+            await _until(lambda: jobs.healthy and pods.healthy)
+            assert set(jobs.watch.store) == {"ours-1", "ours-2"}  # the server filtered the rest
+            assert set(pods.watch.store) == {"ours-1", "ours-2"}  # ours-2 is ours: kept for later
+            assert pods.watch.dropped == 10
+            seen = {
+                (e["kind"], e["type"], e["object"]["metadata"]["name"])
+                for e in await _events(inbox)
+            }
+            assert seen == {("tfjobs", "LISTED", "ours-1"), ("pods", "LISTED", "ours-1-worker-0")}
+            await asyncio.to_thread(ground.pods, "crowd-1", 9)
+            await asyncio.to_thread(ground.pods, "ours-2", 1)
+            await _until(lambda: "ours-2-worker-1" in pods.watch.store.get("ours-2", {}))
+            assert pods.watch.dropped == 11 and "crowd-1" not in pods.watch.store
+            assert await _events(inbox) == []  # neither is ours-1's
         assert watches.active() == {}
 
     asyncio.run(run())
+    (query,) = ground.lists("tfjobs")
+    assert "labelSelector=app.kubernetes.io/managed-by%3Dairflow-tfjob" in query
 
 
-def test_a_job_without_our_label_is_handed_to_a_watch_of_its_own() -> None:
-    hook = Hook([_job("ours-1"), _job("theirs", ours=False)], [])
+def test_a_job_without_our_label_is_handed_to_a_watch_of_its_own(ground: Ground) -> None:
+    ground.jobs("ours-1")
+    ground.jobs("theirs", ours=False)
 
     async def run() -> None:
         async with (
-            watches.subscribe("k", hook, NS, "tfjobs", "ours-1") as ours,  # type: ignore[arg-type]
-            watches.subscribe("k", hook, NS, "tfjobs", "theirs") as theirs,  # type: ignore[arg-type]
+            ground.subscribe("tfjobs", "ours-1") as ours,
+            ground.subscribe("tfjobs", "theirs") as theirs,
         ):
-            await _settle()
-            assert theirs.watch.only == "theirs" and ours.watch.only is None
-            got = theirs.queue.get_nowait()
-            assert got["type"] == "LISTED" and got["object"]["metadata"]["name"] == "theirs"
-            assert ("watch", "theirs") in hook.calls  # a field selector on its name
-            hook.events["tfjobs/theirs"].put_nowait(
-                {"type": "MODIFIED", "object": _job("theirs", ours=False)}
+            await _until(lambda: theirs.healthy and theirs.watch.only == "theirs")
+            assert ours.watch is not None and ours.watch.only is None
+            (listed,) = await _events(theirs.queue)
+            assert (listed["type"], listed["object"]["metadata"]["name"]) == ("LISTED", "theirs")
+            await ground.hook.patch(
+                "theirs", ground.namespace, {"metadata": {"labels": {"x": "1"}}}
             )
-            await _settle()
-            assert theirs.queue.get_nowait()["type"] == "MODIFIED"
+            (changed,) = await _events(theirs.queue, 5.0)
+            assert changed["type"] == "MODIFIED"
             assert len(watches.active()) == 2  # ours, and the one job's
         assert watches.active() == {}
 
     asyncio.run(run())
+    watched = [q for m, p, q in ground.proxy.history if "watch=" in q and p.endswith("/tfjobs")]
+    assert any("fieldSelector=metadata.name" in q and "theirs" in q for q in watched)
 
 
-def test_a_job_gone_while_unwatched_is_told_absent_by_its_own_watch() -> None:
-    hook = Hook([], [])
-
+def test_a_job_gone_while_unwatched_is_told_absent_by_its_own_watch(ground: Ground) -> None:
     async def run() -> None:
-        async with watches.subscribe("k", hook, NS, "tfjobs", "gone") as sub:  # type: ignore[arg-type]
-            await _settle()
-            assert sub.watch.only == "gone"
-            assert sub.queue.get_nowait()["type"] == "ABSENT"
-        await _settle()
+        async with ground.subscribe("tfjobs", "gone") as sub:
+            await _until(lambda: sub.watch is not None and sub.watch.only == "gone")
+            (absent,) = await _events(sub.queue, 5.0)
+            assert absent["type"] == "ABSENT"
+        await asyncio.sleep(0.05)
         assert watches.active() == {}
 
     asyncio.run(run())
 
 
-def test_a_subscriber_to_a_watch_in_sync_is_handed_off_when_its_job_never_shows(
-    monkeypatch: Any,
+def test_a_subscriber_whose_job_never_shows_in_a_watch_in_sync_is_handed_off(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(watches, "HANDOFF_SECONDS", 0.01)
-    hook = Hook([_job("ours-1"), _job("theirs", ours=False)], [])
+    ground.jobs("ours-1")
+    ground.jobs("theirs", ours=False)
 
     async def run() -> None:
-        async with watches.subscribe("k", hook, NS, "tfjobs", "ours-1") as ours:  # type: ignore[arg-type]
-            await _settle()
-            assert ours.watch.synced
-            async with watches.subscribe("k", hook, NS, "tfjobs", "theirs") as theirs:  # type: ignore[arg-type]
+        async with ground.subscribe("tfjobs", "ours-1") as ours:
+            await _until(lambda: ours.healthy)
+            async with ground.subscribe("tfjobs", "theirs") as theirs:
                 assert theirs.watch is ours.watch
-                await asyncio.sleep(0.05)
-                await _settle()
-                assert theirs.watch.only == "theirs"
-                assert theirs.queue.get_nowait()["object"]["metadata"]["name"] == "theirs"
-            assert set(watches.active()) == {("k", NS, "tfjobs")}
+                await _until(lambda: theirs.watch is not None and theirs.watch.only == "theirs")
+                (listed,) = await _events(theirs.queue, 5.0)
+                assert listed["object"]["metadata"]["name"] == "theirs"
+            assert set(watches.active()) == {("k", ground.namespace, "tfjobs")}
         assert watches.active() == {}
+
+    asyncio.run(run())
+
+
+def test_a_list_is_read_a_page_at_a_time_and_a_subscriber_mid_list_is_told_at_once(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watches, "LIST_PAGE", 2)
+    ground.jobs("a", "b", "c", "d", "e")
+    ground.proxy.delay("/tfjobs$", seconds=0.5, watch=False)  # each page takes its time
+
+    async def run() -> None:
+        async with ground.subscribe("tfjobs", "a") as first:
+            watch = first.watch
+            assert watch is not None
+            await _until(lambda: watch.filling and "a" in watch.store)  # page 1 is read
+            async with ground.subscribe("tfjobs", "a") as late:
+                assert [e["type"] for e in await _events(late.queue, 0.0)] == ["LISTED"]
+                await _until(lambda: watch.synced)
+                assert set(watch.store) == set("abcde")
+                assert await _events(late.queue) == []  # told once
+            assert [e["type"] for e in await _events(first.queue)] == ["LISTED"]
+
+    asyncio.run(run())
+    pages = ground.lists("tfjobs")
+    assert len(pages) == 3 and all("limit=2" in q for q in pages)
+    assert sum("continue=" in q for q in pages) == 2
+
+
+def test_a_410_mid_list_lists_again_from_the_start(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watches, "LIST_PAGE", 2)
+    ground.jobs("a", "b", "c", "d", "e")
+    delay = ground.proxy.delay("/tfjobs$", seconds=0.3, watch=False)
+
+    async def run() -> None:
+        async with ground.subscribe("tfjobs", "e") as sub:
+            watch = sub.watch
+            assert watch is not None
+            await _until(lambda: watch.filling and "a" in watch.store)
+            ground.proxy.rules.remove(delay)
+            ground.proxy.fail("/tfjobs$", status=410, watch=False)  # the continue token expired
+            await _until(lambda: watch.synced)
+            assert set(watch.store) == set("abcde")
+            assert [e["object"]["metadata"]["name"] for e in await _events(sub.queue)] == ["e"]
+
+    asyncio.run(run())
+    continued = ["continue=" in q for q in ground.lists("tfjobs")]
+    # page 1, then a later page refused (410), then the whole list again from its first page
+    assert continued[:2] == [False, True] and continued[-3:] == [False, True, True]
+    assert len(continued) in (5, 6)
+
+
+def test_a_failing_watch_tells_its_subscribers_and_tells_them_again_once_listed(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watches, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
+    ground.jobs("ours-1")
+
+    async def run() -> None:
+        async with ground.subscribe("tfjobs", "ours-1") as sub:
+            await _until(lambda: sub.healthy)
+            assert [e["type"] for e in await _events(sub.queue)] == ["LISTED"]
+            broken = ground.proxy.fail("/tfjobs$", status=500, times=None, watch=True)
+            event = await sub.queue.get(15.0)  # the stream ends; the next one is refused
+            assert event is not None and event["type"] == "STALE"
+            assert not sub.healthy  # told as it stopped being current
+            ground.proxy.rules.remove(broken)
+            await _until(lambda: sub.healthy, timeout=60)
+            assert "LISTED" in [e["type"] for e in await _events(sub.queue)]
 
     asyncio.run(run())

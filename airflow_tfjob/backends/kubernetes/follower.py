@@ -35,7 +35,6 @@ FIRST_LIST_PATIENCE = 60.0
 reads its job itself."""
 SETTLE_SECONDS = 2.0
 """How long a finished job's pod events may trail its status before the pods are listed."""
-Queue = asyncio.Queue[dict[str, Any]]
 
 
 class TFJobEvent(TypedDict):
@@ -99,15 +98,14 @@ class JobFollower:
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
+        inbox = watches.Events()  # the job's events and its pods', in the order they came
         async with (
-            watches.subscribe(self.key, hook, job.namespace, "tfjobs", job.name) as jobs,
-            watches.subscribe(self.key, hook, job.namespace, "pods", job.name) as pods,
+            watches.subscribe(
+                self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox
+            ) as jobs,
+            watches.subscribe(self.key, hook, job.namespace, "pods", job.name, queue=inbox),
         ):
-            obj, early = await self._first(jobs, pods)
-            follow = Follow(obj, self.limits, uid=job.uid)
-            self.log.info("TFJob %s: %s", job.where, follow.state.summary())
-            for pod_event in early:
-                self._pod_event(follow, pod_event)
+            follow = await self._start(jobs, inbox)
             while not follow.done:
                 left = follow.seconds_left(time.time())
                 if left <= 0 and (expiry := follow.expired(time.time())) is not None:
@@ -115,44 +113,57 @@ class JobFollower:
                         await hook.delete(job.name, job.namespace, uid=job.uid)
                     kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
                     return self._event(kind, expiry.message)
-                got = await next_of(
-                    jobs.queue, pods.queue, timeout=max(0.05, min(left, self.poll_interval))
-                )
-                if got is None:  # quiet: only a watch in trouble makes us read the job ourselves
-                    if not jobs.healthy:
-                        await self._reread(follow)
-                elif got[0] is jobs.queue:
-                    self._job_event(follow, got[1])
-                else:
-                    self._pod_event(follow, got[1])
-            await self._settle(follow, pods)
+                # A healthy watch tells every change, and says when it stops being healthy
+                # (STALE): sleep until the nearest limit. Otherwise read the job every
+                # poll_interval of quiet.
+                wait = left if jobs.healthy else min(left, self.poll_interval)
+                timeout = None if wait == float("inf") else max(0.05, wait)
+                if not self._take(follow, await inbox.get(timeout)) and not jobs.healthy:
+                    await self._reread(follow)
+            await self._settle(follow, inbox)
             if self.get_logs:
                 await self._drain(follow)
             return self._finished(follow)
 
-    async def _first(
-        self, jobs: watches.Subscription, pods: watches.Subscription
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    async def _start(self, jobs: watches.Subscription, inbox: watches.Events) -> Follow:
         """The job as the shared watch has it (no request when it is in sync), else read; and
-        the pod events that came first."""
+        the pod events that came first. What was read is not kept past this (only ``Follow``'s
+        state of it)."""
         early: list[dict[str, Any]] = []
         began = time.monotonic()
-        while True:
+        obj: dict[str, Any] | None = None
+        while obj is None:
             waited = time.monotonic() - began
             left = self.poll_interval - waited
             if left <= 0 and jobs.listing and waited < FIRST_LIST_PATIENCE:
                 left = 1.0  # the watch's first list is under way and has not failed: it will tell
             if left <= 0:
+                obj = await self._get()
                 break
-            got = await next_of(jobs.queue, pods.queue, timeout=left)
-            if got is None:
+            event = await inbox.get(left)
+            if event is None or event["type"] == "STALE":
                 continue
-            if got[0] is jobs.queue:
-                if got[1]["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
-                    raise Lost(f"TFJob {self.job.where} {DELETED}")
-                return got[1]["object"], early
-            early.append(got[1])
-        return await self._get(), early
+            if event["kind"] == "pods":
+                early.append(event)
+            elif event["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
+                raise Lost(f"TFJob {self.job.where} {DELETED}")
+            else:
+                obj = event["object"]
+        follow = Follow(obj, self.limits, uid=self.job.uid)
+        self.log.info("TFJob %s: %s", self.job.where, follow.state.summary())
+        for pod_event in early:
+            self._pod_event(follow, pod_event)
+        return follow
+
+    def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:
+        """Apply one event; False when there was none (the wait timed out)."""
+        if event is None:
+            return False
+        if event["kind"] == "pods":
+            self._pod_event(follow, event)
+        elif event["type"] != "STALE":
+            self._job_event(follow, event)
+        return True
 
     async def _get(self) -> dict[str, Any]:
         try:
@@ -170,19 +181,19 @@ class JobFollower:
             return
         self._update(follow, obj)
 
-    async def _settle(self, follow: Follow, pods: watches.Subscription) -> None:
+    async def _settle(self, follow: Follow, inbox: watches.Events) -> None:
         """Bring the ledger up to the job's final state: from the pod watch, which may trail the
         job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
         ends = time.monotonic() + SETTLE_SECONDS
-        while True:
-            while not pods.queue.empty():
-                self._pod_event(follow, pods.queue.get_nowait())
-            if follow.explained():
-                return
-            got = await next_of(pods.queue, timeout=ends - time.monotonic())
-            if got is None:
+        while True:  # what has come first, then (while unexplained) what comes in time
+            explained = follow.explained()
+            event = await inbox.get(0.0 if explained else ends - time.monotonic())
+            if event is None:
+                if explained:
+                    return
                 break
-            self._pod_event(follow, got[1])
+            if event["kind"] == "pods":  # the job's own events no longer matter: it has ended
+                self._pod_event(follow, event)
         self.log.info(
             "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",
             follow.where,
@@ -270,25 +281,17 @@ def settings_key(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-async def next_of(*queues: Queue, timeout: float) -> tuple[Queue, dict[str, Any]] | None:
-    """The first item from any queue (with the queue it came from), or None after ``timeout``."""
-    for queue in queues:
-        if not queue.empty():
-            return queue, queue.get_nowait()
-    getters = {asyncio.ensure_future(q.get()): q for q in queues}
-    try:
-        done, _ = await asyncio.wait(
-            getters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for getter in getters:
-            if not getter.done():
-                getter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await getter
-    for getter in done:
-        queue = getters[getter]
-        for other in done - {getter}:  # keep what another queue delivered at the same moment
-            getters[other].put_nowait(other.result())
-        return queue, getter.result()
-    return None
+SETTINGS_KEPT = 64
+"""How many distinct connection settings ``shared_settings`` keeps (a process has a few)."""
+_SETTINGS: dict[str, dict[str, Any]] = {}
+
+
+def shared_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The key of ``settings`` and one process-wide copy of them: a triggerer deserializes every
+    trigger's kwargs apart, and 10,000 copies of one kubeconfig (certificates inline: kilobytes
+    each) would be 10,000 times the memory of one."""
+    key = settings_key(settings)
+    kept = _SETTINGS.setdefault(key, settings)
+    while len(_SETTINGS) > SETTINGS_KEPT:  # the oldest go; their triggers keep their own copy
+        del _SETTINGS[next(iter(_SETTINGS))]
+    return key, kept

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 
 STREAM_SECONDS = 120
 """Server-side length of one watch stream (the hooks end a stream silent for longer)."""
+LIST_PAGE = 500
+"""Objects per page of a (re)list: the store is filled a page at a time, and a namespace of
+10,000 objects is never decoded whole."""
 HANDOFF_SECONDS = 2.0
 """How long a subscriber to a TFJob watch in sync waits for its job to show up in it (a job just
 created may trail) before it is handed to a watch of its own job."""
@@ -112,19 +115,19 @@ def _packed(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-class Events(asyncio.Queue[dict[str, Any]]):
-    """An unbounded queue for one consumer, as small as it can be: ``asyncio.Queue`` holds three
-    deques and an event (about 2 KiB) before its first item, times two per trigger."""
+class Events:
+    """An unbounded queue for one consumer, as small as it can be (``asyncio.Queue`` holds three
+    deques and an event, about 2 KiB, before its first item), whose ``get`` takes a timeout
+    without a task of its own: one future and one timer while it waits."""
 
-    def __init__(self) -> None:  # no super().__init__(): none of its state is used
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
         self._items: list[dict[str, Any]] = []
         self._waiter: asyncio.Future[None] | None = None
 
     def empty(self) -> bool:
         return not self._items
-
-    def full(self) -> bool:
-        return False
 
     def qsize(self) -> int:
         return len(self._items)
@@ -140,36 +143,82 @@ class Events(asyncio.Queue[dict[str, Any]]):
             raise asyncio.QueueEmpty
         return self._items.pop(0)
 
-    async def get(self) -> dict[str, Any]:
-        while not self._items:  # cancelled while waiting: no item is lost
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next item; None once ``timeout`` seconds pass without one (None: no limit).
+        Cancelled while it waits, no item is lost."""
+        if not self._items:
+            if timeout is not None and timeout <= 0:
+                return None
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
             try:
                 await waiter
             finally:
+                if timer is not None:
+                    timer.cancel()
                 if self._waiter is waiter:
                     self._waiter = None
+            if not self._items:
+                return None
         return self._items.pop(0)
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class Subscription:
-    """One subscriber's queue of events, and the watch that fills it (a TFJob subscriber whose
-    job is not among ours moves to a watch of its own job: ``watch`` changes, the queue stays)."""
+    """One subscriber's events about one object (``name``) from the process-wide watch of a
+    (cluster, namespace, kind), as an async context manager. Subscriptions may share one queue
+    (a follower reads its job's and its pods' events from one): each event carries its ``kind``.
+    A TFJob subscriber whose job is not among ours moves to a watch of its own job: ``watch``
+    changes, the queue stays."""
 
-    __slots__ = ("name", "queue", "watch")
+    __slots__ = ("_opening", "name", "queue", "watch")
 
-    def __init__(self, name: str, watch: SharedWatch) -> None:
-        self.name, self.watch = name, watch
-        self.queue: asyncio.Queue[dict[str, Any]] = Events()
+    def __init__(
+        self,
+        key: str,
+        hook: AsyncTFJobHook,
+        namespace: str,
+        kind: str,
+        name: str,
+        *,
+        queue: Events | None = None,
+    ) -> None:
+        self.name = name
+        self.queue = Events() if queue is None else queue
+        self.watch: SharedWatch | None = None
+        self._opening: tuple[str, AsyncTFJobHook, str, str] | None = (key, hook, namespace, kind)
 
     @property
     def healthy(self) -> bool:
         """Whether the queue is being kept current (else read the object yourself)."""
-        return self.watch.healthy
+        return self.watch is not None and self.watch.healthy
 
     @property
     def listing(self) -> bool:
         """Whether the watch is still making its first list (its replay is on the way)."""
-        return self.watch.listing
+        return self.watch is not None and self.watch.listing
+
+    async def __aenter__(self) -> Subscription:
+        assert self._opening is not None, "a subscription is entered once"
+        key, hook, namespace, kind = self._opening
+        self._opening = None
+        ident = (key, namespace, kind)
+        watch = _REGISTRY.get(ident)
+        if watch is None:
+            watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident)
+        watch.add(self)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        watch = self.watch  # it may have been handed to a watch of its own job
+        if watch is not None and watch.remove(self) and _REGISTRY.get(watch.ident) is watch:
+            del _REGISTRY[watch.ident]
+            await watch.close()
 
 
 class SharedWatch:
@@ -194,6 +243,9 @@ class SharedWatch:
         """Routed name -> object name -> the object's last state seen (``slim``, ``_packed``)."""
         self.synced = False
         """Whether the store reflects a list plus every event since (false while reconnecting)."""
+        self.filling = False
+        """Whether a list is being read into the store, a page at a time (what it holds so far is
+        current: a subscriber is told it at once, the rest as the pages come)."""
         self.failing = False
         """Whether the last list or stream failed (true until a list succeeds again)."""
         self.task: asyncio.Task[None] | None = None
@@ -219,14 +271,16 @@ class SharedWatch:
         return self.kind == "tfjobs" and self.only is None
 
     def add(self, sub: Subscription) -> None:
-        """Subscribe; a watch in sync replays its stored state at once."""
+        """Subscribe; a watch in sync (or reading a list) replays its stored state at once."""
         sub.watch = self
         self.subscribers.setdefault(sub.name, set()).add(sub)
-        if self.synced:
+        if self.synced or self.filling:
             stored = self.store.get(sub.name, {})
             for packed in stored.values():
-                sub.queue.put_nowait({"type": "LISTED", "object": json.loads(packed)})
-            if not stored and self.selects_ours:
+                sub.queue.put_nowait(
+                    {"type": "LISTED", "kind": self.kind, "object": json.loads(packed)}
+                )
+            if not stored and self.synced and self.selects_ours:
                 self._check_later(sub.name)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(
@@ -270,7 +324,7 @@ class SharedWatch:
                 if not named:
                     del self.store[name]
             if subscribers:
-                event = {"type": "DELETED", "object": slim(self.kind, obj)}
+                event = {"type": "DELETED", "kind": self.kind, "object": slim(self.kind, obj)}
         elif event["type"] != "ABSENT" and name:
             if subscribers is None and not self._ours(name):
                 self.dropped += 1
@@ -278,7 +332,7 @@ class SharedWatch:
             obj = slim(self.kind, obj)
             own = obj["metadata"].get("name") or ""
             self.store.setdefault(name, {})[own] = _packed(obj)
-            event = {"type": event["type"], "object": obj}
+            event = {"type": event["type"], "kind": self.kind, "object": obj}
         for sub in subscribers or ():
             sub.queue.put_nowait(event)
 
@@ -328,6 +382,8 @@ class SharedWatch:
                     "watch of %s in %s expired (410); listing again", self.kind, self.namespace
                 )
             except errors.TFJobError as exc:
+                if not self.failing:  # wake the subscribers: they read for themselves meanwhile
+                    self._tell_all({"type": "STALE", "kind": self.kind, "object": {}})
                 self.synced, self.failing = False, True
                 delay = backoff.next()
                 log.debug(
@@ -339,39 +395,50 @@ class SharedWatch:
                 )
                 await asyncio.sleep(delay)
 
-    async def _list(self) -> tuple[list[dict[str, Any]], str]:
+    def _pages(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         if self.only is not None:
-            try:
-                obj = await self.hook.get(self.only, self.namespace)
-            except errors.TFJobNotFound:
-                return [], ""
-            return [obj], str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            return self._one()
         if self.kind == "tfjobs":
-            return await self.hook.list_jobs(self.namespace, label_selector=OURS)
-        return await self.hook.list_pods(None, self.namespace)
+            return self.hook.job_pages(self.namespace, label_selector=OURS, limit=LIST_PAGE)
+        return self.hook.pod_pages(None, self.namespace, limit=LIST_PAGE)
+
+    async def _one(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+        """The one job's "list": itself, or nothing when it does not exist."""
+        try:
+            obj = await self.hook.get(self.only or "", self.namespace)
+        except errors.TFJobNotFound:
+            yield [], ""
+            return
+        yield [obj], str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
     async def _relist(self) -> str:
+        """List into a new store, a page at a time (no list is ever decoded whole), telling each
+        subscriber its object's state as its page comes; then those without one are told."""
         async with _relisting(self.ident[0]):  # one list in memory at a time; TFJobs first
-            return self._stored(*await self._list())
-
-    def _stored(self, items: list[dict[str, Any]], version: str) -> str:
-        self.store = {}
-        present: set[str] = set()
-        for obj in items:
-            present.add(self.route(obj) or "")
-            self._dispatch({"type": "LISTED", "object": obj})
+            self.store, self.filling = {}, True
+            present: set[str] = set()
+            version = ""
+            try:
+                async for items, listed in self._pages():
+                    version = listed
+                    for obj in items:
+                        present.add(self.route(obj) or "")
+                        self._dispatch({"type": "LISTED", "object": obj})
+            finally:
+                self.filling = False
         for name in [n for n in self.subscribers if n not in present]:
             if self.selects_ours:  # not ours, or gone while we were not watching: ask its own
                 self._hand_off(name)
                 continue
-            self._dispatch(
-                {
-                    "type": "ABSENT",
-                    "object": {"metadata": {"name": name, "labels": {JOB_NAME_LABEL: name}}},
-                }
-            )
+            meta = {"name": name, "labels": {JOB_NAME_LABEL: name}}
+            self._dispatch({"type": "ABSENT", "kind": self.kind, "object": {"metadata": meta}})
         self.synced, self.failing = True, False
         return version
+
+    def _tell_all(self, event: dict[str, Any]) -> None:
+        for subscribers in self.subscribers.values():
+            for sub in subscribers:
+                sub.queue.put_nowait(event)
 
     def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
         if self.kind != "tfjobs":
@@ -423,24 +490,18 @@ _CLOSING: set[asyncio.Task[None]] = set()
 """Watches left by every subscriber through hand-offs, being closed."""
 
 
-@contextlib.asynccontextmanager
-async def subscribe(
-    key: str, hook: AsyncTFJobHook, namespace: str, kind: str, name: str
-) -> AsyncIterator[Subscription]:
-    """Events for object ``name`` from the process-wide watch of (``key``, namespace, kind)."""
-    ident = (key, namespace, kind)
-    watch = _REGISTRY.get(ident)
-    if watch is None:
-        watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident)
-    sub = Subscription(name, watch)
-    watch.add(sub)
-    try:
-        yield sub
-    finally:
-        watch = sub.watch  # it may have been handed to a watch of its own job
-        if watch.remove(sub) and _REGISTRY.get(watch.ident) is watch:
-            del _REGISTRY[watch.ident]
-            await watch.close()
+def subscribe(
+    key: str,
+    hook: AsyncTFJobHook,
+    namespace: str,
+    kind: str,
+    name: str,
+    *,
+    queue: Events | None = None,
+) -> Subscription:
+    """Events for object ``name`` from the process-wide watch of (``key``, namespace, kind), put
+    into ``queue`` (a new one by default): ``async with subscribe(...) as sub``."""
+    return Subscription(key, hook, namespace, kind, name, queue=queue)
 
 
 def active() -> dict[Ident, SharedWatch]:
