@@ -264,12 +264,18 @@ def _now() -> str:
 
 
 def _job(name: str, namespace: str, *, ours: bool = True, workers: int = 1) -> dict[str, Any]:
-    """A TFJob labelled as the provider labels what it creates (``ours``), or a crowd's."""
+    """A TFJob labelled as the provider labels what it creates (``ours``: the job, and each
+    replica's pod template with the task identity), or a crowd's (neither)."""
     from airflow_tfjob import TfJob, Worker
+    from airflow_tfjob.operators._build import label_pods
+    from airflow_tfjob.spec import naming
 
     manifest = TfJob(worker=Worker(replicas=workers)).to_manifest(name, namespace, image="tf:2")
-    labels = {"bench": "fanin", **MANAGED_BY} if ours else {"bench": "crowd"}
-    manifest["metadata"]["labels"] = labels
+    if not ours:
+        manifest["metadata"]["labels"] = {"bench": "crowd"}
+        return manifest
+    manifest["metadata"]["labels"] = {"bench": "fanin", **MANAGED_BY}
+    label_pods(manifest, naming.identity(naming.task_labels("fanin", "wait", "bench", -1, 1)))
     return manifest
 
 
@@ -279,8 +285,9 @@ def _owner(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pod(job: dict[str, Any], index: int = 0) -> dict[str, Any]:
-    """A worker pod as the training operator labels it (our managed-by label is not copied)."""
+    """A worker pod as the training operator makes it: its template's labels and the operator's."""
     meta = job["metadata"]
+    template = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -288,6 +295,7 @@ def _pod(job: dict[str, Any], index: int = 0) -> dict[str, Any]:
             "name": f"{meta['name']}-worker-{index}",
             "namespace": meta["namespace"],
             "labels": {
+                **((template.get("metadata") or {}).get("labels") or {}),
                 JOB_LABEL: meta["name"],
                 "training.kubeflow.org/replica-type": "worker",
                 "training.kubeflow.org/replica-index": str(index),

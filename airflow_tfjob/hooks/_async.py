@@ -208,11 +208,19 @@ class AsyncTFJobHook(Settings, BaseHook):
         return res.collect([page async for page in self.pod_pages(name, namespace)])
 
     async def pod_pages(
-        self, name: str | None, namespace: str, *, limit: int = res.PAGE_SIZE
+        self,
+        name: str | None,
+        namespace: str,
+        *,
+        label_selector: str = "",
+        limit: int = res.PAGE_SIZE,
     ) -> AsyncIterator[res.Page]:
-        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``)."""
+        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``), with ``label_selector``'s
+        requirements too."""
         list_call = lambda api, **kwargs: self._core(api).list_namespaced_pod(namespace, **kwargs)
-        async for page in self._pages(list_call, res.pods_selector(name), limit, namespace, POD):
+        async for page in self._pages(
+            list_call, res.pods_selector(name, label_selector), limit, namespace, POD
+        ):
             yield page
 
     async def _pages(
@@ -242,13 +250,15 @@ class AsyncTFJobHook(Settings, BaseHook):
         namespace: str,
         *,
         resource_version: str | None,
+        label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``."""
+        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``,
+        of the pods that also match ``label_selector``."""
         kwargs = res.watch_kwargs(
             resource_version,
             name=None,
-            label_selector=res.pods_selector(name),
+            label_selector=res.pods_selector(name, label_selector),
             timeout_seconds=timeout_seconds,
         )
         async for item in self._watch(

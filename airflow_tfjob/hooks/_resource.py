@@ -77,9 +77,11 @@ def watch_kwargs(
     return kwargs
 
 
-def pods_selector(job_name: str | None) -> str:
-    """The operator's label selector for a job's pods (every TFJob's pods when None)."""
-    return f"{JOB_NAME_LABEL}={job_name}" if job_name else JOB_NAME_LABEL
+def pods_selector(job_name: str | None, label_selector: str = "") -> str:
+    """The operator's label selector for a job's pods (every TFJob's pods when None), and
+    ``label_selector``'s requirements too."""
+    job = f"{JOB_NAME_LABEL}={job_name}" if job_name else JOB_NAME_LABEL
+    return f"{job},{label_selector}" if label_selector else job
 
 
 def delete_body(propagation: str, uid: str | None) -> dict[str, Any]:

@@ -233,11 +233,19 @@ class TFJobHook(Settings, BaseHook):
         return res.collect(self.pod_pages(name, namespace))
 
     def pod_pages(
-        self, name: str | None, namespace: str, *, limit: int = res.PAGE_SIZE
+        self,
+        name: str | None,
+        namespace: str,
+        *,
+        label_selector: str = "",
+        limit: int = res.PAGE_SIZE,
     ) -> Iterator[res.Page]:
-        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``)."""
+        """``list_pods``, ``limit`` at a time (410 as in ``job_pages``), with ``label_selector``'s
+        requirements too."""
         list_call = lambda **kwargs: self._core.list_namespaced_pod(namespace, **kwargs)
-        yield from self._pages(list_call, res.pods_selector(name), limit, namespace, POD)
+        yield from self._pages(
+            list_call, res.pods_selector(name, label_selector), limit, namespace, POD
+        )
 
     def _pages(
         self,
@@ -266,13 +274,15 @@ class TFJobHook(Settings, BaseHook):
         namespace: str,
         *,
         resource_version: str | None,
+        label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
     ) -> Iterator[dict[str, Any]]:
-        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``."""
+        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``,
+        of the pods that also match ``label_selector``."""
         kwargs = res.watch_kwargs(
             resource_version,
             name=None,
-            label_selector=res.pods_selector(name),
+            label_selector=res.pods_selector(name, label_selector),
             timeout_seconds=timeout_seconds,
         )
         yield from self._watch(self._core.list_namespaced_pod, (namespace,), kwargs, namespace, POD)

@@ -122,12 +122,35 @@ def build(
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
+    label_pods(manifest, naming.identity(ours))
     if backstop_seconds is not None:
         policy = manifest["spec"].setdefault("runPolicy", {})
         policy.setdefault("activeDeadlineSeconds", backstop_seconds)
     # what the API server would refuse with a 422, refused here: nothing is sent
     schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, naming.identity(ours)
+
+
+def label_pods(manifest: dict[str, Any], labels: dict[str, str]) -> None:
+    """Put the task instance's identity ``labels`` on each replica's pod template: the training
+    operator copies them to the pods, so a task's pods are found by them (``kubectl get pods -l
+    airflow-tfjob/dag-id=...``), and the shared pod watch selects ours (``naming.POD_SELECTOR``):
+    pods Airflow did not create cost it nothing. A template label under the provider's prefix is
+    refused (it would lose to the provider's)."""
+    for rtype, rspec in manifest["spec"]["tfReplicaSpecs"].items():
+        pod = rspec["template"]
+        meta = pod.get("metadata") or {}
+        own = meta.get("labels") or {}
+        for key, value in own.items():
+            if key.startswith(f"{naming.LABEL_PREFIX}/"):
+                raise TFJobSpecError(
+                    f"tfReplicaSpecs.{rtype}.template.metadata.labels[{key!r}]",
+                    value,
+                    f"is reserved: the provider puts '{naming.LABEL_PREFIX}/...' labels on each "
+                    "replica's pods itself, to find the pods of each task instance",
+                )
+        rest = {key: value for key, value in pod.items() if key != "metadata"}
+        rspec["template"] = {"metadata": {**meta, "labels": {**own, **labels}}, **rest}
 
 
 def _template_defaults(

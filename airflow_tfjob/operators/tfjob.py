@@ -237,6 +237,7 @@ class TFJobOperator(BaseOperator):
                 command=self.command, args=self.args, env=self.env
             )
             manifest = job.to_manifest("parse-check", "default", image=self.image)
+            _build.label_pods(manifest, {})  # no replica label the provider's would replace
             if self.backend == "local":
                 from airflow_tfjob.backends.local import plan
 

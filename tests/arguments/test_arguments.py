@@ -19,6 +19,15 @@ from airflow_tfjob.sensors.tfjob import TFJobSensor
 
 NAN, INF = math.nan, math.inf
 
+YAML_POD_LABELLED = """
+spec:
+  tfReplicaSpecs:
+    Worker:
+      template:
+        metadata: {labels: {airflow-tfjob/run-id: r, app.kubernetes.io/managed-by: helm}}
+        spec: {containers: [{name: tensorflow, image: tf:2}]}
+"""
+
 OPERATOR_REFUSALS: list[tuple[dict[str, Any], str]] = [
     # name: a DNS-1035 label of at most 51 characters
     ({"name": "MyJob"}, "name: got 'MyJob'; must be a DNS-1035 label"),
@@ -134,6 +143,16 @@ OPERATOR_REFUSALS: list[tuple[dict[str, Any], str]] = [
     (
         {"tfjob": None, "tfjob_template": {"metadata": {"labels": {"airflow-tfjob/task-id": "t"}}}},
         r"tfjob_template.metadata.labels\['airflow-tfjob/task-id'\]: got 't'; is reserved",
+    ),
+    (  # on the pods: the provider labels each replica's pods with the task's identity
+        {"tfjob": TfJob(worker=Worker(labels={"airflow-tfjob/dag-id": "mine"}))},
+        r"tfReplicaSpecs.Worker.template.metadata.labels\['airflow-tfjob/dag-id'\]: got 'mine'; "
+        "is reserved",
+    ),
+    (
+        {"tfjob": None, "tfjob_template": YAML_POD_LABELLED},
+        r"tfReplicaSpecs.Worker.template.metadata.labels\['airflow-tfjob/run-id'\]: got 'r'; "
+        "is reserved",
     ),
     (
         {"tfjob": None, "tfjob_template": {"metadata": {"labels": {"team": "bad value!"}}}},

@@ -17,6 +17,7 @@ import pytest
 from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.operators._build import label_pods
 from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
 from tests.sim.proxy import FaultProxy
@@ -24,15 +25,24 @@ from tests.sim.proxy import FaultProxy
 pytestmark = pytest.mark.usefixtures("fault_proxy")
 
 
-def _job(name: str, namespace: str, *, ours: bool = True) -> dict[str, Any]:
+IDENTITY = naming.identity(naming.task_labels("dag", "task", "run", -1, 1))
+"""The labels the operator puts on each replica's pod template (``label_pods``)."""
+
+
+def _job(name: str, namespace: str, *, ours: bool, pods_labelled: bool) -> dict[str, Any]:
     manifest = TfJob(worker=Worker(replicas=1)).to_manifest(name, namespace, image="tf:2")
     manifest["metadata"]["labels"] = dict(naming.MANAGED_BY) if ours else {"team": "theirs"}
+    if pods_labelled:
+        label_pods(manifest, IDENTITY)
     return manifest
 
 
-def _pod(job: str, index: int = 0) -> dict[str, Any]:
+def _pod(job: str, index: int = 0, labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {
-        "metadata": {"name": f"{job}-worker-{index}", "labels": {JOB_NAME_LABEL: job}},
+        "metadata": {
+            "name": f"{job}-worker-{index}",
+            "labels": {**(labels or {}), JOB_NAME_LABEL: job},
+        },
         "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]},
     }
 
@@ -47,19 +57,21 @@ class Ground:
         self.custom = kubernetes.client.CustomObjectsApi(kube_api)
         self.hook = AsyncTFJobHook(None, config_file=str(proxy.kubeconfig))
 
-    def jobs(self, *names: str, ours: bool = True) -> None:
+    def jobs(self, *names: str, ours: bool = True, pods_labelled: bool | None = None) -> None:
+        """TFJobs as the provider makes them (``ours``: labelled, and so are their pods), or
+        not; ``pods_labelled=False``: ours as a provider made them before it labelled pods."""
+        labelled = ours if pods_labelled is None else pods_labelled
         for name in names:
+            job = _job(name, self.namespace, ours=ours, pods_labelled=labelled)
             self.custom.create_namespaced_custom_object(
-                "kubeflow.org",
-                "v1",
-                self.namespace,
-                "tfjobs",
-                _job(name, self.namespace, ours=ours),
+                "kubeflow.org", "v1", self.namespace, "tfjobs", job
             )
 
-    def pods(self, job: str, *indices: int) -> None:
+    def pods(self, job: str, *indices: int, labels: dict[str, str] | None = None) -> None:
+        """Pods of ``job``, as the training operator makes them (with its template's
+        ``labels``)."""
         for index in indices:
-            self.core.create_namespaced_pod(self.namespace, _pod(job, index))
+            self.core.create_namespaced_pod(self.namespace, _pod(job, index, labels))
 
     def subscribe(self, kind: str, name: str, **kwargs: Any) -> watches.Subscription:
         return watches.subscribe("k", self.hook, self.namespace, kind, name, **kwargs)
@@ -125,6 +137,17 @@ def test_slim_keeps_what_the_follower_reads() -> None:
         "tfReplicaSpecs": {"Worker": {"replicas": 2}},
     }
     assert slim["status"] == job["status"]
+    assert watches.pods_kind(slim) == watches.PODS
+    job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["metadata"] = {"labels": IDENTITY}
+    job["spec"]["tfReplicaSpecs"]["Chief"] = {"template": {"metadata": {"labels": IDENTITY}}}
+    slim = watches.slim("tfjobs", job)
+    assert slim["spec"]["tfReplicaSpecs"]["Worker"] == {
+        "replicas": 2,
+        "template": {"metadata": {"labels": IDENTITY}},  # which pod watch sees its pods
+    }
+    assert watches.pods_kind(slim) == watches.OUR_PODS
+    del job["spec"]["tfReplicaSpecs"]["Chief"]["template"]  # one replica's pods lack them
+    assert watches.pods_kind(watches.slim("tfjobs", job)) == watches.PODS
     pod = {
         **_pod("a"),
         "status": {
@@ -141,40 +164,70 @@ def test_slim_keeps_what_the_follower_reads() -> None:
     }
 
 
-def test_the_stores_keep_only_what_is_ours_or_followed(ground: Ground) -> None:
+def test_the_pods_of_our_jobs_are_selected_by_the_server_and_others_never_seen(
+    ground: Ground,
+) -> None:
     ground.jobs("ours-1", "ours-2")
     ground.jobs(*(f"crowd-{i}" for i in range(5)), ours=False)
-    ground.pods("ours-1", 0)
-    ground.pods("ours-2", 0)
+    ground.pods("ours-1", 0, labels=IDENTITY)
+    ground.pods("ours-2", 0, labels=IDENTITY)
     for i in range(5):
         ground.pods(f"crowd-{i}", 0, 1)
 
     async def run() -> None:
         inbox = watches.Events()
-        async with (
-            ground.subscribe("tfjobs", "ours-1", queue=inbox) as jobs,
-            ground.subscribe("pods", "ours-1", queue=inbox) as pods,
-        ):
-            assert jobs.watch is not None and pods.watch is not None
-            await _until(lambda: jobs.healthy and pods.healthy)
-            assert set(jobs.watch.store) == {"ours-1", "ours-2"}  # the server filtered the rest
-            assert set(pods.watch.store) == {"ours-1", "ours-2"}  # ours-2 is ours: kept for later
-            assert pods.watch.dropped == 10
-            seen = {
-                (e["kind"], e["type"], e["object"]["metadata"]["name"])
-                for e in await _events(inbox)
-            }
-            assert seen == {("tfjobs", "LISTED", "ours-1"), ("pods", "LISTED", "ours-1-worker-0")}
-            await asyncio.to_thread(ground.pods, "crowd-1", 9)
-            await asyncio.to_thread(ground.pods, "ours-2", 1)
-            await _until(lambda: "ours-2-worker-1" in pods.watch.store.get("ours-2", {}))
-            assert pods.watch.dropped == 11 and "crowd-1" not in pods.watch.store
-            assert await _events(inbox) == []  # neither is ours-1's
+        async with ground.subscribe("tfjobs", "ours-1", queue=inbox) as jobs:
+            await _until(lambda: jobs.healthy)
+            (listed,) = await _events(inbox)
+            assert watches.pods_kind(listed["object"]) == watches.OUR_PODS
+            async with ground.subscribe(watches.OUR_PODS, "ours-1", queue=inbox) as pods:
+                assert jobs.watch is not None and pods.watch is not None
+                await _until(lambda: pods.healthy)
+                assert set(jobs.watch.store) == {"ours-1", "ours-2"}  # the server filtered
+                assert set(pods.watch.store) == {"ours-1", "ours-2"}  # kept for ours-2's follower
+                seen = [(e["kind"], e["type"]) for e in await _events(inbox)]
+                assert seen == [(watches.OUR_PODS, "LISTED")]
+                await asyncio.to_thread(ground.pods, "crowd-1", 9)
+                await asyncio.to_thread(ground.pods, "ours-2", 1, labels=IDENTITY)
+                await _until(lambda: "ours-2-worker-1" in pods.watch.store.get("ours-2", {}))
+                assert "crowd-1" not in pods.watch.store and pods.watch.dropped == 0
+                assert await _events(inbox) == []  # neither is ours-1's
         assert watches.active() == {}
 
     asyncio.run(run())
     (query,) = ground.lists("tfjobs")
     assert "labelSelector=app.kubernetes.io/managed-by%3Dairflow-tfjob" in query
+    (query,) = ground.lists("pods")
+    assert "airflow-tfjob/dag-id" in query  # the crowd's 10 pods were never sent
+
+
+def test_pods_without_our_labels_come_from_a_watch_of_every_tfjobs_pods_that_keeps_ours_only(
+    ground: Ground,
+) -> None:
+    ground.jobs("ours-1", pods_labelled=False)  # made by a provider before it labelled pods
+    ground.jobs(*(f"crowd-{i}" for i in range(5)), ours=False)
+    ground.pods("ours-1", 0)
+    for i in range(5):
+        ground.pods(f"crowd-{i}", 0, 1)
+
+    async def run() -> None:
+        async with ground.subscribe("tfjobs", "ours-1") as jobs:
+            await _until(lambda: jobs.healthy)
+            (listed,) = await _events(jobs.queue)
+            assert watches.pods_kind(listed["object"]) == watches.PODS
+            async with ground.subscribe(watches.PODS, "ours-1") as pods:
+                assert pods.watch is not None
+                await _until(lambda: pods.healthy)
+                assert set(pods.watch.store) == {"ours-1"}  # the crowd's: neither ours nor followed
+                assert pods.watch.dropped == 10
+                (pod,) = await _events(pods.queue)
+                assert pod["object"]["metadata"]["name"] == "ours-1-worker-0"
+                assert "spec" not in pod["object"]  # slim, as stored
+                await asyncio.to_thread(ground.pods, "crowd-1", 9)
+                await _until(lambda: pods.watch is not None and pods.watch.dropped == 11)
+        assert watches.active() == {}
+
+    asyncio.run(run())
 
 
 def test_a_job_without_our_label_is_handed_to_a_watch_of_its_own(ground: Ground) -> None:

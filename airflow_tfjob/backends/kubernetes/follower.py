@@ -98,38 +98,42 @@ class JobFollower:
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
-        inbox = watches.Events()  # the job's events and its pods', in the order they came
-        async with (
-            watches.subscribe(
-                self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox
-            ) as jobs,
-            watches.subscribe(self.key, hook, job.namespace, "pods", job.name, queue=inbox),
-        ):
-            follow = await self._start(jobs, inbox)
-            while not follow.done:
-                left = follow.seconds_left(time.time())
-                if left <= 0 and (expiry := follow.expired(time.time())) is not None:
-                    if expiry.delete:
-                        await hook.delete(job.name, job.namespace, uid=job.uid)
-                    kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
-                    return self._event(kind, expiry.message)
-                # A healthy watch tells every change, and says when it stops being healthy
-                # (STALE): sleep until the nearest limit. Otherwise read the job every
-                # poll_interval of quiet.
-                wait = left if jobs.healthy else min(left, self.poll_interval)
-                timeout = None if wait == float("inf") else max(0.05, wait)
-                if not self._take(follow, await inbox.get(timeout)) and not jobs.healthy:
-                    await self._reread(follow)
-            await self._settle(follow, inbox)
-            if self.get_logs:
-                await self._drain(follow)
-            return self._finished(follow)
+        inbox = watches.Events()  # the job's events, then its pods' too, in the order they come
+        async with watches.subscribe(
+            self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox
+        ) as jobs:
+            follow, pods = await self._start(jobs, inbox)
+            async with watches.subscribe(
+                self.key, hook, job.namespace, pods, job.name, queue=inbox
+            ):
+                return await self._wait(follow, jobs, inbox)
 
-    async def _start(self, jobs: watches.Subscription, inbox: watches.Events) -> Follow:
-        """The job as the shared watch has it (no request when it is in sync), else read; and
-        the pod events that came first. What was read is not kept past this (only ``Follow``'s
-        state of it)."""
-        early: list[dict[str, Any]] = []
+    async def _wait(
+        self, follow: Follow, jobs: watches.Subscription, inbox: watches.Events
+    ) -> TFJobEvent:
+        job = self.job
+        while not follow.done:
+            left = follow.seconds_left(time.time())
+            if left <= 0 and (expiry := follow.expired(time.time())) is not None:
+                if expiry.delete:
+                    await self.hook.delete(job.name, job.namespace, uid=job.uid)
+                kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
+                return self._event(kind, expiry.message)
+            # A healthy watch tells every change, and says when it stops being healthy (STALE):
+            # sleep until the nearest limit. Otherwise read the job every poll_interval of quiet.
+            wait = left if jobs.healthy else min(left, self.poll_interval)
+            timeout = None if wait == float("inf") else max(0.05, wait)
+            if not self._take(follow, await inbox.get(timeout)) and not jobs.healthy:
+                await self._reread(follow)
+        await self._settle(follow, inbox)
+        if self.get_logs:
+            await self._drain(follow)
+        return self._finished(follow)
+
+    async def _start(self, jobs: watches.Subscription, inbox: watches.Events) -> tuple[Follow, str]:
+        """The job as the shared watch has it (no request when it is in sync), else read, and
+        the pod watch that sees its pods (``watches.pods_kind``). What was read is not kept past
+        this (only ``Follow``'s state of it)."""
         began = time.monotonic()
         obj: dict[str, Any] | None = None
         while obj is None:
@@ -143,23 +147,18 @@ class JobFollower:
             event = await inbox.get(left)
             if event is None or event["type"] == "STALE":
                 continue
-            if event["kind"] == "pods":
-                early.append(event)
-            elif event["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
+            if event["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
                 raise Lost(f"TFJob {self.job.where} {DELETED}")
-            else:
-                obj = event["object"]
+            obj = event["object"]
         follow = Follow(obj, self.limits, uid=self.job.uid)
         self.log.info("TFJob %s: %s", self.job.where, follow.state.summary())
-        for pod_event in early:
-            self._pod_event(follow, pod_event)
-        return follow
+        return follow, watches.pods_kind(obj)
 
     def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:
         """Apply one event; False when there was none (the wait timed out)."""
         if event is None:
             return False
-        if event["kind"] == "pods":
+        if event["kind"] != "tfjobs":
             self._pod_event(follow, event)
         elif event["type"] != "STALE":
             self._job_event(follow, event)
@@ -192,7 +191,7 @@ class JobFollower:
                 if explained:
                     return
                 break
-            if event["kind"] == "pods":  # the job's own events no longer matter: it has ended
+            if event["kind"] != "tfjobs":  # the job's own events no longer matter: it has ended
                 self._pod_event(follow, event)
         self.log.info(
             "TFJob %s: its pods did not show on the pod watch within %.0f s; listing them",

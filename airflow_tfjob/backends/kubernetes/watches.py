@@ -22,8 +22,12 @@ not create.
   not among them (a sensor waiting for a job Airflow did not create, or a job deleted while the
   stream was down) is handed to a watch of that one job (a field selector on its name), which
   tells it the job's state, or that it is gone.
-- The training operator does not copy our label to pods, so the pod watch sees every TFJob's
-  pods; it keeps only those of jobs it knows as ours (in the TFJob store) or that someone follows.
+- The pod watch of a job the provider created lists and watches only the pods that carry the
+  task identity labels the provider puts on every replica's pod template
+  (``naming.POD_SELECTOR``; the training operator copies template labels to its pods). A job
+  whose pods do not carry them (not ours, or created by a provider before it labelled them) is
+  followed through a second watch, of every TFJob's pods, which keeps only those of jobs in the
+  TFJob store or that someone follows (``pods_kind``).
 - The store keeps only the fields a follower reads (``slim``): no pod specs, templates or
   ``managedFields``; and keeps them as compact JSON, decoded again only to replay them.
 
@@ -58,6 +62,8 @@ HANDOFF_SECONDS = 2.0
 created may trail) before it is handed to a watch of its own job."""
 OURS = naming.selector()
 """The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
+PODS, OUR_PODS = "pods", "our-pods"
+"""The two pod watches: every TFJob's pods, and only those the provider labelled."""
 Route = Callable[[dict[str, Any]], str | None]
 Ident = tuple[str, ...]
 
@@ -103,9 +109,27 @@ def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         kept["spec"] = {k: v for k, v in spec.items() if k != "tfReplicaSpecs"}
         kept["spec"]["tfReplicaSpecs"] = {
             rtype: {k: v for k, v in (rspec or {}).items() if k != "template"}
+            | _template_labels(rspec or {})
             for rtype, rspec in replicas.items()
         }
     return kept
+
+
+def _pod_labels(rspec: dict[str, Any]) -> dict[str, str]:
+    return ((rspec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+
+
+def _template_labels(rspec: dict[str, Any]) -> dict[str, Any]:
+    labels = _pod_labels(rspec)
+    return {"template": {"metadata": {"labels": labels}}} if labels else {}
+
+
+def pods_kind(job: dict[str, Any]) -> str:
+    """The pod watch that sees ``job``'s pods: ``OUR_PODS`` when every replica's pod template
+    carries the provider's labels, else ``PODS``."""
+    replicas = ((job.get("spec") or {}).get("tfReplicaSpecs") or {}).values()
+    labelled = [naming.POD_SELECTOR in _pod_labels(rspec or {}) for rspec in replicas]
+    return OUR_PODS if labelled and all(labelled) else PODS
 
 
 def _packed(obj: dict[str, Any]) -> str:
@@ -308,7 +332,7 @@ class SharedWatch:
 
     def _ours(self, name: str) -> bool:
         """Whether ``name`` is a job this provider created, as far as this watch can tell."""
-        if self.kind == "tfjobs":
+        if self.kind != PODS:
             return True  # the server selected it
         jobs = _REGISTRY.get((self.ident[0], self.namespace, "tfjobs"))
         return jobs is not None and name in jobs.store
@@ -400,7 +424,13 @@ class SharedWatch:
             return self._one()
         if self.kind == "tfjobs":
             return self.hook.job_pages(self.namespace, label_selector=OURS, limit=LIST_PAGE)
-        return self.hook.pod_pages(None, self.namespace, limit=LIST_PAGE)
+        return self.hook.pod_pages(
+            None, self.namespace, label_selector=self._pod_selector, limit=LIST_PAGE
+        )
+
+    @property
+    def _pod_selector(self) -> str:
+        return naming.POD_SELECTOR if self.kind == OUR_PODS else ""
 
     async def _one(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         """The one job's "list": itself, or nothing when it does not exist."""
@@ -443,7 +473,11 @@ class SharedWatch:
     def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
         if self.kind != "tfjobs":
             return self.hook.watch_pods(
-                None, self.namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
+                None,
+                self.namespace,
+                resource_version=version,
+                label_selector=self._pod_selector,
+                timeout_seconds=STREAM_SECONDS,
             )
         if self.only is not None:
             return self.hook.watch(
