@@ -358,3 +358,32 @@ def test_a_failing_watch_tells_its_subscribers_and_tells_them_again_once_listed(
             assert "LISTED" in [e["type"] for e in await _events(sub.queue)]
 
     asyncio.run(run())
+
+
+def test_a_subscriber_alone_watches_its_own_job_and_pods_and_lists_no_namespace(
+    ground: Ground,
+) -> None:
+    ground.jobs("mine", "other")
+    ground.pods("mine", 0, labels=IDENTITY)
+    ground.pods("other", 0, labels=IDENTITY)
+
+    async def run() -> None:
+        inbox = watches.Events()
+        async with (
+            ground.subscribe("tfjobs", "mine", queue=inbox, alone=True) as jobs,
+            ground.subscribe(watches.PODS, "mine", queue=inbox, alone=True) as pods,
+        ):
+            assert jobs.watch is not None and pods.watch is not None
+            await _until(lambda: jobs.healthy and pods.healthy)
+            assert set(jobs.watch.store) == {"mine"} and set(pods.watch.store) == {"mine"}
+            names = sorted(e["object"]["metadata"]["name"] for e in await _events(inbox))
+            assert names == ["mine", "mine-worker-0"]
+            assert len(watches.active()) == 2
+        assert watches.active() == {}
+
+    asyncio.run(run())
+    assert ground.lists("tfjobs") == []  # the job was read by its name
+    (query,) = ground.lists("pods")
+    assert "job-name%3Dmine" in query
+    watched = [q for m, p, q in ground.proxy.history if "watch=" in q]
+    assert len(watched) == 2 and all("mine" in q for q in watched)

@@ -58,6 +58,9 @@ class JobFollower:
     :param log: Where progress and replica log lines go.
     :param poll_interval: How long to wait for the shared watch (to first see the job, or to
         recover from a reconnect) before reading the job directly.
+    :param shared: Follow through the namespace's watches, shared by every follower of the
+        process (a triggerer's thousands); else through watches of this job alone (a worker
+        that follows one job lists only that job and its pods, not the namespace).
     """
 
     def __init__(
@@ -70,9 +73,10 @@ class JobFollower:
         log: Any,
         get_logs: bool,
         poll_interval: float,
+        shared: bool = True,
     ) -> None:
         self.hook, self.job, self.limits, self.key, self.log = hook, job, limits, key, log
-        self.get_logs, self.poll_interval = get_logs, poll_interval
+        self.get_logs, self.poll_interval, self.shared = get_logs, poll_interval, shared
         self._streams: dict[str, asyncio.Task[None]] = {}
         """Pod name -> the task following its log."""
         self._cursors: dict[str, LogCursor] = {}
@@ -99,12 +103,13 @@ class JobFollower:
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
         inbox = watches.Events()  # the job's events, then its pods' too, in the order they come
+        alone = not self.shared
         async with watches.subscribe(
-            self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox
+            self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox, alone=alone
         ) as jobs:
             follow, pods = await self._start(jobs, inbox)
             async with watches.subscribe(
-                self.key, hook, job.namespace, pods, job.name, queue=inbox
+                self.key, hook, job.namespace, pods, job.name, queue=inbox, alone=alone
             ):
                 return await self._wait(follow, jobs, inbox)
 
@@ -152,7 +157,7 @@ class JobFollower:
             obj = event["object"]
         follow = Follow(obj, self.limits, uid=self.job.uid)
         self.log.info("TFJob %s: %s", self.job.where, follow.state.summary())
-        return follow, watches.pods_kind(obj)
+        return follow, watches.pods_kind(obj) if self.shared else watches.PODS
 
     def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:
         """Apply one event; False when there was none (the wait timed out)."""

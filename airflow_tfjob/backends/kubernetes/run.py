@@ -48,6 +48,7 @@ class KubernetesRun:
             log=request.log,
             get_logs=request.get_logs,
             poll_interval=request.poll_interval,
+            shared=False,  # one job here: watch it alone, not its namespace
         )
         event = asyncio.run(follower.run())
         ending = outcome.Ending(on_finish_action=request.on_finish_action)

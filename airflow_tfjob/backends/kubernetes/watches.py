@@ -211,11 +211,18 @@ class Subscription:
         name: str,
         *,
         queue: Events | None = None,
+        alone: bool = False,
     ) -> None:
         self.name = name
         self.queue = Events() if queue is None else queue
         self.watch: SharedWatch | None = None
-        self._opening: tuple[str, AsyncTFJobHook, str, str] | None = (key, hook, namespace, kind)
+        self._opening: tuple[str, AsyncTFJobHook, str, str, bool] | None = (
+            key,
+            hook,
+            namespace,
+            kind,
+            alone,
+        )
 
     @property
     def healthy(self) -> bool:
@@ -229,12 +236,13 @@ class Subscription:
 
     async def __aenter__(self) -> Subscription:
         assert self._opening is not None, "a subscription is entered once"
-        key, hook, namespace, kind = self._opening
+        key, hook, namespace, kind, alone = self._opening
         self._opening = None
-        ident = (key, namespace, kind)
+        ident = (key, namespace, kind, self.name) if alone else (key, namespace, kind)
         watch = _REGISTRY.get(ident)
         if watch is None:
-            watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident)
+            only = self.name if alone else None
+            watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident, only=only)
         watch.add(self)
         return self
 
@@ -332,7 +340,7 @@ class SharedWatch:
 
     def _ours(self, name: str) -> bool:
         """Whether ``name`` is a job this provider created, as far as this watch can tell."""
-        if self.kind != PODS:
+        if self.kind != PODS or self.only is not None:
             return True  # the server selected it
         jobs = _REGISTRY.get((self.ident[0], self.namespace, "tfjobs"))
         return jobs is not None and name in jobs.store
@@ -420,12 +428,12 @@ class SharedWatch:
                 await asyncio.sleep(delay)
 
     def _pages(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-        if self.only is not None:
-            return self._one()
         if self.kind == "tfjobs":
+            if self.only is not None:
+                return self._one()
             return self.hook.job_pages(self.namespace, label_selector=OURS, limit=LIST_PAGE)
         return self.hook.pod_pages(
-            None, self.namespace, label_selector=self._pod_selector, limit=LIST_PAGE
+            self.only, self.namespace, label_selector=self._pod_selector, limit=LIST_PAGE
         )
 
     @property
@@ -473,7 +481,7 @@ class SharedWatch:
     def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
         if self.kind != "tfjobs":
             return self.hook.watch_pods(
-                None,
+                self.only,
                 self.namespace,
                 resource_version=version,
                 label_selector=self._pod_selector,
@@ -532,10 +540,13 @@ def subscribe(
     name: str,
     *,
     queue: Events | None = None,
+    alone: bool = False,
 ) -> Subscription:
     """Events for object ``name`` from the process-wide watch of (``key``, namespace, kind), put
-    into ``queue`` (a new one by default): ``async with subscribe(...) as sub``."""
-    return Subscription(key, hook, namespace, kind, name, queue=queue)
+    into ``queue`` (a new one by default): ``async with subscribe(...) as sub``. ``alone``: from
+    a watch of that one object (a TFJob by name, a job's pods by its label), for a process that
+    follows one job and should not list a namespace for it."""
+    return Subscription(key, hook, namespace, kind, name, queue=queue, alone=alone)
 
 
 def active() -> dict[Ident, SharedWatch]:
