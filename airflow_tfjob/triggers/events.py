@@ -22,8 +22,8 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_tfjob import errors
-from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.backends.kubernetes.follower import settings_key
+from airflow_tfjob.backends.kubernetes.objects import slim
 from airflow_tfjob.hooks import arguments
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import checks, jobevents, selector
@@ -107,7 +107,7 @@ class TFJobEventTrigger(BaseEventTrigger):
             try:
                 items, version = await hook.list_jobs(namespace)
                 for obj in items:
-                    yield {"type": "LISTED", "object": watches.slim("tfjobs", obj)}
+                    yield {"type": "LISTED", "object": slim("tfjobs", obj)}
                 yield {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items]}
                 while True:
                     async for event in hook.watch(
@@ -116,7 +116,7 @@ class TFJobEventTrigger(BaseEventTrigger):
                         obj = event["object"]
                         version = obj["metadata"].get("resourceVersion") or version
                         if event["type"] in ("ADDED", "MODIFIED"):
-                            yield {"type": event["type"], "object": watches.slim("tfjobs", obj)}
+                            yield {"type": event["type"], "object": slim("tfjobs", obj)}
                     backoff.reset()
             except errors.TFJobWatchExpired:
                 continue  # list again at once

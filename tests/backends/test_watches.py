@@ -15,7 +15,8 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import TfJob, Worker
-from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.backends.kubernetes import objects, watches
+from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.operators._build import label_pods
 from airflow_tfjob.spec import naming
@@ -97,7 +98,7 @@ async def _until(probe: Callable[[], Any], timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def _events(queue: watches.Events, seconds: float = 0.3) -> list[dict[str, Any]]:
+async def _events(queue: Events, seconds: float = 0.3) -> list[dict[str, Any]]:
     """What comes into ``queue`` within ``seconds`` of quiet."""
     got = []
     while (event := await queue.get(seconds)) is not None:
@@ -123,7 +124,7 @@ def test_slim_keeps_what_the_follower_reads() -> None:
         },
         "status": {"conditions": [{"type": "Running", "status": "True"}]},
     }
-    slim = watches.slim("tfjobs", job)
+    slim = objects.slim("tfjobs", job)
     assert set(slim["metadata"]) == {
         "name",
         "namespace",
@@ -137,17 +138,17 @@ def test_slim_keeps_what_the_follower_reads() -> None:
         "tfReplicaSpecs": {"Worker": {"replicas": 2}},
     }
     assert slim["status"] == job["status"]
-    assert watches.pods_kind(slim) == watches.PODS
+    assert objects.pods_kind(slim) == objects.PODS
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["metadata"] = {"labels": IDENTITY}
     job["spec"]["tfReplicaSpecs"]["Chief"] = {"template": {"metadata": {"labels": IDENTITY}}}
-    slim = watches.slim("tfjobs", job)
+    slim = objects.slim("tfjobs", job)
     assert slim["spec"]["tfReplicaSpecs"]["Worker"] == {
         "replicas": 2,
         "template": {"metadata": {"labels": IDENTITY}},  # which pod watch sees its pods
     }
-    assert watches.pods_kind(slim) == watches.OUR_PODS
+    assert objects.pods_kind(slim) == objects.OUR_PODS
     del job["spec"]["tfReplicaSpecs"]["Chief"]["template"]  # one replica's pods lack them
-    assert watches.pods_kind(watches.slim("tfjobs", job)) == watches.PODS
+    assert objects.pods_kind(objects.slim("tfjobs", job)) == objects.PODS
     pod = {
         **_pod("a"),
         "status": {
@@ -156,7 +157,7 @@ def test_slim_keeps_what_the_follower_reads() -> None:
             "containerStatuses": [{"name": "tensorflow", "state": {"running": {}}}],
         },
     }
-    slim = watches.slim("pods", pod)
+    slim = objects.slim("pods", pod)
     assert "spec" not in slim
     assert slim["status"] == {
         "phase": "Running",
@@ -175,18 +176,18 @@ def test_the_pods_of_our_jobs_are_selected_by_the_server_and_others_never_seen(
         ground.pods(f"crowd-{i}", 0, 1)
 
     async def run() -> None:
-        inbox = watches.Events()
+        inbox = Events()
         async with ground.subscribe("tfjobs", "ours-1", queue=inbox) as jobs:
             await _until(lambda: jobs.healthy)
             (listed,) = await _events(inbox)
-            assert watches.pods_kind(listed["object"]) == watches.OUR_PODS
-            async with ground.subscribe(watches.OUR_PODS, "ours-1", queue=inbox) as pods:
+            assert objects.pods_kind(listed["object"]) == objects.OUR_PODS
+            async with ground.subscribe(objects.OUR_PODS, "ours-1", queue=inbox) as pods:
                 assert jobs.watch is not None and pods.watch is not None
                 await _until(lambda: pods.healthy)
                 assert set(jobs.watch.store) == {"ours-1", "ours-2"}  # the server filtered
                 assert set(pods.watch.store) == {"ours-1", "ours-2"}  # kept for ours-2's follower
                 seen = [(e["kind"], e["type"]) for e in await _events(inbox)]
-                assert seen == [(watches.OUR_PODS, "LISTED")]
+                assert seen == [(objects.OUR_PODS, "LISTED")]
                 await asyncio.to_thread(ground.pods, "crowd-1", 9)
                 await asyncio.to_thread(ground.pods, "ours-2", 1, labels=IDENTITY)
                 await _until(lambda: "ours-2-worker-1" in pods.watch.store.get("ours-2", {}))
@@ -214,8 +215,8 @@ def test_pods_without_our_labels_come_from_a_watch_of_every_tfjobs_pods_that_kee
         async with ground.subscribe("tfjobs", "ours-1") as jobs:
             await _until(lambda: jobs.healthy)
             (listed,) = await _events(jobs.queue)
-            assert watches.pods_kind(listed["object"]) == watches.PODS
-            async with ground.subscribe(watches.PODS, "ours-1") as pods:
+            assert objects.pods_kind(listed["object"]) == objects.PODS
+            async with ground.subscribe(objects.PODS, "ours-1") as pods:
                 assert pods.watch is not None
                 await _until(lambda: pods.healthy)
                 assert set(pods.watch.store) == {"ours-1"}  # the crowd's: neither ours nor followed
@@ -368,10 +369,10 @@ def test_a_subscriber_alone_watches_its_own_job_and_pods_and_lists_no_namespace(
     ground.pods("other", 0, labels=IDENTITY)
 
     async def run() -> None:
-        inbox = watches.Events()
+        inbox = Events()
         async with (
             ground.subscribe("tfjobs", "mine", queue=inbox, alone=True) as jobs,
-            ground.subscribe(watches.PODS, "mine", queue=inbox, alone=True) as pods,
+            ground.subscribe(objects.PODS, "mine", queue=inbox, alone=True) as pods,
         ):
             assert jobs.watch is not None and pods.watch is not None
             await _until(lambda: jobs.healthy and pods.healthy)

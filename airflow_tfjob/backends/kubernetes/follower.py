@@ -22,6 +22,8 @@ from typing import Any, Literal, TypedDict
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.backends.kubernetes.inbox import Events
+from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import status
 from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
@@ -102,7 +104,7 @@ class JobFollower:
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
-        inbox = watches.Events()  # the job's events, then its pods' too, in the order they come
+        inbox = Events()  # the job's events, then its pods' too, in the order they come
         alone = not self.shared
         async with watches.subscribe(
             self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox, alone=alone
@@ -113,9 +115,7 @@ class JobFollower:
             ):
                 return await self._wait(follow, jobs, inbox)
 
-    async def _wait(
-        self, follow: Follow, jobs: watches.Subscription, inbox: watches.Events
-    ) -> TFJobEvent:
+    async def _wait(self, follow: Follow, jobs: watches.Subscription, inbox: Events) -> TFJobEvent:
         job = self.job
         while not follow.done:
             left = follow.seconds_left(time.time())
@@ -135,9 +135,9 @@ class JobFollower:
             await self._drain(follow)
         return self._finished(follow)
 
-    async def _start(self, jobs: watches.Subscription, inbox: watches.Events) -> tuple[Follow, str]:
+    async def _start(self, jobs: watches.Subscription, inbox: Events) -> tuple[Follow, str]:
         """The job as the shared watch has it (no request when it is in sync), else read, and
-        the pod watch that sees its pods (``watches.pods_kind``). What was read is not kept past
+        the pod watch that sees its pods (``objects.pods_kind``). What was read is not kept past
         this (only ``Follow``'s state of it)."""
         began = time.monotonic()
         obj: dict[str, Any] | None = None
@@ -157,7 +157,7 @@ class JobFollower:
             obj = event["object"]
         follow = Follow(obj, self.limits, uid=self.job.uid)
         self.log.info("TFJob %s: %s", self.job.where, follow.state.summary())
-        return follow, watches.pods_kind(obj) if self.shared else watches.PODS
+        return follow, pods_kind(obj) if self.shared else PODS
 
     def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:
         """Apply one event; False when there was none (the wait timed out)."""
@@ -185,7 +185,7 @@ class JobFollower:
             return
         self._update(follow, obj)
 
-    async def _settle(self, follow: Follow, inbox: watches.Events) -> None:
+    async def _settle(self, follow: Follow, inbox: Events) -> None:
         """Bring the ledger up to the job's final state: from the pod watch, which may trail the
         job's by moments, else (no sign of the pods within SETTLE_SECONDS) from one list."""
         ends = time.monotonic() + SETTLE_SECONDS

@@ -32,6 +32,10 @@ not create.
   ``managedFields``; and keeps them as compact JSON, decoded again only to replay them.
 
 Every event is routed through an index (routed name -> subscribers): no event scans them all.
+A (re)list is read a page at a time (``LIST_PAGE``) into a new store, each subscriber told its
+object's state as its page comes, so a namespace of 10,000 objects is never decoded whole. A
+watch that starts failing tells its subscribers (``STALE``): while it is healthy they need not
+wake up to check.
 """
 
 from __future__ import annotations
@@ -45,6 +49,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow_tfjob import errors
+from airflow_tfjob.backends.kubernetes.inbox import Events
+from airflow_tfjob.backends.kubernetes.objects import (
+    OUR_PODS,
+    PODS,
+    by_job_label,
+    by_name,
+    packed,
+    slim,
+)
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.backoff import Backoff
@@ -62,143 +75,21 @@ HANDOFF_SECONDS = 2.0
 created may trail) before it is handed to a watch of its own job."""
 OURS = naming.selector()
 """The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
-PODS, OUR_PODS = "pods", "our-pods"
-"""The two pod watches: every TFJob's pods, and only those the provider labelled."""
 Route = Callable[[dict[str, Any]], str | None]
 Ident = tuple[str, ...]
-
-_META_KEPT = (
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "labels",
-    "creationTimestamp",
-    "deletionTimestamp",
-)
-
-_POD_STATUS_KEPT = ("phase", "reason", "message", "startTime", "containerStatuses")
-"""What ``spec.status`` reads of a pod's status (its conditions, addresses and QoS class not)."""
-
-
-def by_name(obj: dict[str, Any]) -> str | None:
-    """TFJobs are routed by their own name."""
-    return (obj.get("metadata") or {}).get("name")
-
-
-def by_job_label(obj: dict[str, Any]) -> str | None:
-    """Pods are routed by the operator's job-name label."""
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
-
-
-def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """What a follower reads of an object (``spec.follow``, ``spec.status``, ``spec.report``):
-    identity, labels and times; a TFJob's status, run policy and replica counts and policies (not
-    its pod templates); a pod's phase, reason, message and container statuses. A pod's spec and
-    every ``managedFields`` are left out."""
-    meta = obj.get("metadata") or {}
-    kept: dict[str, Any] = {"metadata": {k: meta[k] for k in _META_KEPT if k in meta}}
-    state = obj.get("status")
-    if state is not None and kind != "tfjobs" and isinstance(state, dict):
-        state = {k: state[k] for k in _POD_STATUS_KEPT if k in state}
-    if state is not None:
-        kept["status"] = state
-    if kind == "tfjobs" and "spec" in obj:
-        spec = obj["spec"] or {}
-        replicas = spec.get("tfReplicaSpecs") or {}
-        kept["spec"] = {k: v for k, v in spec.items() if k != "tfReplicaSpecs"}
-        kept["spec"]["tfReplicaSpecs"] = {
-            rtype: {k: v for k, v in (rspec or {}).items() if k != "template"}
-            | _template_labels(rspec or {})
-            for rtype, rspec in replicas.items()
-        }
-    return kept
-
-
-def _pod_labels(rspec: dict[str, Any]) -> dict[str, str]:
-    return ((rspec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-
-
-def _template_labels(rspec: dict[str, Any]) -> dict[str, Any]:
-    labels = _pod_labels(rspec)
-    return {"template": {"metadata": {"labels": labels}}} if labels else {}
-
-
-def pods_kind(job: dict[str, Any]) -> str:
-    """The pod watch that sees ``job``'s pods: ``OUR_PODS`` when every replica's pod template
-    carries the provider's labels, else ``PODS``."""
-    replicas = ((job.get("spec") or {}).get("tfReplicaSpecs") or {}).values()
-    labelled = [naming.POD_SELECTOR in _pod_labels(rspec or {}) for rspec in replicas]
-    return OUR_PODS if labelled and all(labelled) else PODS
-
-
-def _packed(obj: dict[str, Any]) -> str:
-    """How the store keeps an object: as compact JSON, a third of the size of its dicts, and
-    nothing for the garbage collector to walk (a store of 20,000 objects as dicts is some
-    200,000 containers, traversed by every full collection)."""
-    return json.dumps(obj, separators=(",", ":"))
-
-
-class Events:
-    """An unbounded queue for one consumer, as small as it can be (``asyncio.Queue`` holds three
-    deques and an event, about 2 KiB, before its first item), whose ``get`` takes a timeout
-    without a task of its own: one future and one timer while it waits."""
-
-    __slots__ = ("_items", "_waiter")
-
-    def __init__(self) -> None:
-        self._items: list[dict[str, Any]] = []
-        self._waiter: asyncio.Future[None] | None = None
-
-    def empty(self) -> bool:
-        return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
-
-    def put_nowait(self, item: dict[str, Any]) -> None:
-        self._items.append(item)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def get_nowait(self) -> dict[str, Any]:
-        if not self._items:
-            raise asyncio.QueueEmpty
-        return self._items.pop(0)
-
-    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
-        """The next item; None once ``timeout`` seconds pass without one (None: no limit).
-        Cancelled while it waits, no item is lost."""
-        if not self._items:
-            if timeout is not None and timeout <= 0:
-                return None
-            loop = asyncio.get_running_loop()
-            waiter = self._waiter = loop.create_future()
-            timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                if self._waiter is waiter:
-                    self._waiter = None
-            if not self._items:
-                return None
-        return self._items.pop(0)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+Opening = tuple[str, AsyncTFJobHook, str, str, bool]
+"""What a subscription needs to find its watch: key, hook, namespace, kind, alone."""
 
 
 class Subscription:
-    """One subscriber's events about one object (``name``) from the process-wide watch of a
-    (cluster, namespace, kind), as an async context manager. Subscriptions may share one queue
-    (a follower reads its job's and its pods' events from one): each event carries its ``kind``.
-    A TFJob subscriber whose job is not among ours moves to a watch of its own job: ``watch``
-    changes, the queue stays."""
+    """Events about object ``name`` from the process-wide watch of (``key``, namespace, kind),
+    put into ``queue`` (a new one by default): ``async with subscribe(...) as sub``.
+
+    Subscriptions may share one queue (a follower reads its job's and its pods' events from one):
+    each event carries its ``kind``. ``alone``: from a watch of that one object (a TFJob by name,
+    a job's pods by its label), for a process that follows one job and should not list a
+    namespace for it. A TFJob subscriber whose job is not among ours moves to a watch of its own
+    job: ``watch`` changes, the queue stays."""
 
     __slots__ = ("_opening", "name", "queue", "watch")
 
@@ -216,13 +107,7 @@ class Subscription:
         self.name = name
         self.queue = Events() if queue is None else queue
         self.watch: SharedWatch | None = None
-        self._opening: tuple[str, AsyncTFJobHook, str, str, bool] | None = (
-            key,
-            hook,
-            namespace,
-            kind,
-            alone,
-        )
+        self._opening: Opening | None = (key, hook, namespace, kind, alone)
 
     @property
     def healthy(self) -> bool:
@@ -363,7 +248,7 @@ class SharedWatch:
                 return
             obj = slim(self.kind, obj)
             own = obj["metadata"].get("name") or ""
-            self.store.setdefault(name, {})[own] = _packed(obj)
+            self.store.setdefault(name, {})[own] = packed(obj)
             event = {"type": event["type"], "kind": self.kind, "object": obj}
         for sub in subscribers or ():
             sub.queue.put_nowait(event)
@@ -532,21 +417,8 @@ _CLOSING: set[asyncio.Task[None]] = set()
 """Watches left by every subscriber through hand-offs, being closed."""
 
 
-def subscribe(
-    key: str,
-    hook: AsyncTFJobHook,
-    namespace: str,
-    kind: str,
-    name: str,
-    *,
-    queue: Events | None = None,
-    alone: bool = False,
-) -> Subscription:
-    """Events for object ``name`` from the process-wide watch of (``key``, namespace, kind), put
-    into ``queue`` (a new one by default): ``async with subscribe(...) as sub``. ``alone``: from
-    a watch of that one object (a TFJob by name, a job's pods by its label), for a process that
-    follows one job and should not list a namespace for it."""
-    return Subscription(key, hook, namespace, kind, name, queue=queue, alone=alone)
+subscribe = Subscription
+"""``async with subscribe(key, hook, namespace, kind, name) as sub``."""
 
 
 def active() -> dict[Ident, SharedWatch]:
