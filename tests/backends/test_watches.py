@@ -388,3 +388,26 @@ def test_a_subscriber_alone_watches_its_own_job_and_pods_and_lists_no_namespace(
     assert "job-name%3Dmine" in query
     watched = [q for m, p, q in ground.proxy.history if "watch=" in q]
     assert len(watched) == 2 and all("mine" in q for q in watched)
+
+
+def test_a_watch_stopped_by_a_bug_tells_its_subscribers_to_read_for_themselves(
+    ground: Ground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watches, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
+    ground.jobs("ours-1")
+
+    async def run() -> None:
+        async with ground.subscribe("tfjobs", "ours-1") as sub:
+            await _until(lambda: sub.healthy)
+            assert [e["type"] for e in await _events(sub.queue)] == ["LISTED"]
+
+            async def broken(self: watches.SharedWatch, version: str) -> str:
+                raise RuntimeError("a bug in the stream")
+
+            monkeypatch.setattr(watches.SharedWatch, "_stream", broken)
+            event = await sub.queue.get(15.0)  # the next stream runs the bug
+            assert event is not None and event["type"] == "STALE"
+            assert not sub.healthy and sub.watch is not None and sub.watch.task is not None
+            assert isinstance(sub.watch.task.exception(), RuntimeError)
+
+    asyncio.run(run())

@@ -41,7 +41,6 @@ wake up to check.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import weakref
@@ -203,6 +202,7 @@ class SharedWatch:
             self.task = asyncio.create_task(
                 self._run(), name=f"tfjob-shared-watch-{self.namespace}-{self.kind}"
             )
+            self.task.add_done_callback(self._stopped)
 
     def remove(self, sub: Subscription) -> bool:
         """Drop a subscriber; True when none is left (the caller then closes the watch)."""
@@ -220,8 +220,7 @@ class SharedWatch:
                 check.cancel()
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await asyncio.wait([self.task])  # stopped: cancelled, or by a bug already logged
 
     def _ours(self, name: str) -> bool:
         """Whether ``name`` is a job this provider created, as far as this watch can tell."""
@@ -357,6 +356,13 @@ class SharedWatch:
             self._dispatch({"type": "ABSENT", "kind": self.kind, "object": {"metadata": meta}})
         self.synced, self.failing = True, False
         return version
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """A watch stops only when closed, unless a bug stops it: then its subscribers are told
+        (``STALE``), and read for themselves from then on (it is no longer ``healthy``)."""
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("the shared watch of %s in %s stopped: %r", self.kind, self.namespace, exc)
+            self._tell_all({"type": "STALE", "kind": self.kind, "object": {}})
 
     def _tell_all(self, event: dict[str, Any]) -> None:
         for subscribers in self.subscribers.values():
