@@ -119,7 +119,7 @@ async def _wait_all(
                 "poll_interval": poll,
             }
         )
-        trigger = TFJobTrigger(**json.loads(kwargs))  # fmt: skip
+        trigger = TFJobTrigger(**json.loads(kwargs))
         async for event in trigger.run():
             payload = event.payload
             done[job["name"]] = (time.time(), (payload.get("result") or {}).get("output"))

@@ -156,7 +156,7 @@ class AsyncTFJobHook(Settings, BaseHook):
     async def list_jobs(self, namespace: str, *, label_selector: str = "") -> res.Page:
         """TFJobs matching ``label_selector`` and the list's resourceVersion."""
         return res.collect(
-            [p async for p in self.job_pages(namespace, label_selector=label_selector)]
+            [page async for page in self.job_pages(namespace, label_selector=label_selector)]
         )
 
     async def job_pages(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
@@ -161,8 +162,8 @@ def page_result(body: dict[str, Any]) -> tuple[Page, str | None]:
     return page, meta.get("continue") or None
 
 
-def collect(pages: Any) -> Page:
-    """Every page's items and the list's resourceVersion (``pages``: an iterable of ``Page``)."""
+def collect(pages: Iterable[Page]) -> Page:
+    """Every page's items and the list's resourceVersion."""
     items: list[dict[str, Any]] = []
     version = ""
     for chunk, at in pages:

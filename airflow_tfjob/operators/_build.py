@@ -92,6 +92,7 @@ def build(
         name or meta.get("name") or naming.job_name(dag_id, task_id, run_id, map_index)
     )
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number, deployment=deployment)
+    identity_labels = naming.identity(ours)
     all_labels = merge_metadata(
         "labels",
         checks.label_map(labels, "labels"),
@@ -122,13 +123,13 @@ def build(
         manifest = job.to_manifest(
             job_name, namespace, image=image, labels=all_labels, annotations=all_annotations
         )
-    label_pods(manifest, naming.identity(ours))
+    label_pods(manifest, identity_labels)
     if backstop_seconds is not None:
         policy = manifest["spec"].setdefault("runPolicy", {})
         policy.setdefault("activeDeadlineSeconds", backstop_seconds)
     # what the API server would refuse with a 422, refused here: nothing is sent
     schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
-    return manifest, naming.identity(ours)
+    return manifest, identity_labels
 
 
 def label_pods(manifest: dict[str, Any], labels: dict[str, str]) -> None:

@@ -18,11 +18,11 @@ from airflow_tfjob.spec.job import MAX_NAME_LENGTH
 LABEL_PREFIX = "airflow-tfjob"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}
 DEPLOYMENT_LABEL = f"{LABEL_PREFIX}/deployment"
+"""Names the Airflow deployment that created a job: its reaper touches no other's."""
 POD_SELECTOR = f"{LABEL_PREFIX}/dag-id"
 """Selects the pods of the TFJobs the provider created: each replica's pod template carries the
 task instance's identity labels (``identity``), and the training operator copies a template's
 labels to its pods."""
-"""Names the Airflow deployment that created a job: its reaper touches no other's."""
 _HASH_CHARS = 10
 
 

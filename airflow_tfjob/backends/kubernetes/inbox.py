@@ -17,22 +17,11 @@ class Events:
         self._items: list[dict[str, Any]] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    def empty(self) -> bool:
-        return not self._items
-
-    def qsize(self) -> int:
-        return len(self._items)
-
     def put_nowait(self, item: dict[str, Any]) -> None:
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-    def get_nowait(self) -> dict[str, Any]:
-        if not self._items:
-            raise asyncio.QueueEmpty
-        return self._items.pop(0)
 
     async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next item; None once ``timeout`` seconds pass without one (None: no limit).

@@ -43,9 +43,9 @@ def by_job_label(obj: dict[str, Any]) -> str | None:
 
 def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     """What a follower reads of an object (``spec.follow``, ``spec.status``, ``spec.report``):
-    identity, labels and times; a TFJob's status, run policy and replica counts and policies (not
-    its pod templates); a pod's phase, reason, message and container statuses. A pod's spec and
-    every ``managedFields`` are left out."""
+    identity, labels and times; a TFJob's status, run policy and replica counts and policies, and
+    of its pod templates only their labels (``pods_kind``); a pod's phase, reason, message and
+    container statuses. A pod's spec and every ``managedFields`` are left out."""
     meta = obj.get("metadata") or {}
     kept: dict[str, Any] = {"metadata": {k: meta[k] for k in _META_KEPT if k in meta}}
     state = obj.get("status")

@@ -28,8 +28,9 @@ not create.
   whose pods do not carry them (not ours, or created by a provider before it labelled them) is
   followed through a second watch, of every TFJob's pods, which keeps only those of jobs in the
   TFJob store or that someone follows (``pods_kind``).
-- The store keeps only the fields a follower reads (``slim``): no pod specs, templates or
-  ``managedFields``; and keeps them as compact JSON, decoded again only to replay them.
+- The store keeps only the fields a follower reads (``slim``): no pod specs, no templates but
+  their labels, no ``managedFields``; and keeps them as compact JSON, decoded again only to
+  replay them.
 
 Every event is routed through an index (routed name -> subscribers): no event scans them all.
 A (re)list is read a page at a time (``LIST_PAGE``) into a new store, each subscriber told its
@@ -156,7 +157,7 @@ class SharedWatch:
         self.subscribers: dict[str, set[Subscription]] = {}
         """Routed name -> its subscribers (the index every event goes through)."""
         self.store: dict[str, dict[str, str]] = {}
-        """Routed name -> object name -> the object's last state seen (``slim``, ``_packed``)."""
+        """Routed name -> object name -> the object's last state seen (``slim``, ``packed``)."""
         self.synced = False
         """Whether the store reflects a list plus every event since (false while reconnecting)."""
         self.filling = False
@@ -192,9 +193,9 @@ class SharedWatch:
         self.subscribers.setdefault(sub.name, set()).add(sub)
         if self.synced or self.filling:
             stored = self.store.get(sub.name, {})
-            for packed in stored.values():
+            for text in stored.values():
                 sub.queue.put_nowait(
-                    {"type": "LISTED", "kind": self.kind, "object": json.loads(packed)}
+                    {"type": "LISTED", "kind": self.kind, "object": json.loads(text)}
                 )
             if not stored and self.synced and self.selects_ours:
                 self._check_later(sub.name)
@@ -299,7 +300,7 @@ class SharedWatch:
                 )
             except errors.TFJobError as exc:
                 if not self.failing:  # wake the subscribers: they read for themselves meanwhile
-                    self._tell_all({"type": "STALE", "kind": self.kind, "object": {}})
+                    self._stale()
                 self.synced, self.failing = False, True
                 delay = backoff.next()
                 log.debug(
@@ -362,9 +363,11 @@ class SharedWatch:
         (``STALE``), and read for themselves from then on (it is no longer ``healthy``)."""
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("the shared watch of %s in %s stopped: %r", self.kind, self.namespace, exc)
-            self._tell_all({"type": "STALE", "kind": self.kind, "object": {}})
+            self._stale()
 
-    def _tell_all(self, event: dict[str, Any]) -> None:
+    def _stale(self) -> None:
+        """Tell every subscriber that the store is no longer kept current."""
+        event = {"type": "STALE", "kind": self.kind, "object": {}}
         for subscribers in self.subscribers.values():
             for sub in subscribers:
                 sub.queue.put_nowait(event)
