@@ -92,24 +92,25 @@ def _ground(
     dags: tuple[str, ...],
     config: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A test cluster, the simulator running every replica for real, the fault proxy, and a
+    """A test cluster (the real training operator), the kubelet running every replica for real,
+    the fault proxy, and a
     live deployment with ``dag_source`` parsed (``dags``); ``config``: more Airflow settings."""
     import kubernetes
 
     from tests.cluster import cluster as cluster_mod
+    from tests.cluster.fixtures import wait_for_default_account
+    from tests.faults.proxy import FaultProxy
+    from tests.kubelet import kubelet as kubelet_mod
     from tests.live.deployment import Deployment
-    from tests.sim import kubelet as kubelet_mod
-    from tests.sim.fates import REAL
-    from tests.sim.fixtures import start_simulator
-    from tests.sim.proxy import FaultProxy
 
     cluster = cluster_mod.start_cluster(workdir=workdir / "cluster")
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     admin = cluster.api_client()
     kubernetes.client.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
-    kubelet = kubelet_mod.Kubelet(cluster.api_client()).start()
-    sim = start_simulator(cluster.api_client(), namespace, kubelet, workdir / "pods")
-    sim.set_default_fate("*", REAL)
+    wait_for_default_account(kubernetes.client.CoreV1Api(admin), namespace)
+    kubelet = kubelet_mod.Kubelet(
+        cluster.api_client(), workdir=workdir / "pods", real_by_default=True
+    ).start()
     proxy = FaultProxy.for_cluster(cluster, workdir=workdir / "proxy").start()
     connection = {
         "conn_type": "kubernetes",
@@ -136,7 +137,6 @@ def _ground(
         "namespace": namespace,
         "cluster": cluster,
         "kubelet": kubelet,
-        "sim": sim,
         "proxy": proxy,
         "live": live,
         "api": api,
@@ -146,7 +146,6 @@ def _ground(
 def _stop(ground: dict[str, Any]) -> None:
     ground["api"].close()
     ground["live"].stop()
-    ground["sim"].stop()
     ground["kubelet"].stop()
     ground["proxy"].stop()
     ground["cluster"].stop()

@@ -342,7 +342,7 @@ class Ground:
         import kubernetes
 
         from tests.cluster import cluster as cluster_mod
-        from tests.sim.proxy import FaultProxy
+        from tests.faults.proxy import FaultProxy
 
         self.cluster = cluster_mod.start_cluster(workdir=workdir / "cluster")
         self.proxy = FaultProxy.for_cluster(self.cluster, workdir=workdir).start()

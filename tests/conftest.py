@@ -1,5 +1,5 @@
 """Test session set-up: an isolated AIRFLOW_HOME, and the test-ground plugins (a real
-kube-apiserver, the simulated training operator and the fault proxy)."""
+kube-apiserver, the training operator, the process kubelet and the fault proxy)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ os.environ.setdefault(
 os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-pytest_plugins = ["tests.cluster.fixtures", "tests.sim.fixtures", "tests.airflow_fixtures"]
+pytest_plugins = [
+    "tests.cluster.fixtures",
+    "tests.kubelet.fixtures",
+    "tests.faults.fixtures",
+    "tests.airflow_fixtures",
+]
 
 
 SLOW_FIXTURES = frozenset(

@@ -1,4 +1,4 @@
-"""Polling helper for tests that wait on a controller (the simulator plays the garbage collector)."""
+"""Polling helper for tests that wait on a controller (the replicas plays the garbage collector)."""
 
 from __future__ import annotations
 

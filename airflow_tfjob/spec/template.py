@@ -20,6 +20,8 @@ from airflow_tfjob.spec.replicas import CONTAINER_NAME
 
 REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
 SINGLETONS = ("Chief", "Master", "Evaluator")
+MANAGERS = ("kubeflow.org/training-operator", "kueue.x-k8s.io/multikueue")
+"""``runPolicy.managedBy`` values the training operator's webhook accepts (v1.9.4)."""
 
 
 def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,6 +76,10 @@ def _check_replicas(specs: dict[str, Any]) -> None:
                 containers,
                 f"needs a container named '{CONTAINER_NAME}'",
             )
+    if "Chief" in specs and "Master" in specs:
+        raise TFJobSpecError(
+            field, sorted(specs), "Chief and Master are one role: give one of them, not both"
+        )
     counts = {t: int(s.get("replicas", 1)) for t, s in specs.items()}
     if not (counts.get("Chief") or counts.get("Master") or counts.get("Worker")):
         raise TFJobSpecError(
@@ -85,6 +91,12 @@ def _check_replicas(specs: dict[str, Any]) -> None:
 
 def _check_policies(spec: dict[str, Any]) -> None:
     policy = spec.setdefault("runPolicy", {})
+    if "managedBy" in policy and policy["managedBy"] not in MANAGERS:
+        raise TFJobSpecError(
+            "tfjob_template.spec.runPolicy.managedBy",
+            policy["managedBy"],
+            f"the training operator accepts {' or '.join(MANAGERS)}",
+        )
     if "cleanPodPolicy" in policy:
         policy["cleanPodPolicy"] = enums.parse(
             CleanPodPolicy, policy["cleanPodPolicy"], "tfjob_template.spec.runPolicy.cleanPodPolicy"

@@ -21,7 +21,7 @@ from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.operators._build import label_pods
 from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.usefixtures("fault_proxy")
 

@@ -1,4 +1,4 @@
-"""One campaign run: a namespace with its simulated operator, the scenario's DAG run as a worker
+"""One campaign run: a namespace on the real training operator, the scenario's DAG run as a worker
 would run it (a process of its own, against the fault proxy), its faults at their moments, and a
 ``Record`` of everything the checks need."""
 
@@ -26,9 +26,10 @@ from tests.airflow_fixtures import LOGICAL_DATE
 from tests.campaign import dags
 from tests.campaign.observer import GROUP, PLURAL, VERSION, Observer
 from tests.campaign.plan import API_FAULTS, ORPHAN_FAULTS, Fault, Scenario
-from tests.sim.fates import REAL, RUNS_FOR_EVER, Fate
-from tests.sim.faults import Rule
-from tests.sim.fixtures import close_client, start_simulator
+from tests.cluster.fixtures import wait_for_default_account
+from tests.faults.rules import Rule
+from tests.kubelet.fates import REAL, RUNS_FOR_EVER, Fate
+from tests.kubelet.fixtures import close_client
 
 RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
 PROCESS_LIMIT = 240.0
@@ -164,8 +165,9 @@ class Run:
         scenario, record = self.scenario, self.record
         self.home = self.ground.homes.get()
         self.core.create_namespace({"metadata": {"name": self.namespace}})
+        wait_for_default_account(self.core, self.namespace)
         self.logs.mkdir(parents=True, exist_ok=True)
-        sim = start_simulator(self.client, self.namespace, self.ground.kubelet, self.logs / "pods")
+        sim = self.ground.kubelet.script(self.namespace)
         observer = Observer(self.client, self.namespace).start()
         rules: list[tuple[Fault, Rule]] = []
         try:
@@ -202,7 +204,7 @@ class Run:
             record.created = {k: list(v) for k, v in observer.created.items()}
             record.most_live = dict(observer.most_live)
             record.deleted_unfinished = {k: list(v) for k, v in observer.deleted_unfinished.items()}
-            sim.stop()
+            self.ground.kubelet.forget(self.namespace)
             self.core.delete_namespace(self.namespace, _preload_content=False)
             close_client(self.client)
             self.ground.homes.put(self.home)

@@ -31,7 +31,7 @@ from airflow_tfjob import (
     errors,
 )
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
 
 INJECTIONS = [
     "$(rm -rf /)", "'; DROP TABLE jobs; --", "{{ 7 * 7 }}", "../../etc/passwd", "a\nb", "nul\x00",

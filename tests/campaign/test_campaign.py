@@ -18,7 +18,7 @@ import pytest
 
 from tests.campaign import checks, plan, summary
 from tests.campaign.run import Ground, Run
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ def ground(
 
 RUNS = int(os.environ.get("CAMPAIGN_RUNS", "30"))
 PARALLEL = int(os.environ.get("CAMPAIGN_PARALLEL", "2"))
-"""Runs at once (each its own namespace, simulator and Airflow home)."""
+"""Runs at once (each its own namespace, replica script and Airflow home)."""
 
 
 @pytest.mark.timeout(300 + 60 * RUNS)

@@ -1,7 +1,8 @@
-"""Start the test cluster by hand for development: ``python -m tests.cluster [--rbac]``.
+"""Start the test cluster by hand: ``python -m tests.cluster``.
 
-Prints the kubeconfig path and an ``export KUBECONFIG=...`` line, then runs until Ctrl-C (or
-SIGTERM) and stops etcd and kube-apiserver by PID.
+etcd, kube-apiserver, kube-controller-manager, the training operator and the process kubelet,
+which runs every pod's real command as a local process. Prints the kubeconfig path and an
+``export KUBECONFIG=...`` line, then runs until Ctrl-C (or SIGTERM) and stops everything by PID.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import time
 from pathlib import Path
 
 from tests.cluster import cluster as cluster_mod
+from tests.kubelet import kubelet as kubelet_mod
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
-    parser.add_argument("--rbac", action="store_true", help="--authorization-mode RBAC")
     parser.add_argument("--workdir", type=Path, help="default: a new directory under /tmp")
     return parser.parse_args(argv)
 
@@ -24,15 +25,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     try:
-        cluster = cluster_mod.start_cluster(rbac=args.rbac, workdir=args.workdir)
+        cluster = cluster_mod.start_cluster(workdir=args.workdir)
     except cluster_mod.ClusterError as e:
         print(f"could not start the test cluster: {e}", file=sys.stderr)
         return 1
+    client = cluster.api_client()
+    kubelet = kubelet_mod.Kubelet(
+        client, workdir=cluster.workdir / "pods", real_by_default=True
+    ).start()
     try:
         rss = ", ".join(f"{k} {v:.0f} MiB" for k, v in cluster.rss_mib().items())
-        print(f"server      {cluster.server}  ({'RBAC' if cluster.rbac else 'AlwaysAllow'})")
+        print(f"server      {cluster.server}  (Kubernetes {cluster.version}, RBAC)")
         print(f"started in  {cluster.startup_seconds:.1f} s; RSS {rss}")
-        print(f"workdir     {cluster.workdir}  (etcd.log, kube-apiserver.log)")
+        print(f"workdir     {cluster.workdir}  (the components' logs; pods/ for replicas)")
+        print(f"kubelet     node {kubelet.node_name}: pods run their commands as processes")
         print(f"kubeconfig  {cluster.kubeconfig}")
         print(f"restricted  {cluster.kubeconfig_for('restricted')}")
         print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
@@ -44,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        kubelet.stop()
+        client.close()
         cluster.stop()
         print("stopped.", file=sys.stderr)
 

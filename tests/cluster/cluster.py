@@ -1,19 +1,20 @@
-"""A real kube-apiserver v1.20.2 and its etcd on loopback, with the TFJob CRD installed.
+"""A cluster as a platform team runs it, on loopback: etcd, kube-apiserver (RBAC, service
+accounts, admission, CEL rules and strict field validation of the TFJob CRD),
+kube-controller-manager (garbage collector, namespace, service-account and root-CA controllers)
+and the real Kubeflow training operator, its validating webhook in the path of every TFJob create.
 
-Tests talk to a real server rather than a mocked client because fakes drift from the server:
-schema validation, the status subresource, watches and RBAC are the server's. Nothing runs pods
-(no scheduler, kubelet or controllers); the simulator under tests/sim/ plays those parts.
+Tests talk to real servers rather than a mocked client because fakes drift from the server. Only
+the kubelet stands in (:mod:`tests.kubelet`: processes instead of containers); nothing schedules
+pods but that kubelet, which binds them to its Node.
 
-The binary comes from tests/cluster/build_apiserver.sh (built once per machine and cached under
-``~/.cache/airflow-tfjob``). The TFJob CRD comes from tests/data, minus its
-``x-kubernetes-validations`` rule, which 1.20 does not know.
+The binaries come from tests/cluster/build_kube.sh (built once per version from their Go modules
+and cached under ``~/.cache/airflow-tfjob``). The TFJob CRD is the operator module's own, checked
+there against tests/data's copy.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import socket
 import ssl
 import subprocess
@@ -24,27 +25,36 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import kubernetes
 import yaml
 
+from tests.cluster import operator as operator_mod
 from tests.cluster import pki, processes
+from tests.cluster.processes import ClusterError
 
 HERE = Path(__file__).resolve().parent
-BUILD_SCRIPT = HERE / "build_apiserver.sh"
+BUILD_SCRIPT = HERE / "build_kube.sh"
 CRD_FILE = HERE.parent / "data" / "kubeflow.org_tfjobs.yaml"
 CRD_NAME = "tfjobs.kubeflow.org"
 _START_ATTEMPTS = 5  # a free port can be taken between probing it and the server binding it
 
 
-class ClusterError(RuntimeError):
-    """The test cluster could not be built or started; the message says which part and why."""
+@dataclass(frozen=True)
+class Binaries:
+    """The cached binaries of one build (:func:`ensure_built`)."""
+
+    etcd: Path
+    apiserver: Path
+    controller_manager: Path
+    operator: Path
+    operator_crd: Path
 
 
 @dataclass
 class Cluster:
-    """A running etcd + kube-apiserver pair; stop it with :meth:`stop`."""
+    """A running etcd, kube-apiserver, kube-controller-manager and training operator; stop it
+    with :meth:`stop`."""
 
     server: str
     """``https://127.0.0.1:PORT``"""
@@ -53,15 +63,18 @@ class Cluster:
     ca_file: Path
     admin_token: str
     workdir: Path
-    """Certificates, kubeconfigs, etcd data and the logs ``etcd.log``, ``kube-apiserver.log``."""
-    rbac: bool
-    """``--authorization-mode RBAC`` (else ``AlwaysAllow``)."""
+    """Certificates, kubeconfigs, etcd data and the logs ``etcd.log``, ``kube-apiserver.log``,
+    ``kube-controller-manager.log``, ``training-operator.log``."""
     tokens: dict[str, str] = field(repr=False, default_factory=dict)
     """Static-token identities: ``admin`` (system:masters) and ``restricted`` (no groups)."""
     startup_seconds: float = 0.0
-    """From start_cluster() to the CRD being served."""
+    """From start_cluster() to the operator's webhook answering."""
+    version: str = ""
+    """What the apiserver's ``/version`` says (``v1.36.3``)."""
     etcd: subprocess.Popen[bytes] | None = field(repr=False, default=None)
     apiserver: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    controller_manager: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    operator: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
     def kubeconfig_for(self, user: str) -> Path:
         """A kubeconfig for another static-token identity, e.g. ``"restricted"``."""
@@ -82,67 +95,65 @@ class Cluster:
             config_file=str(self.kubeconfig_for(user)), persist_config=False
         )
 
+    def _processes(self) -> dict[str, subprocess.Popen[bytes] | None]:
+        return {
+            "training-operator": self.operator,
+            "kube-controller-manager": self.controller_manager,
+            "kube-apiserver": self.apiserver,
+            "etcd": self.etcd,
+        }
+
     def alive(self) -> bool:
-        return all(p is not None and p.poll() is None for p in (self.etcd, self.apiserver))
+        return all(p is not None and p.poll() is None for p in self._processes().values())
 
     def rss_mib(self) -> dict[str, float]:
         """Resident memory of each process, in MiB."""
-        procs = {"kube-apiserver": self.apiserver, "etcd": self.etcd}
+        procs = self._processes()
         return {name: processes.rss_mib(p.pid) for name, p in procs.items() if p is not None}
 
     def stop(self) -> None:
-        """Stop kube-apiserver, then etcd, by PID (SIGTERM, wait, SIGKILL). Idempotent.
+        """Stop the operator, the controller-manager, kube-apiserver, then etcd, by PID
+        (SIGTERM, wait, SIGKILL). Idempotent.
 
         Keeps the logs, certificates and kubeconfigs; removes only etcd's data directory (its
         preallocated WAL is 64 MB, and a stopped cluster cannot be restarted from it).
         """
-        for proc in (self.apiserver, self.etcd):
+        for proc in self._processes().values():
             if proc is not None:
                 processes.stop(proc)
         _remove_tree(self.workdir / "etcd-data")
 
 
-def _build_setting(name: str) -> str:
-    """A ``readonly NAME="value"`` of build_apiserver.sh: the cache key is defined there only."""
-    found = re.search(rf'^readonly {name}="([^"]+)"', BUILD_SCRIPT.read_text(), re.MULTILINE)
-    if found is None:
-        raise ClusterError(f"{BUILD_SCRIPT.name} defines no {name}")
-    return found.group(1)
-
-
-def apiserver_binary() -> Path:
-    """Where build_apiserver.sh caches the binary (it may not exist yet)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = f"{_build_setting('DEB_VERSION')}-{_build_setting('BUILD_REVISION')}"
-    return cache / "airflow-tfjob" / "kube-apiserver" / key / "kube-apiserver"
-
-
-def ensure_apiserver() -> Path:
-    """The cached binary, building it first if missing; :class:`ClusterError` if that fails."""
-    binary = apiserver_binary()
-    if binary.is_file() and os.access(binary, os.X_OK):
-        return binary
+def ensure_built() -> Binaries:
+    """The cached binaries, built first where missing (build_kube.sh prints their folders);
+    :class:`ClusterError` if that fails."""
     result = subprocess.run(
         ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise ClusterError(
-            f"building kube-apiserver failed (exit {result.returncode}); "
+            f"building the test cluster failed (exit {result.returncode}); "
             f"{BUILD_SCRIPT.name} said:\n{_tail(result.stderr)}"
         )
-    built = Path(result.stdout.strip().splitlines()[-1])
-    if built != binary or not binary.is_file():
-        raise ClusterError(f"{BUILD_SCRIPT.name} printed {built}, expected {binary}")
-    return binary
+    kube, operator = (Path(line) for line in result.stdout.strip().splitlines()[-2:])
+    return Binaries(
+        etcd=kube / "etcd",
+        apiserver=kube / "kube-apiserver",
+        controller_manager=kube / "kube-controller-manager",
+        operator=operator / "training-operator",
+        operator_crd=operator / "kubeflow.org_tfjobs.yaml",
+    )
 
 
-def start_cluster(*, rbac: bool = False, workdir: Path | None = None, crd: bool = True) -> Cluster:
-    """Start etcd and kube-apiserver on free loopback ports and install the TFJob CRD.
+def start_cluster(*, workdir: Path | None = None, crd: bool = True) -> Cluster:
+    """Start etcd, kube-apiserver and kube-controller-manager on free loopback ports; with
+    ``crd`` (the default) also install the TFJob CRD and start the training operator with its
+    webhook registered.
 
     Raises :class:`ClusterError` with the tail of the failing process's log.
     """
     started = time.monotonic()
-    binary = ensure_apiserver()
+    binaries = ensure_built()
     workdir = workdir or Path(tempfile.mkdtemp(prefix="tfjob-test-cluster-"))
     workdir.mkdir(parents=True, exist_ok=True)
     creds = pki.create(workdir / "pki")
@@ -152,19 +163,24 @@ def start_cluster(*, rbac: bool = False, workdir: Path | None = None, crd: bool 
         ca_file=creds.ca_cert,
         admin_token=creds.tokens["admin"],
         workdir=workdir,
-        rbac=rbac,
         tokens=creds.tokens,
     )
     try:
-        cluster.etcd, etcd_url = _start_etcd(workdir)
-        cluster.apiserver, port = _start_apiserver(binary, workdir, creds, etcd_url, rbac)
+        cluster.etcd, etcd_url = _start_etcd(binaries.etcd, workdir)
+        cluster.apiserver, port = _start_apiserver(binaries.apiserver, workdir, creds, etcd_url)
         cluster.server = f"https://127.0.0.1:{port}"
         pki.write_kubeconfig(
             cluster.kubeconfig, server=cluster.server, ca_cert=creds.ca_cert,
             user="admin", token=creds.tokens["admin"],
         )  # fmt: skip
+        cluster.version = _version(cluster)
+        cluster.controller_manager = _start_controller_manager(
+            binaries.controller_manager, cluster, creds
+        )
         if crd:
-            _install_crd(cluster)
+            _install_crd(cluster, binaries.operator_crd)
+            with cluster.api_client() as client:
+                cluster.operator = operator_mod.start(binaries.operator, client, cluster)
     except BaseException:
         cluster.stop()
         raise
@@ -216,14 +232,14 @@ def _start_with_retry(
     raise ClusterError(f"{name}: ports kept being taken ({_START_ATTEMPTS} attempts)")
 
 
-def _start_etcd(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_etcd(binary: Path, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     log_path = workdir / "etcd.log"
 
     def launch() -> tuple[subprocess.Popen[bytes], int]:
         client, peer = _free_port(), _free_port()
         _remove_tree(workdir / "etcd-data")
         argv = [
-            "etcd", "--name", pki.CLUSTER_NAME, "--data-dir", str(workdir / "etcd-data"),
+            str(binary), "--name", pki.CLUSTER_NAME, "--data-dir", str(workdir / "etcd-data"),
             "--listen-client-urls", f"http://127.0.0.1:{client}",
             "--advertise-client-urls", f"http://127.0.0.1:{client}",
             "--listen-peer-urls", f"http://127.0.0.1:{peer}",
@@ -242,32 +258,31 @@ def _start_etcd(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _apiserver_argv(
-    binary: Path, *, workdir: Path, creds: pki.Pki, etcd_url: str, port: int, rbac: bool
+    binary: Path, *, workdir: Path, creds: pki.Pki, etcd_url: str, port: int
 ) -> list[str]:
-    # No controller-manager, scheduler or kubelet: the endpoint reconciler cannot publish a
-    # loopback address, and nothing would create the `default` ServiceAccount pods need.
+    # The endpoint reconciler cannot publish a loopback address as the `kubernetes` Service's
+    # endpoint; everything else is a stock apiserver: RBAC, the default admission plugins
+    # (ServiceAccount included: the controller-manager creates `default` accounts).
     return [
         str(binary),
         f"--etcd-servers={etcd_url}",
         "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={port}",
-        "--insecure-port=0",
         f"--tls-cert-file={creds.server_cert}", f"--tls-private-key-file={creds.server_key}",
         f"--client-ca-file={creds.ca_cert}",
         f"--token-auth-file={creds.token_file}",
-        f"--authorization-mode={'RBAC' if rbac else 'AlwaysAllow'}",
+        "--authorization-mode=RBAC",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={creds.service_account_key}",
         f"--service-account-signing-key-file={creds.service_account_key}",
         "--service-cluster-ip-range=10.0.0.0/24",
         "--endpoint-reconciler-type=none",
-        "--disable-admission-plugins=ServiceAccount",
         f"--cert-dir={workdir / 'pki'}",
         "--profiling=false",
     ]  # fmt: skip
 
 
 def _start_apiserver(
-    binary: Path, workdir: Path, creds: pki.Pki, etcd_url: str, rbac: bool
+    binary: Path, workdir: Path, creds: pki.Pki, etcd_url: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     log_path = workdir / "kube-apiserver.log"
     context = ssl.create_default_context(cafile=str(creds.ca_cert))
@@ -275,16 +290,57 @@ def _start_apiserver(
 
     def launch() -> tuple[subprocess.Popen[bytes], int]:
         port = _free_port()
-        argv = _apiserver_argv(
-            binary, workdir=workdir, creds=creds, etcd_url=etcd_url, port=port, rbac=rbac
-        )
+        argv = _apiserver_argv(binary, workdir=workdir, creds=creds, etcd_url=etcd_url, port=port)
         return processes.spawn(argv, log_path), port
 
     def ready(port: int) -> bool:
         url = f"https://127.0.0.1:{port}/readyz"
         return _get(url, context=context, headers=headers) == "ok"
 
-    return _start_with_retry("kube-apiserver", log_path, launch, ready, timeout=90)
+    return _start_with_retry("kube-apiserver", log_path, launch, ready, timeout=120)
+
+
+def _version(cluster: Cluster) -> str:
+    context = ssl.create_default_context(cafile=str(cluster.ca_file))
+    headers = {"Authorization": f"Bearer {cluster.admin_token}"}
+    body = _get(f"{cluster.server}/version", context=context, headers=headers)
+    return str(json.loads(body or "{}").get("gitVersion", ""))
+
+
+CONTROLLERS = (
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+)
+"""What a TFJob's life needs of kube-controller-manager: owner-reference deletion (pods and
+Services of a deleted TFJob, foreground deletion), namespace deletion, the ``default``
+ServiceAccount every pod needs, and the ``kube-root-ca.crt`` ConfigMap its token volume names."""
+
+
+def _start_controller_manager(
+    binary: Path, cluster: Cluster, creds: pki.Pki
+) -> subprocess.Popen[bytes]:
+    log_path = cluster.workdir / "kube-controller-manager.log"
+    config = cluster.kubeconfig_for("controller-manager")
+
+    def launch() -> tuple[subprocess.Popen[bytes], int]:
+        port = _free_port()
+        argv = [
+            str(binary), f"--kubeconfig={config}", f"--controllers={','.join(CONTROLLERS)}",
+            "--leader-elect=false", f"--root-ca-file={creds.ca_cert}",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+            f"--cert-dir={cluster.workdir / 'kcm-certs'}", "--profiling=false",
+        ]  # fmt: skip
+        return processes.spawn(argv, log_path), port
+
+    def ready(port: int) -> bool:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return _get(f"https://127.0.0.1:{port}/healthz", context=context) == "ok"
+
+    proc, _port = _start_with_retry("kube-controller-manager", log_path, launch, ready, 60)
+    return proc
 
 
 def _get(
@@ -299,27 +355,14 @@ def _get(
         return None
 
 
-def crd_manifest() -> dict[str, Any]:
-    """The TFJob CRD from tests/data without ``x-kubernetes-validations`` (unknown to 1.20)."""
-    stripped: dict[str, Any] = _strip_validations(yaml.safe_load(CRD_FILE.read_text()))
-    return stripped
-
-
-def _strip_validations(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: _strip_validations(v) for k, v in node.items() if k != "x-kubernetes-validations"
-        }
-    if isinstance(node, list):
-        return [_strip_validations(v) for v in node]
-    return node
-
-
-def _install_crd(cluster: Cluster, timeout: float = 60) -> None:
-    """Create the CRD and wait until it is Established and its resource is served."""
+def _install_crd(cluster: Cluster, crd_file: Path, timeout: float = 60) -> None:
+    """Create the operator's CRD (a plain POST: 611 KB, past what ``kubectl apply`` can annotate)
+    and wait until it is Established and its resource is served."""
     with cluster.api_client() as client:
         ext = kubernetes.client.ApiextensionsV1Api(client)
-        ext.create_custom_resource_definition(body=crd_manifest(), _preload_content=False)
+        ext.create_custom_resource_definition(
+            body=yaml.safe_load(crd_file.read_text()), _preload_content=False
+        )
         custom = kubernetes.client.CustomObjectsApi(client)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ CLUSTER_NAME = "tfjob-test"
 IDENTITIES: dict[str, tuple[str, ...]] = {
     "admin": ("system:masters",),
     "restricted": (),
+    "controller-manager": ("system:masters",),
 }
 """Static-token users and their groups; every user is also ``system:authenticated``."""
 

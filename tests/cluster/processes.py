@@ -1,4 +1,5 @@
-"""Child processes (etcd, kube-apiserver) that cannot outlive the test run.
+"""Child processes (etcd, kube-apiserver, kube-controller-manager, the training operator) that
+cannot outlive the test run.
 
 Three layers make sure of it, because a test run ends in many ways:
 
@@ -30,6 +31,12 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+
+class ClusterError(RuntimeError):
+    """The test cluster could not be built or started; the message says which part and why."""
+
+
 _live: list[subprocess.Popen[bytes]] = []
 _lock = threading.Lock()
 _installed = False
@@ -47,8 +54,11 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
-def spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with stdout and stderr appended to ``log_path``; it dies with us."""
+def spawn(
+    argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with stdout and stderr appended to ``log_path`` (and ``env`` added to
+    ours); it dies with us."""
     _install_handlers()
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
@@ -57,6 +67,7 @@ def spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **env} if env else None,
             preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads fork here
         )
     with _lock:

@@ -1,4 +1,4 @@
-"""@task.tfjob with every replica a real local process (the simulator's REAL mode), through dag.test()."""
+"""@task.tfjob with every replica a real local process (the replicas's REAL mode), through dag.test()."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 
 from airflow_tfjob import TFJobSpecError
 from tests.airflow_fixtures import task_instance, tfjob_hook
-from tests.sim.fates import REAL
-from tests.sim.operator import Operator
+from tests.kubelet.fates import REAL, Script
 
 HEADER = """
 from airflow.sdk import task
@@ -30,9 +29,9 @@ def _body(function: str, call: str, groups: str = "", extra: str = "") -> str:
 
 
 def test_the_chiefs_return_value_is_the_xcom_with_args_kwargs_and_templates(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path
+    run_dag: Callable[..., Any], replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = """
 def train(a, b, *, scale=1, run=None):
     from airflow_tfjob.runtime import context
@@ -56,12 +55,12 @@ def train(a, b, *, scale=1, run=None):
 
 def test_every_role_sees_its_context_and_ps_can_be_handled_by_the_function(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     tmp_path: Path,
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = """
 def roles(folder):
     import json, os
@@ -101,12 +100,12 @@ def roles(folder):
 
 def test_an_exception_reaches_the_task_failure_with_its_traceback(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = """
 def train(lr):
     from airflow_tfjob.runtime import context
@@ -126,13 +125,13 @@ def train(lr):
 
 def test_a_too_large_output_fails_clearly_or_goes_to_output_uri(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = "\ndef big():\n    return ['x' * 100] * 100\n"
     dagrun = run_dag(_body(function, "big()"), namespace=namespace, kubeconfig=str(kubeconfig))
     assert task_instance(dagrun, "big").state == "failed"
@@ -140,7 +139,7 @@ def test_a_too_large_output_fails_clearly_or_goes_to_output_uri(
         "over the 4096-byte termination message; return less, or set output_uri="
         in capfd.readouterr().out
     )
-    uri = f"file://{tmp_path}/out.json"  # beside the simulator's pods/ folder
+    uri = f"file://{tmp_path}/out.json"  # beside the replicas's pods/ folder
     dagrun = run_dag(
         _body(function, "big()", extra=f"output_uri={uri!r},"),
         namespace=namespace,
@@ -181,9 +180,9 @@ def upstream():
 
 
 def test_upstream_xcoms_pickled_arguments_and_multiple_outputs(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path
+    run_dag: Callable[..., Any], replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = """
 def train(base, when):
     return {"doubled": base * 2, "year": when.year}
@@ -221,12 +220,12 @@ def test_a_payload_too_large_for_the_carrier_fails_before_submission(
 
 def test_ps_replicas_serve_variables_with_a_real_tensorflow_server(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("*", REAL)
+    replicas.set_default_fate("*", REAL)
     function = """
 def train():
     import json, os, time

@@ -1,4 +1,4 @@
-"""deploy/rbac.yaml is exactly enough: on the RBAC-mode test cluster, an identity holding only
+"""deploy/rbac.yaml is exactly enough: on the test cluster (RBAC, as every real one), an identity holding only
 its rules runs TFJobs (sync and deferred) to the end, and with any one rule taken away the task
 fails before anything is submitted, naming what is missing."""
 
@@ -17,10 +17,10 @@ import yaml
 
 from tests.airflow_fixtures import task_instance, tfjob_hook
 from tests.cluster.cluster import Cluster
-from tests.sim import kubelet as kubelet_mod
-from tests.sim import operator as operator_mod
-from tests.sim.fates import Fate
-from tests.sim.fixtures import close_client, start_simulator
+from tests.cluster.fixtures import wait_for_default_account
+from tests.kubelet import kubelet as kubelet_mod
+from tests.kubelet.fates import Fate, Script
+from tests.kubelet.fixtures import close_client
 from tests.waiting import eventually
 
 RBAC_YAML = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
@@ -41,13 +41,13 @@ for deferrable in (False, True):
 
 @dataclass
 class Ground:
-    """The RBAC cluster's namespace, its simulator, and the restricted identity's kubeconfig."""
+    """A namespace, its replica script, and the restricted identity's kubeconfig."""
 
     namespace: str
     kubeconfig: Path
     admin: kubernetes.client.ApiClient
     role: dict[str, Any]
-    sim: operator_mod.Operator
+    sim: Script
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
         """Replace the Role's rules (as an admin)."""
@@ -79,25 +79,22 @@ def _documents(namespace: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def ground(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ground]:
-    admin = rbac_cluster.api_client()
+def ground(kube_cluster: Cluster, kubelet: kubelet_mod.Kubelet) -> Iterator[Ground]:
+    admin = kube_cluster.api_client()
     namespace = f"rbac-{uuid.uuid4().hex[:8]}"
     kubernetes.client.CoreV1Api(admin).create_namespace({"metadata": {"name": namespace}})
+    wait_for_default_account(kubernetes.client.CoreV1Api(admin), namespace)
     role, binding = _documents(namespace)
     rbac = kubernetes.client.RbacAuthorizationV1Api(admin)
     rbac.create_namespaced_role(namespace, role)
     rbac.create_namespaced_role_binding(namespace, binding)
-    kubelet = kubelet_mod.Kubelet(rbac_cluster.api_client()).start()
-    sim = start_simulator(
-        rbac_cluster.api_client(), namespace, kubelet, tmp_path_factory.mktemp("rbac-pods")
-    )
-    ground = Ground(namespace, rbac_cluster.kubeconfig_for("restricted"), admin, role, sim)
+    sim = kubelet.script(namespace)
+    ground = Ground(namespace, kube_cluster.kubeconfig_for("restricted"), admin, role, sim)
     try:
         eventually(lambda: ground.missing() == [], timeout=30)  # bindings reach the authorizer
         yield ground
     finally:
-        sim.stop()
-        kubelet.stop()
+        kubelet.forget(namespace)
         kubernetes.client.CoreV1Api(admin).delete_namespace(namespace, _preload_content=False)
         close_client(admin)
 

@@ -15,7 +15,7 @@ import pytest
 from airflow_tfjob.demo import latest_xcom
 from airflow_tfjob.spec import status
 from tests.airflow_fixtures import tfjob_hook
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Script
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -74,7 +74,7 @@ def test_example_tfjob_operator_runs_the_training_script(airflow_db: Path, tmp_p
 
 
 def test_example_tfjob_sensor_waits_for_the_submitted_job(
-    airflow_db: Path, simulator: Operator, namespace: str, kubeconfig: Path, tmp_path: Path
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path
 ) -> None:
     connection = {
         "conn_type": "kubernetes",

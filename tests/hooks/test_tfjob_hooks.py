@@ -113,8 +113,8 @@ def test_watch_sees_changes_and_a_too_old_version_is_410(hook: Hook, namespace: 
         call(hook.watch, namespace, resource_version="1", timeout_seconds=2)
 
 
-def test_forbidden_names_the_verb_resource_and_user(rbac_cluster: Cluster) -> None:
-    config = str(rbac_cluster.kubeconfig_for("restricted"))
+def test_forbidden_names_the_verb_resource_and_user(kube_cluster: Cluster) -> None:
+    config = str(kube_cluster.kubeconfig_for("restricted"))
     for hook in (
         TFJobHook(kubernetes_conn_id=None, config_file=config),
         AsyncTFJobHook(kubernetes_conn_id=None, config_file=config),
@@ -124,7 +124,7 @@ def test_forbidden_names_the_verb_resource_and_user(rbac_cluster: Cluster) -> No
         message = str(info.value)
         assert "create tfjobs.kubeflow.org default/denied" in message
         assert '"restricted"' in message
-        assert rbac_cluster.tokens["restricted"] not in message
+        assert kube_cluster.tokens["restricted"] not in message
 
 
 def test_an_unreachable_server_is_unavailable_after_retries(
@@ -190,7 +190,7 @@ def test_an_untrusted_server_certificate_fails_at_once_and_is_not_retried(
     from airflow.sdk.exceptions import AirflowFailException
 
     from airflow_tfjob.hooks import _retry
-    from tests.sim import certs
+    from tests.kubelet import certs
 
     stranger = certs.self_signed(tmp_path, "stranger")  # a CA that did not sign the server's
     hook = cls(

@@ -3,8 +3,8 @@
 One deployment serves every test of this package (``scope="package"``): PostgreSQL, ``db
 migrate``, api-server, scheduler (LocalExecutor), dag-processor and triggerer as separate
 processes (:mod:`tests.live.deployment`). Its ``kubernetes_default`` connection reaches the test
-kube-apiserver through a fault proxy, in a namespace of its own where a simulated training
-operator runs TFJobs. Fixtures:
+cluster (the real training operator, the process kubelet) through a fault proxy, in a namespace
+of its own. Fixtures:
 
 - ``live``: the :class:`~tests.live.deployment.Deployment`. ``restart("triggerer",
   signal.SIGKILL)`` (or SIGTERM) stops a component and starts it again, healthy; for a gap in
@@ -18,18 +18,18 @@ operator runs TFJobs. Fixtures:
   ``wait_for_dag``, ``trigger``, ``wait_for_run``, ``task_instances``, ``task_instance``,
   ``wait_for_task``, ``tries``, ``xcom``, ``set_task_state``, ``task_log``, ``request``.
   ``live.client("viewer")`` gives one for the viewer (who sees only ``public_*`` DAGs).
-- ``live_proxy``: the :class:`~tests.sim.proxy.FaultProxy` between Airflow and the cluster: add
+- ``live_proxy``: the :class:`~tests.faults.proxy.FaultProxy` between Airflow and the cluster: add
   faults (``fail``, ``throttle``, ``drop``, ``stall``, ``delay``, ``cut_watch``, ``gone``), count
   ``requests(path)`` / ``open_streams(path)``. Its history spans the package: compare counts
   before and after, or match paths of your TFJob's name.
-- ``live_namespace`` / ``live_simulator``: the connection's namespace and the simulated operator
-  (:class:`~tests.sim.operator.Operator`) running there: ``set_fate(job, type, index, *fates)``,
+- ``live_namespace`` / ``live_replicas``: the connection's namespace and its replica script
+  (:class:`~tests.kubelet.fates.Script`): ``set_fate(job, type, index, *fates)``,
   ``set_default_fate(type, *fates)``; unscripted replicas exit 0 after 0.2 s, PS run for ever.
   TFJob names are ``<dag>-<task>-<hash>``: read ``tfjob_name`` from XCom, or script defaults.
 
-After each test the proxy's rules and the simulator's scripts are cleared, and any component a
+After each test the proxy's rules and the replica scripts are cleared, and any component a
 test left stopped is started again. A test wanting a namespace of its own uses the ``namespace``
-and ``simulator`` fixtures of tests/cluster and tests/sim (per test) and hands the namespace to
+and ``replicas`` fixtures of tests/cluster and tests/kubelet (per test) and hands the namespace to
 its DAG through the run's conf: ``trigger(dag, {"namespace": namespace})`` and, in the DAG,
 ``TFJobOperator(..., namespace="{{ dag_run.conf['namespace'] }}")``.
 DAG files live in ``tests/live/dags/`` (copied into the deployment at start).
@@ -49,16 +49,15 @@ from typing import Any
 import kubernetes
 import pytest
 
+from tests.cluster.fixtures import wait_for_default_account
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import REAL, Script
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate
 from tests.live.rest import AirflowClient
-from tests.sim.fates import REAL
-from tests.sim.fixtures import close_client, start_simulator
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
 
 _REPORT: list[str] = []
-_PACKAGE_FIXTURES = {"live", "live_api", "live_proxy", "live_simulator", "live_namespace"}
+_PACKAGE_FIXTURES = {"live", "live_api", "live_proxy", "live_replicas", "live_namespace"}
 
 
 def _cpu_jiffies() -> tuple[int, int]:
@@ -85,33 +84,24 @@ def live_namespace(kube_cluster: Any, kube_api: kubernetes.client.ApiClient) -> 
     core = kubernetes.client.CoreV1Api(kube_api)
     name = f"live-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"tfjob-test": "true"}}})
+    wait_for_default_account(core, name)
     yield name
     if kube_cluster.alive():
         core.delete_namespace(name, _preload_content=False)
 
 
 @pytest.fixture(scope="package")
-def live_simulator(
-    kube_cluster: Any,
-    live_namespace: str,
-    kubelet: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Operator]:
-    """The simulated training operator of ``live_namespace`` (in this pytest process)."""
-    client = kube_cluster.api_client()
-    sim = start_simulator(client, live_namespace, kubelet, tmp_path_factory.mktemp("live-pods"))
-    try:
-        yield sim
-    finally:
-        sim.stop()
-        close_client(client)
+def live_replicas(live_namespace: str, kubelet: Any) -> Iterator[Script]:
+    """The replica script of ``live_namespace`` (the kubelet runs in this pytest process)."""
+    yield kubelet.script(live_namespace)
+    kubelet.forget(live_namespace)
 
 
 @pytest.fixture(scope="package")
 def live(
     live_proxy: FaultProxy,
     live_namespace: str,
-    live_simulator: Operator,
+    live_replicas: Script,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     """The running deployment (started once for the package, stopped after it)."""
@@ -150,7 +140,7 @@ def _live_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     if not _PACKAGE_FIXTURES.intersection(request.fixturenames):
         return
     request.getfixturevalue("live_proxy").clear()
-    script = request.getfixturevalue("live_simulator").script
+    script = request.getfixturevalue("live_replicas").script
     with script.lock:
         script.defaults.clear()
         script.fates.clear()
@@ -193,8 +183,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture
-def gate(tmp_path: Path, live_simulator: Operator) -> Gate:
+def gate(tmp_path: Path, live_replicas: Script) -> Gate:
     """The gate of this test's jobs (tests/live/dags/live.py); every replica of the live
-    namespace runs its real command (the simulator's REAL fate) for the test."""
-    live_simulator.set_default_fate("*", REAL)
+    namespace runs its real command (the ``REAL`` fate) for the test."""
+    live_replicas.set_default_fate("*", REAL)
     return Gate(tmp_path / "gate")

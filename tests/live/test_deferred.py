@@ -15,10 +15,10 @@ from typing import Any
 
 import kubernetes
 
+from tests.faults.proxy import FaultProxy
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate, gone, tfjob, triggers_started, worker_runs
 from tests.live.rest import AirflowClient
-from tests.sim.proxy import FaultProxy
 from tests.waiting import eventually
 
 MAPPED = 16

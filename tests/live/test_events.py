@@ -18,14 +18,13 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
+from tests.cluster.fixtures import wait_for_default_account
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import Fate, Script
 from tests.live.conftest import report
 from tests.live.deployment import Deployment
 from tests.live.jobs import GROUP, PLURAL, VERSION
 from tests.live.rest import AirflowClient
-from tests.sim.fates import Fate
-from tests.sim.fixtures import close_client, start_simulator
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
 from tests.waiting import eventually
 
 ALL, VISION = "live_events_all", "live_events_vision"
@@ -74,18 +73,16 @@ def events_namespace(
     kube_api: kubernetes.client.ApiClient,
     kubelet: Any,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, Operator]]:
-    """A namespace of the module's own, and its simulated training operator."""
+) -> Iterator[tuple[str, Script]]:
+    """A namespace of the module's own, and its replica script."""
     core = kubernetes.client.CoreV1Api(kube_api)
     name = f"events-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"tfjob-test": "true"}}})
-    client = kube_cluster.api_client()
-    sim = start_simulator(client, name, kubelet, tmp_path_factory.mktemp("events-pods"))
+    wait_for_default_account(core, name)
     try:
-        yield name, sim
+        yield name, kubelet.script(name)
     finally:
-        sim.stop()
-        close_client(client)
+        kubelet.forget(name)
         core.delete_namespace(name, _preload_content=False)
 
 
@@ -93,7 +90,7 @@ def events_namespace(
 def watching(
     live: Deployment,
     live_proxy: FaultProxy,
-    events_namespace: tuple[str, Operator],
+    events_namespace: tuple[str, Script],
 ) -> Iterator[str]:
     """The two watcher DAGs, parsed, unpaused and watching; removed (and paused) afterwards."""
     namespace, _ = events_namespace
@@ -155,7 +152,7 @@ def _jobs_run(api: AirflowClient, dag_id: str) -> list[str]:
 def test_a_job_that_succeeds_outside_airflow_runs_each_matching_dag_once_with_its_output(
     live_api: AirflowClient,
     kube_api: kubernetes.client.ApiClient,
-    events_namespace: tuple[str, Operator],
+    events_namespace: tuple[str, Script],
     watching: str,
 ) -> None:
     namespace, sim = events_namespace
@@ -176,7 +173,7 @@ def test_a_job_that_succeeds_outside_airflow_runs_each_matching_dag_once_with_it
 def test_a_failed_job_runs_no_dag_and_a_job_of_another_team_only_the_unfiltered_one(
     live_api: AirflowClient,
     kube_api: kubernetes.client.ApiClient,
-    events_namespace: tuple[str, Operator],
+    events_namespace: tuple[str, Script],
     watching: str,
 ) -> None:
     namespace, sim = events_namespace
@@ -196,7 +193,7 @@ def test_a_triggerer_restart_neither_loses_nor_repeats_a_run_and_two_watchers_sh
     live_api: AirflowClient,
     live_proxy: FaultProxy,
     kube_api: kubernetes.client.ApiClient,
-    events_namespace: tuple[str, Operator],
+    events_namespace: tuple[str, Script],
     watching: str,
 ) -> None:
     namespace, sim = events_namespace

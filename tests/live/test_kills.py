@@ -10,10 +10,10 @@ from typing import Any
 import kubernetes
 import psutil
 
+from tests.faults.proxy import FaultProxy
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate, gone, pods, tfjob, triggers_started
 from tests.live.rest import AirflowClient
-from tests.sim.proxy import FaultProxy
 from tests.waiting import eventually
 
 

@@ -22,13 +22,12 @@ import pytest
 
 from airflow_tfjob import Chief, TfJob
 from airflow_tfjob.spec import naming
+from tests.cluster import jobs as tfjobs
+from tests.kubelet.fates import RUNS_FOR_EVER, Script
 from tests.live.conftest import report
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate, gone, pods, replica_processes, tfjob, triggers_started
 from tests.live.rest import AirflowClient
-from tests.sim import jobs as sim_jobs
-from tests.sim.fates import RUNS_FOR_EVER
-from tests.sim.operator import Operator
 from tests.waiting import eventually
 
 PERIOD = 30.0
@@ -64,7 +63,7 @@ def reaper(
     live: Deployment,
     live_api: AirflowClient,
     live_namespace: str,
-    live_simulator: Operator,
+    live_replicas: Script,
     kube_api: kubernetes.client.ApiClient,
 ) -> Iterator[dict[str, str]]:
     """``live_reaper`` unpaused for the module, and three running jobs it must not touch (name
@@ -79,11 +78,11 @@ def reaper(
         ),
     }
     for name in jobs:
-        live_simulator.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
-    uids = {name: sim_jobs.create(kube_api, live_namespace, job)["metadata"]["uid"] for name, job
+        live_replicas.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
+    uids = {name: tfjobs.create(kube_api, live_namespace, job)["metadata"]["uid"] for name, job
             in jobs.items()}  # fmt: skip
     for name in jobs:
-        sim_jobs.wait_for(kube_api, live_namespace, name, sim_jobs.has("Running"), timeout=60)
+        tfjobs.wait_for(kube_api, live_namespace, name, tfjobs.has("Running"), timeout=60)
     live_api.wait_for_dag("live_reaper")
     live_api.unpause("live_reaper")
     try:
@@ -253,7 +252,7 @@ def test_the_reaper_left_alone_what_is_not_this_deployments(
     for name, uid in reaper.items():
         job = tfjob(kube_api, live_namespace, name)
         assert job is not None and job["metadata"]["uid"] == uid, name
-        assert sim_jobs.has("Running")(job), name
+        assert tfjobs.has("Running")(job), name
     logs = "".join(
         p.read_text(errors="replace") for p in (live.logs / "dag_id=live_reaper").glob("**/*.log")
     )

@@ -9,10 +9,10 @@ import signal
 
 import kubernetes
 
+from tests.faults.proxy import FaultProxy
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate, gone, triggers_started
 from tests.live.rest import AirflowClient
-from tests.sim.proxy import FaultProxy
 from tests.waiting import eventually
 
 DAG = "live_operator"

@@ -17,17 +17,16 @@ from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from tests.airflow_fixtures import operator_body, task_instance, write_dag
 from tests.cluster.cluster import Cluster
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import Fate, Script
 
 CRD = Path(__file__).parents[1] / "data" / "kubeflow.org_tfjobs.yaml"
 
 
 def test_503_bursts_and_cut_watch_streams_are_survived(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    run_dag: Callable[..., Any], replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=4.0, message="done"))
+    replicas.set_default_fate("Chief", Fate(duration=4.0, message="done"))
     create = fault_proxy.fail(r"/tfjobs", status=503, times=3, method="POST")
     throttled = fault_proxy.throttle(r"/tfjobs/", retry_after=1, times=2, method="GET", watch=False)
     cut = fault_proxy.cut_watch(r"/tfjobs", after_seconds=0.5, times=4)
@@ -48,9 +47,9 @@ def test_503_bursts_and_cut_watch_streams_are_survived(
 
 
 def test_a_410_during_the_wait_relists_and_goes_on(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    run_dag: Callable[..., Any], replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0))
+    replicas.set_default_fate("Chief", Fate(duration=3.0))
     gone = fault_proxy.gone(r"/tfjobs", times=2)
     dagrun = run_dag(
         operator_body(on_finish_action="keep_tfjob"),
@@ -91,7 +90,7 @@ def test_an_untrusted_server_certificate_fails_the_task_at_once(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from tests.hooks.test_tfjob_hooks import _kubeconfig_trusting
-    from tests.sim import certs
+    from tests.kubelet import certs
 
     stranger = certs.self_signed(tmp_path, "stranger")  # a CA that did not sign the server's
     config = _kubeconfig_trusting(kubeconfig, stranger.cert, tmp_path)
@@ -105,9 +104,9 @@ def test_an_untrusted_server_certificate_fails_the_task_at_once(
 
 
 def test_forbidden_names_verb_resource_and_user(
-    run_dag: Callable[..., Any], rbac_cluster: Cluster, capfd: pytest.CaptureFixture[str]
+    run_dag: Callable[..., Any], kube_cluster: Cluster, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    config = str(rbac_cluster.kubeconfig_for("restricted"))
+    config = str(kube_cluster.kubeconfig_for("restricted"))
     dagrun = run_dag(
         operator_body(RETRIES, on_finish_action="keep_tfjob"),
         namespace="default",
@@ -117,7 +116,7 @@ def test_forbidden_names_verb_resource_and_user(
     out = capfd.readouterr().out
     assert "forbidden: this kubeconfig's identity may not create tfjobs.kubeflow.org, " in out
     assert "get pods/log in namespace 'default'" in out and "nothing was submitted" in out
-    assert rbac_cluster.tokens["restricted"] not in out
+    assert kube_cluster.tokens["restricted"] not in out
 
 
 def test_a_template_the_crd_schema_refuses_fails_before_anything_is_sent(
@@ -260,7 +259,7 @@ def test_the_servers_422_field_errors_reach_the_task_log(
 def test_a_templated_yaml_file_is_rendered_and_submitted(
     run_dag: Callable[..., Any],
     airflow_db: Path,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
 ) -> None:

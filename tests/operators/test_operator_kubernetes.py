@@ -1,4 +1,4 @@
-"""TFJobOperator through real Airflow (``dag.test()``) against the real API server and simulator."""
+"""TFJobOperator through real Airflow (``dag.test()``) against the real API server and replicas."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ from typing import Any
 import pytest
 
 from tests.airflow_fixtures import operator_body, task_instance, tfjob_hook
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 
 def test_success_returns_status_and_the_chiefs_output_through_xcom(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate(
+    replicas.set_default_fate(
         "Chief", Fate(duration=0.5, message='{"accuracy": 0.93}', logs=["epoch 1", "saved model"])
     )
-    simulator.set_default_fate("Worker", Fate(duration=0.3, logs=["worker step 1"]))
+    replicas.set_default_fate("Worker", Fate(duration=0.3, logs=["worker step 1"]))
     dagrun = run_dag(
         operator_body(on_finish_action="keep_tfjob"),
         namespace=namespace,
@@ -47,13 +46,13 @@ def test_success_returns_status_and_the_chiefs_output_through_xcom(
 
 def test_a_failure_names_the_replica_exit_code_message_and_condition(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0))
-    simulator.set_fate(
+    replicas.set_default_fate("Chief", Fate(duration=3.0))
+    replicas.set_fate(
         "failing", "Worker", 1, Fate(duration=0.3, exit_code=3, message="OOM in step 12")
     )
     dagrun = run_dag(operator_body(name="failing"), namespace=namespace, kubeconfig=str(kubeconfig))
@@ -67,12 +66,12 @@ def test_a_failure_names_the_replica_exit_code_message_and_condition(
 
 
 def test_a_chiefless_job_returns_worker_0s_output(
-    run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path
+    run_dag: Callable[..., Any], replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_fate(
+    replicas.set_fate(
         "chiefless", "Worker", 0, Fate(duration=0.3, message="model saved to s3://bucket/m")
     )
-    simulator.set_default_fate("Worker", Fate(duration=0.3, message="not the output"))
+    replicas.set_default_fate("Worker", Fate(duration=0.3, message="not the output"))
     body = """
     TFJobOperator(task_id="train", tfjob=TfJob(worker=Worker(replicas=3)), image="tf:2", name="chiefless",
                   namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG, poll_interval=1)
@@ -89,13 +88,13 @@ def test_a_chiefless_job_returns_worker_0s_output(
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_no_replica_starting_fails_naming_what_the_pods_wait_for(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
     deferrable: bool,
 ) -> None:
-    simulator.set_default_fate("*", Fate(never_starts=True))
+    replicas.set_default_fate("*", Fate(never_starts=True))
     dagrun = run_dag(
         operator_body(startup_timeout_seconds=3, deferrable=deferrable),
         namespace=namespace,

@@ -21,8 +21,7 @@ from tests.airflow_fixtures import (
     tfjob_hook,
     write_dag,
 )
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
@@ -34,13 +33,13 @@ def _jobs(kubeconfig: Path, namespace: str) -> list[dict[str, Any]]:
 
 def test_a_restarted_worker_adopts_the_running_job_instead_of_creating_another(
     airflow_db: Path,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=8.0, message='{"loss": 0.1}'))
+    replicas.set_default_fate("Chief", Fate(duration=8.0, message='{"loss": 0.1}'))
     dag_id, path = write_dag(
         airflow_db,
         operator_body(on_finish_action="keep_tfjob"),
@@ -68,12 +67,12 @@ def test_a_restarted_worker_adopts_the_running_job_instead_of_creating_another(
 
 def test_a_409_from_a_concurrent_create_adopts_the_job(
     airflow_db: Path,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=1.0))
+    replicas.set_default_fate("Chief", Fate(duration=1.0))
     dag_id, path = write_dag(
         airflow_db,
         operator_body(on_finish_action="keep_tfjob"),
@@ -97,7 +96,7 @@ def test_a_409_from_a_concurrent_create_adopts_the_job(
 
 def test_a_job_of_someone_else_under_our_name_is_an_error_and_left_alone(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
@@ -121,12 +120,12 @@ def test_a_job_of_someone_else_under_our_name_is_an_error_and_left_alone(
 
 def test_execution_timeout_deletes_the_job_and_fails_clearly(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))  # never finishes
+    replicas.set_default_fate("Chief", Fate(exit_code=None))  # never finishes
     extra = "execution_timeout=datetime.timedelta(seconds=8),"
     dagrun = run_dag(
         operator_body(extra, on_finish_action="keep_tfjob"),
@@ -141,9 +140,9 @@ def test_execution_timeout_deletes_the_job_and_fails_clearly(
 
 
 def test_killing_the_task_deletes_the_job(
-    airflow_db: Path, simulator: Operator, namespace: str, kubeconfig: Path, tmp_path: Path
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
     _, path = write_dag(
         airflow_db,
         operator_body(on_finish_action="keep_tfjob"),

@@ -16,9 +16,8 @@ import pytest
 from airflow_tfjob import Chief, TfJob
 from airflow_tfjob.spec import naming, orphans
 from tests.airflow_fixtures import task_instance, tfjob_hook
-from tests.sim import jobs as sim_jobs
-from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.operator import Operator
+from tests.cluster import jobs as tfjobs
+from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 from tests.waiting import eventually
 
 FAILING_TASK = """
@@ -57,7 +56,7 @@ def _job(
 
 def test_the_reaper_deletes_orphans_of_this_deployment_and_nothing_else(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     kube_api: kubernetes.client.ApiClient,
@@ -72,8 +71,8 @@ def test_the_reaper_deletes_orphans_of_this_deployment_and_nothing_else(
     ti = task_instance(failed, "train")
     assert ti.state == "failed"
     ours, dag_id, run_id = _settings.deployment(), failed.dag_id, failed.run_id
-    simulator.set_default_fate("Chief", RUNS_FOR_EVER)
-    simulator.set_fate("finished", "Chief", 0, Fate(duration=0.1))
+    replicas.set_default_fate("Chief", RUNS_FOR_EVER)
+    replicas.set_fate("finished", "Chief", 0, Fate(duration=0.1))
     jobs = {
         "task-failed": _job("task-failed", namespace, (dag_id, "train", run_id), deployment=ours),
         "run-gone": _job("run-gone", namespace, (dag_id, "train", "manual__gone"), deployment=ours),
@@ -104,7 +103,7 @@ def test_the_reaper_deletes_orphans_of_this_deployment_and_nothing_else(
     uids = {name: hook.create(manifest)["metadata"]["uid"] for name, manifest in jobs.items()}
     for name in jobs:
         phase = "Succeeded" if name == "finished" else "Running"
-        sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has(phase), timeout=60)
+        tfjobs.wait_for(kube_api, namespace, name, tfjobs.has(phase), timeout=60)
 
     reaped = run_dag(REAPER, namespace=namespace)
     assert task_instance(reaped, "reap").state == "success"
@@ -136,7 +135,7 @@ def test_the_reaper_deletes_orphans_of_this_deployment_and_nothing_else(
 
 def test_a_job_orphaned_only_at_first_sight_is_not_deleted(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     kube_api: kubernetes.client.ApiClient,
@@ -149,12 +148,12 @@ def test_a_job_orphaned_only_at_first_sight_is_not_deleted(
     monkeypatch.setenv("AIRFLOW_CONN_K8S_REAPER_TEST", json.dumps(connection))
     failed = run_dag(FAILING_TASK)
     task = (failed.dag_id, "train", failed.run_id)
-    simulator.set_fate("finishing", "Chief", 0, Fate(duration=4.0))
+    replicas.set_fate("finishing", "Chief", 0, Fate(duration=4.0))
     hook = tfjob_hook(kubeconfig)
     hook.create(_job("finishing", namespace, task, deployment=_settings.deployment()))
-    sim_jobs.wait_for(kube_api, namespace, "finishing", sim_jobs.has("Running"), timeout=60)
+    tfjobs.wait_for(kube_api, namespace, "finishing", tfjobs.has("Running"), timeout=60)
     reaped = run_dag(REAPER.replace("grace_seconds=1", "grace_seconds=8"), namespace=namespace)
     result = task_instance(reaped, "reap").xcom_pull(task_ids="reap")
     assert result["deleted"] == [] and result["checked"] == 1
     (job,) = hook.list_jobs(namespace)[0]
-    assert sim_jobs.has("Succeeded")(job)
+    assert tfjobs.has("Succeeded")(job)

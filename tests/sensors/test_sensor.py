@@ -13,9 +13,8 @@ import pytest
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from tests.airflow_fixtures import task_instance
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 SENSOR = """
@@ -43,12 +42,12 @@ def _create(kubeconfig: Path, name: str, namespace: str) -> None:
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_succeeds_with_the_final_status_in_xcom(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     deferrable: bool,
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0, message='{"acc": 0.9}'))
+    replicas.set_default_fate("Chief", Fate(duration=3.0, message='{"acc": 0.9}'))
     _create(kubeconfig, "external", namespace)
     body = SENSOR.format(deferrable=deferrable, extra="")
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="external")
@@ -62,13 +61,13 @@ def test_the_sensor_succeeds_with_the_final_status_in_xcom(
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_fails_when_the_job_fails(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     deferrable: bool,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=2.0, exit_code=1, message="diverged"))
+    replicas.set_default_fate("Chief", Fate(duration=2.0, exit_code=1, message="diverged"))
     _create(kubeconfig, "doomed", namespace)
     dagrun = run_dag(
         SENSOR.format(deferrable=deferrable, extra=""),
@@ -87,13 +86,13 @@ def test_the_sensor_fails_when_the_job_fails(
 @pytest.mark.parametrize("deferrable", MODES)
 def test_the_sensor_times_out(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     deferrable: bool,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
     _create(kubeconfig, "endless", namespace)
     body = SENSOR.format(deferrable=deferrable, extra="timeout=4,")
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="endless")
@@ -108,7 +107,7 @@ def test_the_sensor_times_out(
 
 def test_a_deferred_sensors_timeout_counts_from_the_task_start(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     fault_proxy: FaultProxy,
     capfd: pytest.CaptureFixture[str],
@@ -116,7 +115,7 @@ def test_a_deferred_sensors_timeout_counts_from_the_task_start(
     """Time spent waiting for the job to appear is part of the timeout: the deferral gets only
     what is left (found by the fault campaign, seed 11 run 35: a throttled API delayed the
     deferral, and the sensor outlived its timeout by that much)."""
-    simulator.set_default_fate("Chief", Fate(exit_code=None))  # never reaches Succeeded
+    replicas.set_default_fate("Chief", Fate(exit_code=None))  # never reaches Succeeded
     kubeconfig = fault_proxy.kubeconfig
     created: list[float] = []
 
@@ -166,12 +165,12 @@ def test_a_missing_job_fails_clearly_after_the_grace_period(
 
 def test_a_job_deleted_while_poked_fails_the_sensor_at_once(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     fault_proxy: FaultProxy,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))  # runs until deleted
+    replicas.set_default_fate("Chief", Fate(exit_code=None))  # runs until deleted
     kubeconfig = fault_proxy.kubeconfig
     _create(kubeconfig, "vanishing", namespace)
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))

@@ -9,9 +9,9 @@ import time
 import kubernetes
 import pytest
 
-from tests.sim import jobs
-from tests.sim.fates import Fate, LogLine
-from tests.sim.jobs import has
+from tests.cluster import jobs
+from tests.cluster.jobs import has
+from tests.kubelet.fates import Fate, LogLine
 
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (.*)$")
 
@@ -32,10 +32,10 @@ def _phase(core: kubernetes.client.CoreV1Api, namespace: str, pod: str) -> str |
 
 
 def test_follow_streams_lines_as_written_and_ends_with_the_container(
-    kube_api, namespace, simulator, core
+    kube_api, namespace, replicas, core
 ):
     lines = [LogLine(0.0, "step 0"), LogLine(0.4, "step 1"), LogLine(0.8, "step 2")]
-    simulator.set_fate("train", "Worker", 0, Fate(duration=1.0, logs=lines))
+    replicas.set_fate("train", "Worker", 0, Fate(duration=1.0, logs=lines))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}))
     jobs.eventually(lambda: _phase(core, namespace, "train-worker-0") == "Running")
     began = time.monotonic()
@@ -52,8 +52,8 @@ def test_follow_streams_lines_as_written_and_ends_with_the_container(
     assert _phase(core, namespace, "train-worker-0") in ("Running", "Succeeded")
 
 
-def test_tail_lines_timestamps_and_limit_bytes(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.2, logs=["a", "bb", "ccc"]))
+def test_tail_lines_timestamps_and_limit_bytes(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.2, logs=["a", "bb", "ccc"]))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}))
     jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
     stamped = _log(core, namespace, "train-worker-0", tail_lines=2, timestamps=True)
@@ -63,9 +63,9 @@ def test_tail_lines_timestamps_and_limit_bytes(kube_api, namespace, simulator, c
     assert _log(core, namespace, "train-worker-0", since_seconds=60) == "a\nbb\nccc\n"
 
 
-def test_since_time_sent_as_a_raw_query_parameter(kube_api, namespace, simulator):
+def test_since_time_sent_as_a_raw_query_parameter(kube_api, namespace, replicas):
     lines = [LogLine(0.0, "early"), LogLine(1.3, "late")]
-    simulator.set_fate("train", "Worker", 0, Fate(duration=1.4, logs=lines))
+    replicas.set_fate("train", "Worker", 0, Fate(duration=1.4, logs=lines))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}))
     jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
     stamped = _raw_log(kube_api, namespace, "train-worker-0", [("timestamps", "true")])
@@ -91,8 +91,8 @@ def _raw_log(
     return response.data.decode()
 
 
-def test_previous_and_waiting_containers_are_400s(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(never_starts=True))
+def test_previous_and_waiting_containers_are_400s(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(never_starts=True))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}))
     jobs.eventually(lambda: _phase(core, namespace, "train-worker-0") == "Pending")
     with pytest.raises(kubernetes.client.ApiException) as waiting:

@@ -12,8 +12,8 @@ import kubernetes
 import pytest
 import urllib3
 
-from tests.sim import jobs
-from tests.sim.proxy import FaultProxy
+from tests.cluster import jobs
+from tests.faults.proxy import FaultProxy
 
 TFJOBS = r"/apis/kubeflow.org/v1/namespaces/[^/]+/tfjobs"
 

@@ -9,9 +9,9 @@ import textwrap
 import kubernetes
 import pytest
 
-from tests.sim import jobs
-from tests.sim.fates import REAL, Fate
-from tests.sim.jobs import has
+from tests.cluster import jobs
+from tests.cluster.jobs import has
+from tests.kubelet.fates import REAL, Fate
 
 
 @pytest.fixture
@@ -24,10 +24,10 @@ def _env(pod: kubernetes.client.V1Pod) -> dict[str, str]:
     return {e.name: e.value for e in container.env or []}
 
 
-def test_pods_services_labels_and_exact_tf_config(kube_api, namespace, simulator, core):
-    simulator.set_default_fate("*", Fate(never_starts=True))
-    replicas = {"Chief": 1, "Worker": 2, "PS": 1, "Evaluator": 1}
-    created = jobs.create(kube_api, namespace, jobs.tfjob("mnist", replicas))
+def test_pods_services_labels_and_exact_tf_config(kube_api, namespace, replicas, core):
+    replicas.set_default_fate("*", Fate(never_starts=True))
+    counts = {"Chief": 1, "Worker": 2, "PS": 1, "Evaluator": 1}
+    created = jobs.create(kube_api, namespace, jobs.tfjob("mnist", counts))
     jobs.eventually(lambda: len(core.list_namespaced_pod(namespace).items) == 5)
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(namespace).items}
     assert set(pods) == {
@@ -61,7 +61,8 @@ def test_pods_services_labels_and_exact_tf_config(kube_api, namespace, simulator
         True,
     )
     assert worker.spec.containers[0].ports[0].name == "tfjob-port"
-    assert worker.spec.node_name == "tfjob-sim-node"
+    bound = jobs.eventually(lambda: core.read_namespaced_pod("mnist-worker-1", ns).spec.node_name)
+    assert bound == "tfjob-kubelet"  # the process kubelet binds what no scheduler does
     jobs.eventually(lambda: len(core.list_namespaced_service(namespace).items) == 5)
     services = {s.metadata.name: s for s in core.list_namespaced_service(namespace).items}
     assert set(services) == set(pods)
@@ -69,9 +70,9 @@ def test_pods_services_labels_and_exact_tf_config(kube_api, namespace, simulator
 
 
 def test_a_single_replica_gets_no_tf_config_and_worker0_is_master(
-    kube_api, namespace, simulator, core
+    kube_api, namespace, replicas, core
 ):
-    simulator.set_default_fate("*", Fate(never_starts=True))
+    replicas.set_default_fate("*", Fate(never_starts=True))
     jobs.create(kube_api, namespace, jobs.tfjob("solo", {"Worker": 1}))
     pod = jobs.eventually(lambda: core.list_namespaced_pod(namespace).items)[0]
     assert "TF_CONFIG" not in _env(pod)
@@ -103,8 +104,8 @@ WORKERS_TALK = textwrap.dedent(
 )
 
 
-def test_real_processes_find_each_other_through_tf_config(kube_api, namespace, simulator, core):
-    simulator.set_default_fate("Worker", REAL)
+def test_real_processes_find_each_other_through_tf_config(kube_api, namespace, replicas, core):
+    replicas.set_default_fate("Worker", REAL)
     job = jobs.tfjob("talk", {"Worker": 2}, command=["python", "-c", WORKERS_TALK])
     jobs.create(kube_api, namespace, job)
     jobs.wait_for(kube_api, namespace, "talk", has("Succeeded"), timeout=30)
@@ -117,8 +118,8 @@ def test_real_processes_find_each_other_through_tf_config(kube_api, namespace, s
     assert config["cluster"]["worker"][0] == f"talk-worker-0.{namespace}.svc:2222"
 
 
-def test_deleting_a_real_replica_kills_its_process_group(kube_api, namespace, simulator, core):
-    simulator.set_default_fate("Worker", REAL)
+def test_deleting_a_real_replica_kills_its_process_group(kube_api, namespace, replicas, core):
+    replicas.set_default_fate("Worker", REAL)
     script = "import os, time; print(os.getpid(), flush=True); time.sleep(300)"
     jobs.create(
         kube_api, namespace, jobs.tfjob("sleepy", {"Worker": 1}, command=["python", "-c", script])
@@ -156,8 +157,8 @@ def test_deleting_a_real_replica_kills_its_process_group(kube_api, namespace, si
     jobs.eventually(gone_or_recreated)
 
 
-def test_a_watch_sees_the_tfjob_go_from_created_to_succeeded(kube_api, namespace, simulator):
-    simulator.set_fate("watched", "Worker", 0, Fate(duration=0.3))
+def test_a_watch_sees_the_tfjob_go_from_created_to_succeeded(kube_api, namespace, replicas):
+    replicas.set_fate("watched", "Worker", 0, Fate(duration=0.3))
     custom = kubernetes.client.CustomObjectsApi(kube_api)
     listing = custom.list_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs")
     watch = kubernetes.watch.Watch()

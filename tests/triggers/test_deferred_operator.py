@@ -9,19 +9,18 @@ from typing import Any
 import pytest
 
 from tests.airflow_fixtures import RESULT_KEYS, operator_body, task_instance, tfjob_hook
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 
 def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=2.0, message='{"auc": 0.8}'))
+    replicas.set_default_fate("Chief", Fate(duration=2.0, message='{"auc": 0.8}'))
     dagrun = run_dag(
         operator_body(deferrable=True), namespace=namespace, kubeconfig=str(kubeconfig)
     )
@@ -40,16 +39,16 @@ def test_the_deferred_path_returns_the_same_result_as_the_sync_one(
 
 def test_a_deferred_failure_names_the_failing_replica(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0))
-    simulator.set_fate(
+    replicas.set_default_fate("Chief", Fate(duration=3.0))
+    replicas.set_fate(
         "deferred-fail", "Worker", 0, Fate(duration=0.5, exit_code=137, message="killed")
     )
-    simulator.set_fate(
+    replicas.set_fate(
         "deferred-fail", "Worker", 1, Fate(duration=0.3, exit_code=2, logs=["reading shard 7"])
     )
     dagrun = run_dag(
@@ -65,7 +64,7 @@ def test_a_deferred_failure_names_the_failing_replica(
 
 def test_a_job_already_finished_is_collected_without_deferring_or_submitting_twice(
     airflow_db: Path,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     kube_api: Any,
@@ -74,20 +73,20 @@ def test_a_job_already_finished_is_collected_without_deferring_or_submitting_twi
     from airflow_tfjob import Chief, TfJob, Worker
     from airflow_tfjob.spec import naming
     from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, write_dag
-    from tests.sim import jobs as sim_jobs
+    from tests.cluster import jobs as tfjobs
 
     dag_id, path = write_dag(
         airflow_db, operator_body(deferrable=True), namespace=namespace, kubeconfig=str(kubeconfig)
     )
     run_id = f"manual__{LOGICAL_DATE.isoformat()}"
     name = naming.job_name(dag_id, "train", run_id, -1)
-    simulator.set_fate(name, "Chief", 0, Fate(duration=0.1, message='{"done": true}'))
+    replicas.set_fate(name, "Chief", 0, Fate(duration=0.1, message='{"done": true}'))
     labels = naming.task_labels(dag_id, "train", run_id, -1, 1)
     manifest = TfJob(chief=Chief(), worker=Worker(replicas=2)).to_manifest(
         name, namespace, image="tf:2", labels=labels
     )
     tfjob_hook(kubeconfig).create(manifest)  # an earlier try's job, finished meanwhile
-    sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Succeeded"), timeout=60)
+    tfjobs.wait_for(kube_api, namespace, name, tfjobs.has("Succeeded"), timeout=60)
 
     ti = task_instance(run_dag_file(path, LOGICAL_DATE), "train")
     out = capfd.readouterr().out

@@ -17,8 +17,7 @@ from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec.outcome import Ending
 from airflow_tfjob.triggers import tfjob as trigger_mod
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 from tests.triggers.test_trigger import _create, _rebuild, _trigger
 from tests.waiting import eventually
 
@@ -53,9 +52,9 @@ def _jobs(hook: TFJobHook, namespace: str) -> list[str]:
 
 
 def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=1.0, message='{"auc": 0.9}'))
+    replicas.set_default_fate("Chief", Fate(duration=1.0, message='{"auc": 0.9}'))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _ending_trigger(hook, _create(hook, "ends-ok", namespace), Ending())
 
@@ -79,10 +78,10 @@ def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
 
 
 def test_a_failure_fails_the_task_with_the_report_in_its_log_and_keeps_the_job(
-    simulator: Operator, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+    replicas: Script, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0))
-    simulator.set_fate("ends-bad", "Worker", 0, Fate(duration=0.3, exit_code=2, message="bad"))
+    replicas.set_default_fate("Chief", Fate(duration=3.0))
+    replicas.set_fate("ends-bad", "Worker", 0, Fate(duration=0.3, exit_code=2, message="bad"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _ending_trigger(hook, _create(hook, "ends-bad", namespace), Ending())
     event = asyncio.run(_end_then_remove(trigger))
@@ -94,9 +93,9 @@ def test_a_failure_fails_the_task_with_the_report_in_its_log_and_keeps_the_job(
 
 
 def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=0.5, message='{"loss": 0.2, "acc": 0.8}'))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message='{"loss": 0.2, "acc": 0.8}'))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     ending = Ending(returns="output", multiple_outputs=True, on_finish_action="keep_tfjob")
     event = asyncio.run(
@@ -108,9 +107,9 @@ def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
 
 
 def test_a_soft_failing_sensor_skips_and_never_deletes(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=0.3, exit_code=1, message="oom"))
+    replicas.set_default_fate("Chief", Fate(duration=0.3, exit_code=1, message="oom"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     obj = _create(hook, "watched", namespace)
     ending = Ending(on_finish_action=None, skip_on_failure=True)
@@ -132,9 +131,9 @@ def test_a_soft_failing_sensor_skips_and_never_deletes(
 
 
 def test_a_triggerer_stopping_before_the_end_is_recorded_loses_nothing(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=0.5, message="kept"))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message="kept"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _ending_trigger(hook, _create(hook, "twice", namespace), Ending())
     first = asyncio.run(_end_then_remove(trigger, removed=False))  # no on_kill: a plain stop
@@ -146,7 +145,7 @@ def test_a_triggerer_stopping_before_the_end_is_recorded_loses_nothing(
 
 
 def test_a_trigger_never_removed_applies_on_finish_action_itself(
-    simulator: Operator, namespace: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+    replicas: Script, namespace: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(trigger_mod, "REMOVAL_WAIT_SECONDS", 0.5)
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
@@ -161,7 +160,7 @@ def test_a_trigger_never_removed_applies_on_finish_action_itself(
 
 
 def test_without_a_task_instance_the_worker_resumes(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _rebuild(
@@ -177,9 +176,9 @@ def test_without_a_task_instance_the_worker_resumes(
 
 
 def test_a_kill_deletes_the_job_even_when_the_triggerer_cancels_on_kill_again(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _ending_trigger(hook, _create(hook, "killed-twice", namespace), Ending())
 

@@ -1,4 +1,4 @@
-"""TFJobEventTrigger on its own, in one event loop, against the real API server and the simulator:
+"""TFJobEventTrigger on its own, in one event loop, against the real API server and the replicas:
 which finished jobs fire (once each), what an event carries, and a restart that resumes from the
 watcher's memory. The asset state store here is a dict with Airflow's async accessor methods; the
 live tier runs the real one (tests/live/test_events.py)."""
@@ -17,9 +17,8 @@ from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import TFJobSpecError
 from airflow_tfjob.triggers.events import TFJobEventTrigger
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 
@@ -83,16 +82,16 @@ def _watcher(kubeconfig: Path, namespace: str, store: Store, **kwargs: Any) -> T
 
 
 def test_a_job_that_succeeds_fires_once_with_its_output_and_others_do_not(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    simulator.set_fate("before", "Chief", 0, Fate(duration=0.2, message='{"auc": 0.1}'))
+    replicas.set_fate("before", "Chief", 0, Fate(duration=0.2, message='{"auc": 0.1}'))
     _create(hook, "before", namespace, {"team": "vision"})  # finished before the watcher ran
     eventually(lambda: _phase(hook, "before", namespace) == "Succeeded", timeout=60)
     time.sleep(1.1)  # times have whole seconds: one finished in the watcher's first one is news
-    simulator.set_fate("good", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.93}'))
-    simulator.set_fate("bad", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan"))
-    simulator.set_fate("other", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.5}'))
+    replicas.set_fate("good", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.93}'))
+    replicas.set_fate("bad", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan"))
+    replicas.set_fate("other", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.5}'))
     store = Store()
 
     async def scenario() -> list[dict[str, Any]]:
@@ -121,10 +120,10 @@ def test_a_job_that_succeeds_fires_once_with_its_output_and_others_do_not(
 
 
 def test_a_restart_fires_for_what_finished_meanwhile_and_never_twice(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    simulator.set_default_fate("Chief", Fate(duration=0.5, message='"done"'))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message='"done"'))
     store = Store()
 
     async def scenario() -> tuple[list[str], list[str]]:
@@ -159,12 +158,12 @@ def test_watchers_of_one_namespace_share_a_stream_key_and_others_do_not(
 
 
 def test_the_shared_stream_relists_after_a_410_and_a_cut_stream(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
     kubeconfig = fault_proxy.kubeconfig
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     jobs = rf"/namespaces/{namespace}/tfjobs$"
-    simulator.set_default_fate("Chief", Fate(duration=0.5, message="1"))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message="1"))
     store = Store()
 
     async def scenario() -> list[str]:

@@ -22,8 +22,7 @@ from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.errors import TFJobNotFound
 from airflow_tfjob.spec import status
 from tests.airflow_fixtures import RESULT_KEYS, operator_body, task_instance, tfjob_hook
-from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 from tests.waiting import eventually
 
 SENSOR = """
@@ -70,10 +69,10 @@ def _run(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_success_gives_the_same_xcom(
-    mode: str, run_dag: Callable[..., Any], simulator: Operator, namespace: str, kubeconfig: Path
+    mode: str, run_dag: Callable[..., Any], replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
     job = f"ok-{MODES.index(mode)}"
-    simulator.set_fate(job, "Chief", 0, Fate(duration=2.0, message='{"auc": 0.9}'))
+    replicas.set_fate(job, "Chief", 0, Fate(duration=2.0, message='{"auc": 0.9}'))
     ti = _run(mode, run_dag, namespace, kubeconfig, job)
     assert ti.state == "success"
     result = ti.xcom_pull(task_ids="train")
@@ -86,14 +85,14 @@ def test_a_success_gives_the_same_xcom(
 def test_a_failure_gives_the_same_report(
     mode: str,
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     job = f"bad-{MODES.index(mode)}"
-    simulator.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
-    simulator.set_fate(job, "Worker", 1, Fate(duration=1.0, exit_code=3, message="shard 7 is bad"))
+    replicas.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
+    replicas.set_fate(job, "Worker", 1, Fate(duration=1.0, exit_code=3, message="shard 7 is bad"))
     ti = _run(mode, run_dag, namespace, kubeconfig, job)
     assert ti.state == "failed"
     out = capfd.readouterr().out
@@ -107,14 +106,14 @@ def test_a_failure_gives_the_same_report(
 def test_a_container_restarted_in_place_is_followed_again_no_line_lost_or_repeated(
     mode: str,
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     job = f"restart-{mode}"
-    simulator.set_fate(job, "Chief", 0, Fate(duration=6.0, message='{"ok": 1}'))
-    simulator.set_fate(
+    replicas.set_fate(job, "Chief", 0, Fate(duration=6.0, message='{"ok": 1}'))
+    replicas.set_fate(
         job,
         "Worker",
         0,
@@ -132,14 +131,14 @@ def test_a_container_restarted_in_place_is_followed_again_no_line_lost_or_repeat
 def test_a_startup_timeout_gives_the_same_report_and_deletes_the_job(
     mode: str,
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     job = f"late-{mode}"
     for rtype, index in (("Chief", 0), ("Worker", 0), ("Worker", 1)):
-        simulator.set_fate(job, rtype, index, Fate(never_starts=True))
+        replicas.set_fate(job, rtype, index, Fate(never_starts=True))
     body = operator_body(deferrable=mode == "deferred", name=job, startup_timeout_seconds=3)
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig))
     assert task_instance(dagrun, "train").state == "failed"
@@ -157,14 +156,14 @@ def test_a_startup_timeout_gives_the_same_report_and_deletes_the_job(
 def test_a_deadline_gives_the_same_report(
     mode: str,
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The task's execution_timeout deletes its own job; a sensor's timeout only stops it."""
     job = f"slow-{MODES.index(mode)}"
-    simulator.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
+    replicas.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
     timeout = "__import__('datetime').timedelta(seconds=12)"
     ti = _run(
         mode,
@@ -194,13 +193,13 @@ def test_a_deadline_gives_the_same_report(
 def test_a_deletion_gives_the_same_report(
     mode: str,
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     job = f"gone-{MODES.index(mode)}"
-    simulator.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
+    replicas.set_fate(job, "Chief", 0, RUNS_FOR_EVER)
     hook = tfjob_hook(kubeconfig)
 
     def delete_once_running() -> None:

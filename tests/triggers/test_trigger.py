@@ -1,4 +1,4 @@
-"""TFJobTrigger on its own, in one event loop, against the real API server and the simulator."""
+"""TFJobTrigger on its own, in one event loop, against the real API server and the replicas."""
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import naming
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 
@@ -58,9 +57,9 @@ def _rebuild(trigger: TFJobTrigger) -> TFJobTrigger:
 
 
 def test_serialize_rebuild_and_run_reports_success_with_output(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=1.0, message='{"acc": 1}'))
+    replicas.set_default_fate("Chief", Fate(duration=1.0, message='{"acc": 1}'))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _rebuild(_trigger(hook, _create(hook, "serialized", namespace)))
     assert trigger.settings["config_dict"]["clusters"]  # resolved on the "worker": no file needed
@@ -71,9 +70,9 @@ def test_serialize_rebuild_and_run_reports_success_with_output(
 
 
 def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=4.0, message="ok"))
+    replicas.set_default_fate("Chief", Fate(duration=4.0, message="ok"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     obj = _create(hook, "restarted", namespace)
     trigger = _trigger(hook, obj)
@@ -94,12 +93,12 @@ def test_a_triggerer_restart_mid_wait_resumes_and_never_duplicates(
 
 
 def test_fifty_triggers_share_one_watch_per_namespace(
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     fault_proxy: FaultProxy,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Worker", Fate(duration=3.0, message="done"))
+    replicas.set_default_fate("Worker", Fate(duration=3.0, message="done"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     triggers = [
         _trigger(hook, _create(hook, f"many-{i}", namespace, worker=Worker())) for i in range(50)
@@ -129,9 +128,9 @@ def test_fifty_triggers_share_one_watch_per_namespace(
 
 
 def test_a_trigger_reads_the_job_itself_while_the_watch_cannot_serve_it(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=3.0, message="read"))
+    replicas.set_default_fate("Chief", Fate(duration=3.0, message="read"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     obj = _create(hook, "unwatched", namespace)
     # the TFJob watch's list is refused for a while (403: no retry, the watch backs off): the
@@ -152,9 +151,9 @@ def test_a_trigger_reads_the_job_itself_while_the_watch_cannot_serve_it(
 
 
 def test_a_410_and_cut_streams_mid_wait_are_survived(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=4.0, message="survived"))
+    replicas.set_default_fate("Chief", Fate(duration=4.0, message="survived"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     trigger = _trigger(hook, _create(hook, "faulty", namespace))
     cut = fault_proxy.cut_watch(r"/tfjobs$", after_seconds=0.5, times=3)
@@ -165,9 +164,9 @@ def test_a_410_and_cut_streams_mid_wait_are_survived(
 
 
 def test_the_deadline_deletes_the_job_and_says_so(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _trigger(hook, _create(hook, "overdue", namespace), deadline=time.time() + 2)
     event = asyncio.run(_first_event(trigger))
@@ -176,8 +175,8 @@ def test_the_deadline_deletes_the_job_and_says_so(
     eventually(lambda: hook.list_jobs(namespace)[0] == [])
 
 
-def test_on_kill_deletes_the_job(simulator: Operator, namespace: str, kubeconfig: Path) -> None:
-    simulator.set_default_fate("Chief", Fate(exit_code=None))
+def test_on_kill_deletes_the_job(replicas: Script, namespace: str, kubeconfig: Path) -> None:
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     trigger = _trigger(hook, _create(hook, "killed", namespace))
 
@@ -193,9 +192,9 @@ def test_on_kill_deletes_the_job(simulator: Operator, namespace: str, kubeconfig
 
 
 def test_a_job_already_running_is_not_held_to_the_startup_timeout_after_a_restart(
-    simulator: Operator, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=6.0, message="done"))
+    replicas.set_default_fate("Chief", Fate(duration=6.0, message="done"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     obj = _create(hook, "adopted-late", namespace)
     eventually(lambda: "Running" in str(hook.get("adopted-late", namespace).get("status")))
@@ -206,11 +205,11 @@ def test_a_job_already_running_is_not_held_to_the_startup_timeout_after_a_restar
 
 
 def test_a_job_airflow_did_not_create_is_followed_by_a_watch_of_its_own(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
     # a sensor may wait for a job without our label: the namespace's TFJob watch selects only
     # ours, so that job is handed to a watch of its own (a field selector on its name)
-    simulator.set_default_fate("Chief", Fate(duration=2.0, message="theirs"))
+    replicas.set_default_fate("Chief", Fate(duration=2.0, message="theirs"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     ours = _trigger(hook, _create(hook, "labelled", namespace))
     theirs = _trigger(hook, _create(hook, "unlabelled", namespace, ours=False))

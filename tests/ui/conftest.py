@@ -22,10 +22,9 @@ from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.backends.local import ports
 from airflow_tfjob.spec import naming
 from tests.airflow_fixtures import tfjob_hook
-from tests.sim import jobs as sim_jobs
-from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.fixtures import close_client, start_simulator
-from tests.sim.operator import Operator
+from tests.cluster import jobs as tfjobs
+from tests.cluster.fixtures import wait_for_default_account
+from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +40,7 @@ class UiJobs:
     namespace: str
     names: dict[str, str]
     """Role in the test -> TFJob name."""
-    simulator: Operator
+    replicas: Script
     """The simulated training operator of the namespace (script more jobs with it)."""
 
 
@@ -66,8 +65,8 @@ def ui_jobs(
     namespace = f"ui-{uuid.uuid4().hex[:8]}"
     core = kubernetes.client.CoreV1Api(kube_api)
     core.create_namespace({"metadata": {"name": namespace}})
-    client = kube_cluster.api_client()
-    sim = start_simulator(client, namespace, kubelet, tmp_path_factory.mktemp("ui-pods"))
+    wait_for_default_account(core, namespace)
+    sim = kubelet.script(namespace)
     names = {
         "succeeded": "public-train-ok",
         "failed": "public-train-bad",
@@ -98,14 +97,13 @@ def ui_jobs(
         "secret": "Succeeded",
     }
     for role, phase in phases.items():
-        sim_jobs.wait_for(
+        tfjobs.wait_for(
             kube_api, namespace, names[role], lambda j, p=phase: _is(j, p), timeout=60
         )
     try:
         yield UiJobs(namespace, names, sim)
     finally:
-        sim.stop()
-        close_client(client)
+        kubelet.forget(namespace)
         core.delete_namespace(namespace, _preload_content=False)
 
 

@@ -12,8 +12,7 @@ import pytest
 
 from airflow_tfjob.demo import latest_xcom
 from tests.airflow_fixtures import start_dag_file, tfjob_hook, write_dag
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
 BODY = """
@@ -29,7 +28,7 @@ TFJobOperator(
 
 def test_both_links_are_there_while_the_job_runs(
     airflow_db: Path,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     tmp_path: Path,
@@ -44,7 +43,7 @@ def test_both_links_are_there_while_the_job_runs(
         "AIRFLOW__TFJOB__TFJOB_URL_TEMPLATE",
         "https://kubeflow.example/{namespace}/{name}?uid={uid}",
     )
-    simulator.set_default_fate("Chief", Fate(duration=8.0))
+    replicas.set_default_fate("Chief", Fate(duration=8.0))
     dag_id, path = write_dag(airflow_db, BODY)
     task = start_dag_file(path, tmp_path / "task.log")
     try:

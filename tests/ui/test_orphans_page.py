@@ -16,8 +16,8 @@ import kubernetes
 from airflow_tfjob import Chief, TfJob
 from airflow_tfjob.spec import naming
 from tests.airflow_fixtures import tfjob_hook
-from tests.sim import jobs as sim_jobs
-from tests.sim.fates import RUNS_FOR_EVER
+from tests.cluster import jobs as tfjobs
+from tests.kubelet.fates import RUNS_FOR_EVER
 from tests.ui.conftest import UiJobs, UiServer
 from tests.waiting import eventually
 
@@ -56,12 +56,12 @@ def test_orphans_are_marked_and_only_an_editor_may_delete_one(
     (run,) = set(re.findall(r"DagRun Finished: dag_id=public_train, .*?run_id=([^,]+),", output))
     hook, namespace = tfjob_hook(kubeconfig), ui_jobs.namespace
     for name in ("public-train-orphan", "public-train-elsewhere"):
-        ui_jobs.simulator.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
+        ui_jobs.replicas.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
     hook.create(_orphan("public-train-orphan", namespace, run, "localhost-8080"))
     hook.create(_orphan("public-train-elsewhere", namespace, run, "elsewhere"))
     try:
         for name in ("public-train-orphan", "public-train-elsewhere"):
-            sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Running"), timeout=60)
+            tfjobs.wait_for(kube_api, namespace, name, tfjobs.has("Running"), timeout=60)
         admin, viewer = _rows(ui_server, "admin"), _rows(ui_server, "viewer")
         orphan = admin["public-train-orphan"]
         assert orphan["task_state"] == "success" and orphan["task_ended"]
@@ -122,10 +122,10 @@ def test_an_editor_deletes_an_orphan_from_the_page_in_a_browser(
     from tests.ui.test_tfjobs_page import ARTIFACTS, _browser_path, login
 
     hook, namespace, name = tfjob_hook(kubeconfig), ui_jobs.namespace, "public-train-abandoned"
-    ui_jobs.simulator.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
+    ui_jobs.replicas.set_fate(name, "Chief", 0, RUNS_FOR_EVER)
     hook.create(_orphan(name, namespace, "manual__deleted-run", "localhost-8080"))
     try:
-        sim_jobs.wait_for(kube_api, namespace, name, sim_jobs.has("Running"), timeout=60)
+        tfjobs.wait_for(kube_api, namespace, name, tfjobs.has("Running"), timeout=60)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=_browser_path())
             try:

@@ -1,4 +1,4 @@
-"""Self-signed TLS certificates for the loopback servers of the simulator.
+"""Self-signed TLS certificates for the loopback servers of the test ground.
 
 The kubelet stand-in and the fault proxy both speak HTTPS on 127.0.0.1. The apiserver accepts any
 kubelet certificate (it has no ``--kubelet-certificate-authority``); clients of the proxy trust the

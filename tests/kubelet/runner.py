@@ -1,4 +1,4 @@
-"""The container runtime of the kubelet stand-in: one thread per pod, living out its fate.
+"""The container runtime of the process kubelet: one thread per pod, living out its fate.
 
 A runner writes the pod's status through ``pods/NAME/status`` the way a kubelet would: Pending
 with the container waiting in ``ContainerCreating``, Running with ``startedAt``, then terminated
@@ -6,8 +6,8 @@ with exit code, reason and termination message. The pod's ``restartPolicy`` deci
 an exit: ``Never`` ends the pod (Succeeded or Failed), ``OnFailure`` restarts a failed container
 in place and ``Always`` any container (``restartCount`` + 1, ``lastState`` keeps the old run).
 Other containers (sidecars) run until the pod is deleted, so they keep the pod Running, as an
-injected Istio proxy does. In 1.20 ``containerStatuses`` has no merge key: every write sends the
-status of every container.
+injected Istio proxy does. ``containerStatuses`` has no merge key: every write sends the status
+of every container. Logs are kept per pod uid: a re-created pod of the same name starts afresh.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import kubernetes
 
-from tests.sim import conditions, fates, logstore, model, process
-from tests.sim.model import Obj
+from tests.kubelet import fates, logstore, network, podspec, process
+from tests.kubelet.podspec import Obj, stamp
 
 log = logging.getLogger(__name__)
 MERGE_PATCH = "application/merge-patch+json"
@@ -30,13 +30,14 @@ MERGE_PATCH = "application/merge-patch+json"
 
 @dataclass(frozen=True)
 class Context:
-    """What every runner of one simulator shares."""
+    """What every runner of one kubelet shares."""
 
     api: kubernetes.client.ApiClient
     store: logstore.LogStore
     script: fates.Script
-    ports: process.PortBook
     workdir: Path
+    network: network.PodNetwork | None = None
+    """Pods get namespaces and addresses of their own; without it they share 127.0.0.1."""
 
 
 class PodRunner:
@@ -46,28 +47,34 @@ class PodRunner:
         self.ctx = ctx
         self.pod = pod
         meta = pod["metadata"]
-        labels = meta.get("labels") or {}
-        self.replica: fates.ReplicaKey = (
-            labels.get(model.LABEL_JOB, ""),
-            labels.get(model.LABEL_TYPE, ""),
-            int(labels.get(model.LABEL_INDEX, "0")),
-        )
-        self.key: logstore.Key = (meta["namespace"], meta["name"], model.CONTAINER)
+        self.replica: fates.ReplicaKey = podspec.replica_of(pod)
+        self.key: logstore.Key = (meta["namespace"], meta["name"], podspec.CONTAINER)
+        self.uid: str = meta["uid"]
         self.stopping = threading.Event()
-        self.started_at = conditions.stamp(logstore.now())
+        self.started_at = stamp(logstore.now())
         self.run_started = self.started_at
         self.sidecars = len(pod["spec"]["containers"]) > 1
+        self.grace = process.KILL_GRACE
+        self.attachment: network.Attachment | None = None
         self._thread = threading.Thread(target=self._main, daemon=True, name=f"pod-{meta['name']}")
 
     def start(self) -> None:
         """Start living the pod's fate in a thread."""
         self._thread.start()
 
-    def stop(self) -> None:
-        """Kill the container (the pod is being deleted) and wait for the thread."""
+    def alive(self) -> bool:
+        """Whether the container still runs (or waits to start)."""
+        return self._thread.is_alive()
+
+    def stop(self, grace: float = process.KILL_GRACE) -> None:
+        """Kill the container (the pod is being deleted: SIGTERM, ``grace``, SIGKILL), wait for
+        the thread, and drop this pod's logs."""
+        self.grace = grace
         self.stopping.set()
-        self._thread.join(timeout=process.KILL_GRACE + 6)
-        self.ctx.store.forget_pod(self.key[0], self.key[1])
+        self._thread.join(timeout=grace + 6)
+        self.ctx.store.forget_pod(self.key[0], self.key[1], uid=self.uid)
+        if self.ctx.network is not None:
+            self.ctx.network.detach(self.uid)
 
     def _main(self) -> None:
         try:
@@ -78,9 +85,11 @@ class PodRunner:
         except Exception:
             log.exception("runner of %s/%s failed", *self.key[:2])
         finally:
-            self.ctx.store.terminate(self.key)
+            self.ctx.store.terminate(self.key, self.uid)
 
     def _live(self) -> None:
+        if self.ctx.network is not None:
+            self.attachment = self.ctx.network.attach(self.uid, *self.key[:2])
         restarts = 0
         last_state: Obj | None = None
         policy = self.pod["spec"].get("restartPolicy", "Always")
@@ -108,16 +117,17 @@ class PodRunner:
     def _run_once(
         self, fate: fates.Fate, restarts: int, last: Obj | None
     ) -> process.Outcome | None:
-        self.ctx.store.start(self.key, restart=restarts > 0)
-        self.run_started = conditions.stamp(logstore.now())
+        self.ctx.store.start(self.key, self.uid, restart=restarts > 0)
+        self.run_started = stamp(logstore.now())
         self._write("Running", {"running": {"startedAt": self.run_started}}, restarts, last)
         if fate.real:
-            directory = self.ctx.workdir / self.key[0] / self.key[1]
-            local = process.LocalProcess(self.pod, directory=directory, ports=self.ctx.ports)
-            outcome = local.run(self.ctx.store, self.key, self.stopping)
+            directory = self.ctx.workdir / self.key[0] / self.key[1] / self.uid[:8]
+            netns = self.attachment.netns if self.attachment else None
+            local = process.LocalProcess(self.pod, directory=directory, netns=netns)
+            outcome = local.run(self.ctx.store, self.key, self.stopping, grace=lambda: self.grace)
         else:
             outcome = self._script(fate)
-        self.ctx.store.terminate(self.key)
+        self.ctx.store.terminate(self.key, self.uid)
         return outcome
 
     def _script(self, fate: fates.Fate) -> process.Outcome | None:
@@ -125,7 +135,7 @@ class PodRunner:
         for line in fate.timed_logs():
             if self.stopping.wait(max(0.0, began + line.at - time.monotonic())):
                 return None
-            self.ctx.store.write(self.key, line.text)
+            self.ctx.store.write(self.key, line.text, self.uid)
         if fate.exit_code is None:
             self.stopping.wait()
             return None
@@ -138,13 +148,13 @@ class PodRunner:
         container = process.tensorflow_container(self.pod)
         fallback = container.get("terminationMessagePolicy") == "FallbackToLogsOnError"
         if not message and fallback and outcome.exit_code != 0:
-            message = "".join(self.ctx.store.tail(self.key)[-80:])[-2048:]
+            message = "".join(self.ctx.store.tail(self.key, self.uid)[-80:])[-2048:]
         state: Obj = {
             "exitCode": outcome.exit_code,
             "reason": "Completed" if outcome.exit_code == 0 else "Error",
             "startedAt": self.run_started,
-            "finishedAt": conditions.stamp(logstore.now()),
-            "containerID": f"sim://{self.key[1]}",
+            "finishedAt": stamp(logstore.now()),
+            "containerID": f"process://{self.uid}",
         }
         if message:
             state["message"] = message
@@ -161,7 +171,7 @@ class PodRunner:
         status: dict[str, Any] = {
             "phase": phase,
             "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
+            "podIP": self.attachment.address if self.attachment else "127.0.0.1",
             "startTime": self.started_at,
             "containerStatuses": self._container_statuses(state, restarts, last, phase),
             **(extra or {}),
@@ -182,7 +192,7 @@ class PodRunner:
                 "imageID": "",
                 "restartCount": 0,
             }
-            if container["name"] == model.CONTAINER:
+            if container["name"] == podspec.CONTAINER:
                 entry.update(state=state, restartCount=restarts)
                 if last is not None:
                     entry["lastState"] = last

@@ -1,6 +1,6 @@
-"""A kubelet stand-in: one Node object and the kubelet's ``containerLogs`` endpoint.
+"""The process kubelet's Node object and its ``containerLogs`` endpoint.
 
-kube-apiserver 1.20 proxies ``pods/NAME/log`` to ``https://<node InternalIP>:<kubeletEndpoint
+kube-apiserver proxies ``pods/NAME/log`` to ``https://<node InternalIP>:<kubeletEndpoint
 port>/containerLogs/{namespace}/{pod}/{container}`` and forwards the query untouched, so this
 server applies ``follow``, ``tailLines``, ``timestamps``, ``sinceSeconds``, ``sinceTime``,
 ``limitBytes`` and ``previous`` itself, the way the kubelet does: ``tailLines`` picks the last
@@ -22,11 +22,10 @@ from typing import Any
 
 import kubernetes
 
-from tests.sim import certs, logstore, tlsserver
+from tests.kubelet import certs, logstore, tlsserver
 
 log = logging.getLogger(__name__)
 
-NODE_NAME = "tfjob-sim-node"
 
 
 @dataclass(frozen=True)
@@ -144,14 +143,14 @@ class _KubeletServer(tlsserver.LoopbackServer):
     store: logstore.LogStore
 
 
-class Kubelet:
+class LogServer:
     """The log endpoint plus the Node that points the apiserver at it.
 
     :param api: an admin API client of the cluster.
     :param node_name: name of the Node to register.
     """
 
-    def __init__(self, api: kubernetes.client.ApiClient, *, node_name: str = NODE_NAME) -> None:
+    def __init__(self, api: kubernetes.client.ApiClient, *, node_name: str) -> None:
         self.api = api
         self.node_name = node_name
         self.store = logstore.LogStore()
@@ -165,11 +164,10 @@ class Kubelet:
         """The HTTPS port the log endpoint listens on."""
         return self._server.port
 
-    def start(self) -> Kubelet:
+    def start(self) -> LogServer:
         """Serve logs and register (or re-point) the Node."""
         self._server.start()
         self._register_node()
-        log.info("kubelet stand-in %s serving on 127.0.0.1:%d", self.node_name, self.port)
         return self
 
     def stop(self) -> None:
@@ -193,7 +191,7 @@ class Kubelet:
             "type": "Ready",
             "status": "True",
             "reason": "KubeletReady",
-            "message": "simulated kubelet is posting ready status",
+            "message": "process kubelet is posting ready status",
             "lastHeartbeatTime": stamp,
             "lastTransitionTime": stamp,
         }

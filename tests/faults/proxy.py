@@ -5,7 +5,7 @@ apiserver over TLS (trusting the cluster CA), so it sees every method, path and 
 count, delay, fail or cut them. Clients reach it through :attr:`FaultProxy.kubeconfig` (server
 ``https://127.0.0.1:PORT``, the proxy's certificate as CA, the admin token, which is passed
 through; a request without ``Authorization`` gets the admin token added). Faults are
-:class:`~tests.sim.faults.Rule` objects: 5xx/429 bursts with ``Retry-After``, dropped or stalled
+:class:`~tests.faults.rules.Rule` objects: 5xx/429 bursts with ``Retry-After``, dropped or stalled
 connections, delays, watch streams cut after N events or seconds, and watches answered ``410``.
 """
 
@@ -27,8 +27,9 @@ from typing import Any
 
 import kubernetes
 
-from tests.sim import certs, faults, tlsserver
-from tests.sim.faults import Rule
+from tests.faults import rules as fault_rules
+from tests.faults.rules import Rule
+from tests.kubelet import certs, tlsserver
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "host", "te"}
 
@@ -163,7 +164,7 @@ class FaultProxy:
             for m, p, q in seen
             if re.search(path, p)
             and (method is None or method.upper() == m)
-            and (watch is None or faults.is_watch(p, q) == watch)
+            and (watch is None or fault_rules.is_watch(p, q) == watch)
         )
 
     def open_streams(self, path: str = "") -> int:
@@ -175,7 +176,7 @@ class FaultProxy:
         with self.lock:
             self.history.append((method, path, query))
             rules = list(self.rules)
-        watch = faults.is_watch(path, query)
+        watch = fault_rules.is_watch(path, query)
         return next((r for r in rules if r.take(method, path, watch)), None)
 
     def _write_kubeconfig(self) -> None:
@@ -270,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        tlsserver.write_chunk(self.wfile, faults.gone_event())
+        tlsserver.write_chunk(self.wfile, fault_rules.gone_event())
         tlsserver.write_chunk(self.wfile, b"")
 
     def _forward(self, path: str, body: bytes | None, rule: Rule | None) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import kubernetes
 
-from tests.sim.model import Obj
+from tests.kubelet.podspec import Obj
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 

@@ -1,17 +1,17 @@
-"""The simulated training operator, driven through the real API server, against CONTRACT.md."""
+"""The real training operator, driven through the real API server, against docs/CONTRACT.md:
+what the provider relies on the operator to do, checked where it runs."""
 
 from __future__ import annotations
 
+import json
 import time
-from unittest.mock import ANY
 
 import kubernetes
 import pytest
 
-from tests.sim import jobs
-from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.jobs import has
-from tests.sim.operator import Operator
+from tests.cluster import jobs
+from tests.cluster.jobs import has
+from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 
 FOREVER = RUNS_FOR_EVER
 
@@ -40,15 +40,18 @@ def _types(seen: list[dict]) -> list[list[tuple[str, str]]]:
 
 
 def test_chief_success_succeeds_the_job_whatever_workers_and_ps_do(
-    kube_api, namespace, simulator: Operator, core
+    kube_api, namespace, replicas: Script, core
 ):
-    simulator.set_fate("train", "Worker", 0, FOREVER)
-    simulator.set_fate("train", "Chief", 0, Fate(duration=0.3))
+    replicas.set_fate("train", "Worker", 0, FOREVER)
+    replicas.set_fate("train", "Chief", 0, Fate(duration=0.3))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Chief": 1, "Worker": 1, "PS": 1}))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
     final = seen[-1]["status"]
-    assert [c["type"] for c in final["conditions"]] == ["Created", "Running", "Succeeded"]
-    assert jobs.condition(seen[-1], "Running")["status"] == "False"
+    # a chief that ends before the operator marks the job Running leaves no Running condition
+    # (the simulator always wrote one); where there is one, success turns it False
+    kinds = [c["type"] for c in final["conditions"]]
+    assert kinds in (["Created", "Succeeded"], ["Created", "Running", "Succeeded"])
+    assert (jobs.condition(seen[-1], "Running") or {"status": "False"})["status"] == "False"
     assert jobs.condition(seen[-1], "Succeeded")["reason"] == "TFJobSucceeded"
     assert jobs.condition(seen[-1], "Succeeded")["message"] == (
         f"TFJob {namespace}/train successfully completed."
@@ -60,30 +63,23 @@ def test_chief_success_succeeds_the_job_whatever_workers_and_ps_do(
     assert pods["train-chief-0"].status.container_statuses[0].state.terminated.exit_code == 0
 
 
-def test_worker0_success_succeeds_a_job_without_chief(kube_api, namespace, simulator):
-    simulator.set_default_fate("Worker", FOREVER)
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.3))
+def test_worker0_success_succeeds_a_job_without_chief(kube_api, namespace, replicas):
+    replicas.set_default_fate("Worker", FOREVER)
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.3))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 3}))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
-    assert ("Running", "True") in _types(seen)[-2]
-    assert seen[-1]["status"]["replicaStatuses"]["Worker"] == {
-        "active": 2,
-        "succeeded": 1,
-        "selector": ANY,
-    }
+    assert seen[-1]["status"]["replicaStatuses"]["Worker"] == {"active": 2, "succeeded": 1}
     # the next reconcile of the finished job counts the still-active replicas as succeeded
     jobs.wait_for(kube_api, namespace, "train", lambda j: _workers(j) == {"succeeded": 3})
 
 
 def _workers(job: dict) -> dict:
-    counts = dict(job["status"]["replicaStatuses"]["Worker"])
-    counts.pop("selector")
-    return counts
+    return dict(job["status"]["replicaStatuses"]["Worker"])
 
 
-def test_all_workers_policy_waits_for_every_worker(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1))
-    simulator.set_fate("train", "Worker", 1, Fate(duration=1.2))
+def test_all_workers_policy_waits_for_every_worker(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.1))
+    replicas.set_fate("train", "Worker", 1, Fate(duration=1.2))
     job = jobs.tfjob("train", {"Worker": 2}, success_policy="AllWorkers")
     jobs.create(kube_api, namespace, job)
     jobs.eventually(
@@ -97,8 +93,8 @@ def test_all_workers_policy_waits_for_every_worker(kube_api, namespace, simulato
     assert seen[-1]["status"]["replicaStatuses"]["Worker"]["succeeded"] == 2
 
 
-def test_a_job_with_neither_chief_nor_worker_never_succeeds(kube_api, namespace, simulator):
-    simulator.set_fate("train", "Evaluator", 0, Fate(duration=0.1))
+def test_a_job_with_neither_chief_nor_worker_never_succeeds(kube_api, namespace, replicas):
+    replicas.set_fate("train", "Evaluator", 0, Fate(duration=0.1))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Evaluator": 1, "PS": 1}))
     seen = jobs.wait_for(
         kube_api,
@@ -113,9 +109,9 @@ def test_a_job_with_neither_chief_nor_worker_never_succeeds(kube_api, namespace,
     assert jobs.condition(seen[-1], "Running") is None
 
 
-def test_ps_failure_fails_the_job(kube_api, namespace, simulator):
-    simulator.set_fate("train", "Worker", 0, FOREVER)
-    simulator.set_fate("train", "PS", 0, Fate(duration=0.2, exit_code=1, message="OOM in PS"))
+def test_ps_failure_fails_the_job(kube_api, namespace, replicas):
+    replicas.set_fate("train", "Worker", 0, FOREVER)
+    replicas.set_fate("train", "PS", 0, Fate(duration=0.2, exit_code=1, message="OOM in PS"))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1, "PS": 1}))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"))
     failed = jobs.condition(seen[-1], "Failed")
@@ -127,8 +123,8 @@ def test_ps_failure_fails_the_job(kube_api, namespace, simulator):
     assert "completionTime" in seen[-1]["status"]
 
 
-def test_exit_code_policy_fails_on_exit_1(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=1, message="bad input"))
+def test_exit_code_policy_fails_on_exit_1(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=1, message="bad input"))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="ExitCode"))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"))
     assert all(("Restarting", "True") not in kinds for kinds in _types(seen))
@@ -138,29 +134,33 @@ def test_exit_code_policy_fails_on_exit_1(kube_api, namespace, simulator, core):
     assert (terminated.exit_code, terminated.message) == (1, "bad input")
 
 
-def test_exit_code_policy_recreates_the_pod_on_exit_137(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=137), Fate(duration=0.3))
+def test_exit_code_policy_recreates_the_pod_on_exit_137(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.1, exit_code=137), Fate(duration=0.3))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="ExitCode"))
     first = jobs.eventually(lambda: _pods(core, namespace).get("train-worker-0"))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
     assert any(("Restarting", "True") in kinds for kinds in _types(seen))
     restarting = next(
-        c for j in seen for c in j["status"].get("conditions", []) if c["type"] == "Restarting"
+        c
+        for j in seen
+        for c in (j.get("status") or {}).get("conditions", [])
+        if c["type"] == "Restarting"
     )
     assert restarting["reason"] == "TFJobRestarting"
-    assert restarting["message"] == "TFJob train is restarting because Worker replica(s) failed."
+    # the simulator said "TFJob train ..."; v1.9.4 says "job train ..." (nothing reads it)
+    assert restarting["message"] == "job train is restarting because Worker replica(s) failed."
     second = _pods(core, namespace)["train-worker-0"]
     assert second.metadata.uid != first.metadata.uid  # recreated, not restarted in place
     assert second.status.container_statuses[0].restart_count == 0
 
 
 def test_a_retried_worker_restarts_a_job_whose_chief_is_running(
-    kube_api, namespace, simulator, core
+    kube_api, namespace, replicas, core
 ):
     """The chief's Running update replaces Restarting; the worker's retry must still read as a
     restart, not as a failure of the job (found by the fault campaign)."""
-    simulator.set_fate("train", "Chief", 0, Fate(duration=2.0, message="done"))
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.2, exit_code=137), Fate(duration=0.3))
+    replicas.set_fate("train", "Chief", 0, Fate(duration=2.0, message="done"))
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.2, exit_code=137), Fate(duration=0.3))
     job = jobs.tfjob("train", {"Chief": 1, "Worker": 1}, restart_policy="ExitCode")
     jobs.create(kube_api, namespace, job)
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
@@ -168,8 +168,8 @@ def test_a_retried_worker_restarts_a_job_whose_chief_is_running(
     assert all(("Failed", "True") not in kinds for kinds in _types(seen))
 
 
-def test_on_failure_restarts_the_container_in_place(kube_api, namespace, simulator, core):
-    simulator.set_fate(
+def test_on_failure_restarts_the_container_in_place(kube_api, namespace, replicas, core):
+    replicas.set_fate(
         "train",
         "Worker",
         0,
@@ -190,9 +190,9 @@ def test_on_failure_restarts_the_container_in_place(kube_api, namespace, simulat
 
 
 def test_backoff_limit_counts_in_place_restarts_and_fails_the_job(
-    kube_api, namespace, simulator, core
+    kube_api, namespace, replicas, core
 ):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.05, exit_code=1))
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.05, exit_code=1))
     job = jobs.tfjob(
         "train", {"Worker": 1}, restart_policy="OnFailure", run_policy={"backoffLimit": 2}
     )
@@ -203,13 +203,15 @@ def test_backoff_limit_counts_in_place_restarts_and_fails_the_job(
         failed["message"]
         == "Job train has failed because it has reached the specified backoff limit"
     )
-    jobs.eventually(lambda: not _pods(core, namespace))  # every pod deleted before failing
+    # cleanPodPolicy None (the operator's default) keeps the pod, which the kubelet restarts in
+    # place for ever under OnFailure; the simulator deleted every pod
+    assert "train-worker-0" in _pods(core, namespace)
 
 
 def test_an_evicted_pod_with_on_failure_is_recreated_and_the_job_restarts(
-    kube_api, namespace, simulator, core
+    kube_api, namespace, replicas, core
 ):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1, evicted=True), Fate(duration=0.3))
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.1, evicted=True), Fate(duration=0.3))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="OnFailure"))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
     kinds = _types(seen)
@@ -218,11 +220,20 @@ def test_an_evicted_pod_with_on_failure_is_recreated_and_the_job_restarts(
     assert not any(("Restarting", "True") in k and ("Running", "True") in k for k in kinds)
 
 
-def test_active_deadline_fails_a_job_that_runs_too_long(kube_api, namespace, simulator):
-    simulator.set_fate("train", "Worker", 0, FOREVER)
-    job = jobs.tfjob("train", {"Worker": 1}, run_policy={"activeDeadlineSeconds": 1})
+def test_active_deadline_is_enforced_at_the_operators_next_reconcile_not_on_time(
+    kube_api, namespace, replicas
+):
+    """v1.9.4 queues the deadline check on a fake work queue (``util.FakeWorkQueue``): a job
+    whose pods change nothing runs past ``activeDeadlineSeconds`` until some event makes the
+    operator reconcile it. The provider enforces a task's deadlines itself for that reason."""
+    replicas.set_fate("train", "Worker", 0, FOREVER)
+    replicas.set_fate("train", "Worker", 1, Fate(duration=6.0))
+    job = jobs.tfjob("train", {"Worker": 2}, run_policy={"activeDeadlineSeconds": 1})
     jobs.create(kube_api, namespace, job)
-    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"), timeout=5)
+    jobs.wait_for(kube_api, namespace, "train", has("Running"))
+    time.sleep(4)  # three seconds past the deadline, and nothing happened
+    assert not has("Failed")(jobs.get(kube_api, namespace, "train"))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"), timeout=60)  # worker 1 ends
     assert jobs.condition(seen[-1], "Failed")["message"] == (
         "Job train has failed because it was active longer than specified deadline"
     )
@@ -237,20 +248,27 @@ def test_active_deadline_fails_a_job_that_runs_too_long(kube_api, namespace, sim
     ],
 )
 def test_clean_pod_policy_decides_which_pods_outlive_the_job(
-    kube_api, namespace, simulator, policy, left
+    kube_api, namespace, replicas, policy, left
 ):
     core = kubernetes.client.CoreV1Api(kube_api)
-    simulator.set_fate("train", "Chief", 0, Fate(duration=0.2))
+    replicas.set_fate("train", "Chief", 0, Fate(duration=0.2))
     job = jobs.tfjob("train", {"Chief": 1, "PS": 1}, run_policy={"cleanPodPolicy": policy})
     jobs.create(kube_api, namespace, job)
     jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
-    jobs.eventually(lambda: set(_pods(core, namespace)) == left)
+    # v1.9.4 applies cleanPodPolicy in a reconcile that starts from a finished status: usually the
+    # one its own status write causes, but after a write conflict it can miss it and wait for the
+    # next event (seen here under load: a PS pod kept running). An annotation is such an event.
+    kubernetes.client.CustomObjectsApi(kube_api).patch_namespaced_custom_object(
+        "kubeflow.org", "v1", namespace, "tfjobs", "train",
+        {"metadata": {"annotations": {"test/nudge": "1"}}},
+    )  # fmt: skip
+    jobs.eventually(lambda: set(_pods(core, namespace)) == left, timeout=30)
     services = {s.metadata.name for s in core.list_namespaced_service(namespace).items}
     assert services == left  # a pod's service goes with it
 
 
-def test_ttl_after_finished_deletes_the_job_and_its_pods(kube_api, namespace, simulator, core):
-    simulator.set_fate("train", "Worker", 0, Fate(duration=0.1))
+def test_ttl_after_finished_deletes_the_job_and_its_pods(kube_api, namespace, replicas, core):
+    replicas.set_fate("train", "Worker", 0, Fate(duration=0.1))
     job = jobs.tfjob("train", {"Worker": 1}, run_policy={"ttlSecondsAfterFinished": 1})
     jobs.create(kube_api, namespace, job)
     jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
@@ -263,12 +281,12 @@ def test_ttl_after_finished_deletes_the_job_and_its_pods(kube_api, namespace, si
         ),
         timeout=5,
     )
-    jobs.eventually(lambda: not _pods(core, namespace))  # the simulated garbage collector
+    jobs.eventually(lambda: not _pods(core, namespace))  # kube-controller-manager's garbage collector
 
 
-def test_foreground_deletion_waits_for_the_pods(kube_api, namespace, simulator, core):
+def test_foreground_deletion_waits_for_the_pods(kube_api, namespace, replicas, core):
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1, "PS": 1}))
-    simulator.set_default_fate("*", FOREVER)
+    replicas.set_default_fate("*", FOREVER)
     jobs.eventually(lambda: len(_pods(core, namespace)) == 2)
     custom = kubernetes.client.CustomObjectsApi(kube_api)
     custom.delete_namespaced_custom_object(
@@ -289,8 +307,8 @@ def test_foreground_deletion_waits_for_the_pods(kube_api, namespace, simulator, 
     assert not _pods(core, namespace)  # the finalizer went only after the dependents
 
 
-def test_suspend_deletes_pods_and_resume_restarts_the_clock(kube_api, namespace, simulator, core):
-    simulator.set_default_fate("Worker", FOREVER)
+def test_suspend_deletes_pods_and_resume_restarts_the_clock(kube_api, namespace, replicas, core):
+    replicas.set_default_fate("Worker", FOREVER)
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 2}))
     running = jobs.wait_for(kube_api, namespace, "train", has("Running"))[-1]
     custom = kubernetes.client.CustomObjectsApi(kube_api)
@@ -311,3 +329,35 @@ def test_suspend_deletes_pods_and_resume_restarts_the_clock(kube_api, namespace,
     assert jobs.condition(resumed, "Suspended")["reason"] == "TFJobResumed"
     assert resumed["status"]["startTime"] > running["status"]["startTime"]
     jobs.eventually(lambda: len(_pods(core, namespace)) == 2)
+
+
+def test_a_job_made_by_hand_runs_and_its_foreground_delete_is_the_garbage_collectors(
+    kube_api, namespace, replicas, core
+):
+    """What a newcomer sees on ``python -m tests.cluster``: the operator's pods and Services,
+    ``TF_CONFIG`` naming the Services, Succeeded, and kube-controller-manager removing the pods."""
+    replicas.set_default_fate("*", Fate(duration=0.5))
+    jobs.create(kube_api, namespace, jobs.tfjob("byhand", {"Chief": 1, "Worker": 2}))
+    jobs.wait_for(kube_api, namespace, "byhand", has("Succeeded"))
+    pods = _pods(core, namespace)
+    assert set(pods) == {"byhand-chief-0", "byhand-worker-0", "byhand-worker-1"}
+    for pod in pods.values():
+        assert pod.metadata.labels["training.kubeflow.org/operator-name"] == "tfjob-controller"
+    services = core.list_namespaced_service(namespace).items
+    assert sorted(s.metadata.name for s in services) == sorted(pods)
+    assert {s.spec.cluster_ip for s in services} == {"None"}  # headless
+    env = {e.name: e.value for e in pods["byhand-worker-1"].spec.containers[0].env}
+    config = json.loads(env["TF_CONFIG"])
+    assert config["cluster"]["worker"] == [
+        f"byhand-worker-{i}.{namespace}.svc:2222" for i in (0, 1)
+    ]
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    custom.delete_namespaced_custom_object(
+        "kubeflow.org", "v1", namespace, "tfjobs", "byhand",
+        body={"propagationPolicy": "Foreground"},
+    )  # fmt: skip
+    jobs.eventually(lambda: not _pods(core, namespace) and not _jobs(custom, namespace))
+
+
+def _jobs(custom, namespace):
+    return custom.list_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs")["items"]

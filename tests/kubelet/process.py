@@ -1,63 +1,34 @@
 """Run a pod's ``tensorflow`` container command as a local process.
 
-Later features need real code inside "pods". The command runs in its own process group with the
-pod's environment on top of ours: ``TF_CONFIG`` has every address rewritten to a free localhost
-port (shared by all replicas of the job, so they can find each other), ``python``/``python3`` as
-the first word means this interpreter, and the container's ``terminationMessagePath`` (default
-``/dev/termination-log``), wherever it appears in the command or an env value, is replaced by a
-file in the replica's own directory (also given as ``$SIM_TERMINATION_LOG``); what the process
-writes there becomes the termination message. Stdout and stderr go to the kubelet's log store.
+The command runs in its own process group with the pod's environment as the operator wrote it
+(``TF_CONFIG`` included, unchanged), literal values with ``$(VAR)`` expansion and the downward
+API's ``fieldRef`` values, on top of ours; ``python``/``python3`` as the first word means this
+interpreter, and the container's ``terminationMessagePath`` (default ``/dev/termination-log``),
+wherever it appears in the command or an env value, is replaced by a file in the replica's own
+directory (also given as ``$KUBELET_TERMINATION_LOG``); what the process writes there becomes the
+termination message. Stdout and stderr go to the kubelet's log store.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from tests.sim import logstore, model
-from tests.sim.model import Obj
+from tests.kubelet import logstore, podspec
+from tests.kubelet.podspec import Obj
 
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL when a pod is deleted."""
-
-
-@dataclass
-class PortBook:
-    """Free localhost ports per ``TF_CONFIG`` address, shared by a simulator's replicas."""
-
-    ports: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def local(self, address: str) -> str:
-        """``127.0.0.1:<port>`` standing in for a ``<pod>.<ns>.svc:<port>`` address."""
-        with self.lock:
-            if address not in self.ports:
-                self.ports[address] = _free_port()
-            return f"127.0.0.1:{self.ports[address]}"
-
-    def rewrite(self, tf_config: str) -> str:
-        """``TF_CONFIG`` with every cluster address made local."""
-        config = json.loads(tf_config)
-        cluster = config.get("cluster") or {}
-        for kind, addresses in cluster.items():
-            cluster[kind] = [self.local(address) for address in addresses]
-        return json.dumps(config, separators=(",", ":"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -71,7 +42,7 @@ class Outcome:
 def tensorflow_container(pod: Obj) -> Obj:
     """The ``tensorflow`` container of a pod spec."""
     for container in pod["spec"]["containers"]:
-        if container["name"] == model.CONTAINER:
+        if container["name"] == podspec.CONTAINER:
             return dict(container)
     raise LookupError(f"pod {pod['metadata']['name']} has no tensorflow container")
 
@@ -79,11 +50,13 @@ def tensorflow_container(pod: Obj) -> Obj:
 class LocalProcess:
     """One run of a pod's command as a local process; :meth:`run` blocks until it ends."""
 
-    def __init__(self, pod: Obj, *, directory: Path, ports: PortBook) -> None:
+    def __init__(self, pod: Obj, *, directory: Path, netns: str | None = None) -> None:
+        self.pod = pod
+        self.netns = netns
+        """The pod's network namespace: the command runs there through ``ip netns exec``."""
         self.container = tensorflow_container(pod)
         self.directory = directory
         self.termination_file = directory / "termination-log"
-        self.ports = ports
 
     def argv(self) -> list[str]:
         """The command line, with the termination path mapped and ``python`` resolved."""
@@ -95,19 +68,23 @@ class LocalProcess:
         words = [self._map_path(word) for word in words]
         if words[0] in ("python", "python3"):
             words[0] = sys.executable
-        return words
+        return ["ip", "netns", "exec", self.netns, *words] if self.netns else words
 
     def environment(self) -> dict[str, str]:
-        """Our environment, then the container's literal env values, then the simulator's."""
+        """Our environment, then the container's env in order (``$(VAR)`` expanded, downward
+        API fields resolved), exactly as the operator wrote it."""
         env = dict(os.environ)
+        own: dict[str, str] = {}
         for var in self.container.get("env") or []:
             if "value" in var:
-                env[var["name"]] = self._map_path(str(var["value"]))
-        if "TF_CONFIG" in env and "TF_CONFIG" in {
-            v["name"] for v in self.container.get("env") or []
-        }:
-            env["TF_CONFIG"] = self.ports.rewrite(env["TF_CONFIG"])
-        env["SIM_TERMINATION_LOG"] = str(self.termination_file)
+                value = _expand(str(var["value"]), own)
+            elif (var.get("valueFrom") or {}).get("fieldRef"):
+                value = _field(self.pod, var["valueFrom"]["fieldRef"]["fieldPath"])
+            else:
+                continue  # secrets and config maps: not mounted here
+            own[var["name"]] = self._map_path(value)
+        env.update(own)
+        env["KUBELET_TERMINATION_LOG"] = str(self.termination_file)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -116,8 +93,9 @@ class LocalProcess:
         return text.replace(path, str(self.termination_file))
 
     def run(
-        self, store: logstore.LogStore, key: logstore.Key, stop: threading.Event
-    ) -> Outcome | None:
+        self, store: logstore.LogStore, key: logstore.Key, stop: threading.Event,
+        *, grace: Callable[[], float],
+    ) -> Outcome | None:  # fmt: skip
         """Run to the end (an :class:`Outcome`) or until ``stop`` is set (``None``)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.termination_file.unlink(missing_ok=True)
@@ -138,7 +116,7 @@ class LocalProcess:
         readers = [_pump(stream, store, key) for stream in (proc.stdout, proc.stderr)]
         while proc.poll() is None:
             if stop.wait(0.05):
-                kill_group(proc)
+                kill_group(proc, grace())
                 return None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # children left behind die with the "container"
@@ -168,9 +146,9 @@ def _pump(
     return thread
 
 
-def kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group, SIGKILL it after :data:`KILL_GRACE`, and reap the process."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, 5.0)):
+def kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
+    """SIGTERM the process group, SIGKILL it after ``grace`` seconds, and reap the process."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -183,3 +161,37 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+def _expand(value: str, defined: dict[str, str]) -> str:
+    """The kubelet's ``$(VAR)`` expansion: earlier env entries only, ``$$`` escapes."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return defined.get(match.group(1), match.group(0))
+
+    return _REF.sub(one, value)
+
+
+def _field(pod: Obj, path: str) -> str:
+    """A downward-API ``fieldRef`` value of this pod."""
+    meta: dict[str, Any] = pod["metadata"]
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": pod["spec"].get("nodeName"),
+        "spec.serviceAccountName": pod["spec"].get("serviceAccountName"),
+        "status.podIP": (pod.get("status") or {}).get("podIP", "127.0.0.1"),
+        "status.hostIP": "127.0.0.1",
+    }
+    if path in simple:
+        return str(simple[path] or "")
+    match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
+    if match:
+        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
+    return ""

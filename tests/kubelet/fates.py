@@ -72,21 +72,24 @@ ReplicaKey = tuple[str, str, int]
 
 @dataclass
 class Script:
-    """Fates per replica, and how many runs each replica has used up."""
+    """Fates per replica, and how many runs each replica has used up (one per namespace)."""
 
+    real: bool = False
+    """Unscripted replicas run their pod's real command (a cluster started by hand), instead of
+    :func:`default_fate` (what a test namespace gets)."""
     defaults: dict[str, tuple[Fate, ...]] = field(default_factory=dict)
     fates: dict[ReplicaKey, tuple[Fate, ...]] = field(default_factory=dict)
     runs: dict[ReplicaKey, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def set(self, job: str, replica_type: str, index: int, fates: Sequence[Fate]) -> None:
-        """Script the runs of one replica."""
+    def set_fate(self, job: str, replica_type: str, index: int, *fates: Fate) -> None:
+        """Script the runs of one replica (one ``Fate`` per container start; the last repeats)."""
         if not fates:
             raise ValueError("give at least one Fate")
         with self.lock:
             self.fates[(job, replica_type.lower(), index)] = tuple(fates)
 
-    def set_default(self, replica_type: str, fates: Sequence[Fate]) -> None:
+    def set_default_fate(self, replica_type: str, *fates: Fate) -> None:
         """Script every unscripted replica of a type (``"*"``: of any type)."""
         with self.lock:
             self.defaults[replica_type.lower()] = tuple(fates)
@@ -101,4 +104,4 @@ class Script:
 
     def _default(self, replica_type: str) -> tuple[Fate, ...]:
         found = self.defaults.get(replica_type) or self.defaults.get("*")
-        return found or (default_fate(replica_type),)
+        return found or ((REAL,) if self.real else (default_fate(replica_type),))

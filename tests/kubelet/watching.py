@@ -1,4 +1,4 @@
-"""List-then-watch loops the simulator uses to follow TFJobs and pods.
+"""A list-then-watch loop (the process kubelet follows pods with it).
 
 Each :class:`Watcher` lists, hands every object to its handler, then watches from the list's
 ``resourceVersion``; when the stream ends or breaks (410 Gone included) it lists again, so the
@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes.watch.watch import iter_resp_lines
 
-from tests.sim.model import Obj
+from tests.kubelet.podspec import Obj
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, Obj], None]

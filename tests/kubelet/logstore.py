@@ -3,7 +3,8 @@
 Replica runners write lines here as their scripted (or real) containers produce them; the kubelet
 stand-in reads them back with the kubelet's own query semantics (``follow``, ``tailLines``,
 ``sinceTime``, ``previous``...). One entry per container run: an in-place restart keeps the old
-run as "previous", a recreated pod (same name, new object) starts from nothing.
+run as "previous", a recreated pod (same name, new uid) starts from nothing, and what the old
+pod's runner still does (write, end, forget) no longer touches the new pod's logs.
 """
 
 from __future__ import annotations
@@ -62,24 +63,34 @@ class LogStore:
         self._cond = threading.Condition()
         self._current: dict[Key, ContainerRun] = {}
         self._previous: dict[Key, ContainerRun] = {}
+        self._owner: dict[Key, str] = {}
+        """The uid of the pod whose runs a key holds."""
 
-    def start(self, key: Key, *, restart: bool) -> None:
-        """Begin a run; ``restart`` keeps the last run as ``previous`` (in-place restart)."""
+    def start(self, key: Key, uid: str, *, restart: bool) -> None:
+        """Begin a run of pod ``uid``; ``restart`` keeps the last run as ``previous`` (in-place
+        restart of the same pod)."""
         with self._cond:
             old = self._current.get(key)
             if old is not None:
                 old.terminated = True
             self._previous.pop(key, None)
-            if restart and old is not None:
+            if restart and old is not None and self._owner.get(key) == uid:
                 self._previous[key] = old
+            self._owner[key] = uid
             self._current[key] = ContainerRun()
             self._cond.notify_all()
 
-    def write(self, key: Key, text: str | bytes) -> None:
-        """Append ``text`` (one or more lines; a missing final newline is added)."""
+    def _run_of(self, key: Key, uid: str | None) -> ContainerRun | None:
+        if uid is not None and self._owner.get(key) != uid:
+            return None
+        return self._current.get(key)
+
+    def write(self, key: Key, text: str | bytes, uid: str | None = None) -> None:
+        """Append ``text`` (one or more lines; a missing final newline is added) to the current
+        run (of pod ``uid``, when given)."""
         data = text.encode() if isinstance(text, str) else text
         with self._cond:
-            run = self._current.get(key)
+            run = self._run_of(key, uid)
             if run is None or run.terminated:
                 return
             stamp = now()
@@ -88,20 +99,23 @@ class LogStore:
                 run.lines.append(Line(time=stamp, text=line))
             self._cond.notify_all()
 
-    def terminate(self, key: Key) -> None:
-        """Mark the current run of the container as ended."""
+    def terminate(self, key: Key, uid: str | None = None) -> None:
+        """Mark the current run of the container (of pod ``uid``, when given) as ended."""
         with self._cond:
-            run = self._current.get(key)
+            run = self._run_of(key, uid)
             if run is not None:
                 run.terminated = True
             self._cond.notify_all()
 
-    def forget_pod(self, namespace: str, pod: str) -> None:
-        """Drop every run of every container of a pod (the pod was deleted)."""
+    def forget_pod(self, namespace: str, pod: str, uid: str) -> None:
+        """Drop every run of every container of pod ``uid`` (it was deleted)."""
         with self._cond:
-            for table in (self._current, self._previous):
-                for key in [k for k in table if k[:2] == (namespace, pod)]:
-                    table.pop(key).terminated = True
+            keys = [k for k, v in self._owner.items() if k[:2] == (namespace, pod) and v == uid]
+            for key in keys:
+                del self._owner[key]
+                for table in (self._current, self._previous):
+                    if key in table:
+                        table.pop(key).terminated = True
             self._cond.notify_all()
 
     def lookup(self, key: Key, *, previous: bool) -> ContainerRun | None:
@@ -109,10 +123,10 @@ class LogStore:
         with self._cond:
             return (self._previous if previous else self._current).get(key)
 
-    def tail(self, key: Key) -> list[str]:
+    def tail(self, key: Key, uid: str | None = None) -> list[str]:
         """The text of the current run's lines (for termination messages and tests)."""
         with self._cond:
-            run = self._current.get(key)
+            run = self._run_of(key, uid)
             return [line.text.decode(errors="replace") for line in (run.lines if run else [])]
 
     def follow(self, run: ContainerRun, start: int, closed: threading.Event) -> Iterator[Line]:

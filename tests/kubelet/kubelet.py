@@ -1,0 +1,170 @@
+"""The process kubelet: the one stand-in left between the real control plane and a replica.
+
+The real training operator creates pods and Services, kube-controller-manager collects garbage,
+and nothing schedules or runs pods. This kubelet does that part, through the real API:
+
+- it registers a Node (``tfjob-kubelet``) whose status points the apiserver's log proxy at its
+  ``containerLogs`` endpoint (:mod:`tests.kubelet.logserver`);
+- it binds every unscheduled pod to that Node (``pods/binding``, as kube-scheduler would);
+- for each pod bound to it, a :class:`~tests.kubelet.runner.PodRunner` runs the ``tensorflow``
+  container: the pod's real command as a local process (``REAL``) or the namespace's scripted
+  :class:`~tests.kubelet.fates.Fate` (how long it runs, its lines, exit code, termination
+  message, eviction), and writes ``pods/status`` as a kubelet does;
+- a pod being deleted has its container stopped (SIGTERM, grace, SIGKILL) and is then removed
+  for good (grace period 0, uid precondition).
+
+Pods are told apart by uid: the operator re-creates a failed replica under the same name.
+Images are ignored: a replica runs with the test environment's Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+
+import kubernetes
+
+from tests.kubelet import fates, logserver, runner, watching
+from tests.kubelet import network as network_mod
+from tests.kubelet.podspec import Obj
+
+log = logging.getLogger(__name__)
+NODE_NAME = "tfjob-kubelet"
+
+
+class Kubelet:
+    """Runs every pod of the cluster on one Node; scripts per namespace (:meth:`script`).
+
+    :param api: an admin API client of the cluster.
+    :param workdir: where real-process replicas get their directories.
+    :param real_by_default: unscripted namespaces run their pods' real commands (a cluster
+        started by hand); otherwise they get :func:`~tests.kubelet.fates.default_fate`.
+    :param network: give each pod a network namespace and address (:mod:`tests.kubelet.network`);
+        by default wherever that is possible (root).
+    """
+
+    def __init__(
+        self, api: kubernetes.client.ApiClient, *, workdir: Path | None = None,
+        real_by_default: bool = False, network: bool | None = None,
+    ) -> None:  # fmt: skip
+        self.api = api
+        self.node_name = NODE_NAME
+        self.logs = logserver.LogServer(api, node_name=NODE_NAME)
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="kubelet-pods-")
+        self.workdir = workdir or Path(self._tmp.name if self._tmp else ".")
+        self.real_by_default = real_by_default
+        use_network = network_mod.available() if network is None else network
+        self.network = network_mod.PodNetwork() if use_network else None
+        self._scripts: dict[str, fates.Script] = {}
+        self._runners: dict[str, runner.PodRunner] = {}
+        self._lock = threading.Lock()
+        self.core = kubernetes.client.CoreV1Api(api)
+        self._watcher = watching.Watcher(
+            "pods", self.core.list_pod_for_all_namespaces, self._on_pod
+        )
+
+    # --- scripting -------------------------------------------------------------------------
+
+    def script(self, namespace: str) -> fates.Script:
+        """The replica script of ``namespace`` (made on first use)."""
+        with self._lock:
+            if namespace not in self._scripts:
+                self._scripts[namespace] = fates.Script(real=self.real_by_default)
+            return self._scripts[namespace]
+
+    def forget(self, namespace: str) -> None:
+        """Drop a namespace's script (its test ended)."""
+        with self._lock:
+            self._scripts.pop(namespace, None)
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> Kubelet:
+        """Serve logs, register the Node, and start running pods."""
+        self.logs.start()
+        if self.network is not None:
+            self.network.start()
+        self._watcher.start()
+        log.info("process kubelet %s serving logs on 127.0.0.1:%d", NODE_NAME, self.logs.port)
+        return self
+
+    def stop(self) -> None:
+        """Stop watching and kill every container (the Node stays; it is harmless)."""
+        self._watcher.stop()
+        with self._lock:
+            runners = list(self._runners.values())
+            self._runners.clear()
+        for pod_runner in runners:
+            pod_runner.stop()
+        self.logs.stop()
+        if self.network is not None:
+            self.network.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def running(self) -> int:
+        """How many pods have a live runner."""
+        with self._lock:
+            return sum(1 for r in self._runners.values() if r.alive())
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _on_pod(self, kind: str, pod: Obj) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        if kind == "DELETED":
+            self._stop_runner(meta["uid"])
+        elif meta.get("deletionTimestamp"):
+            threading.Thread(target=self._finish_deletion, args=(pod,), daemon=True).start()
+        elif not spec.get("nodeName"):
+            self._bind(pod)
+        elif spec["nodeName"] == self.node_name:
+            self._ensure_runner(pod)
+
+    def _bind(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "uid": meta["uid"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
+        }
+        try:
+            self.core.create_namespaced_pod_binding(
+                meta["name"], meta["namespace"], body, _preload_content=False
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status not in (404, 409):  # gone, or bound meanwhile
+                raise
+
+    def _ensure_runner(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        script = self.script(pod["metadata"]["namespace"])
+        with self._lock:
+            if uid in self._runners:
+                return
+            ctx = runner.Context(self.api, self.logs.store, script, self.workdir, self.network)
+            self._runners[uid] = pod_runner = runner.PodRunner(ctx, pod)
+        pod_runner.start()
+
+    def _stop_runner(self, uid: str, grace: float = 0.0) -> None:
+        with self._lock:
+            pod_runner = self._runners.pop(uid, None)
+        if pod_runner is not None:
+            pod_runner.stop(grace)
+
+    def _finish_deletion(self, pod: Obj) -> None:
+        """What a kubelet does for a pod being deleted: stop it, then remove it for good."""
+        meta = pod["metadata"]
+        self._stop_runner(meta["uid"], float(meta.get("deletionGracePeriodSeconds") or 0))
+        options = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        try:
+            self.core.delete_namespaced_pod(
+                meta["name"], meta["namespace"], body=options, _preload_content=False
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status not in (404, 409):  # gone already, or a namesake (uid differs)
+                log.warning("could not remove pod %s/%s: %s", meta["namespace"], meta["name"], exc)
