@@ -174,7 +174,7 @@ class Follow:
         obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
         return report.result(obj, self.state, self.ledger.output)
 
-    def failure(self, tail: Callable[[str], list[str]]) -> str | None:
+    def failure(self, tail: Callable[[status.ReplicaOutcome], list[str]]) -> str | None:
         """Why the job failed (failing replicas, the earliest one's message or last log lines,
         the condition), ``None`` unless it did."""
         if self.state.phase != "Failed":

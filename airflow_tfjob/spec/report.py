@@ -36,19 +36,22 @@ def failure_message(
     where: str,
     state: JobState,
     failures: Iterable[ReplicaOutcome],
-    tail: Callable[[str], list[str]],
+    tail: Callable[[ReplicaOutcome], list[str]],
 ) -> str:
-    """Why the job failed: failing replicas, the earliest one's message or log, the condition."""
+    """Why the job failed: failing replicas, the earliest one's message or log, the condition.
+
+    A replica that failed more than once (re-created, or restarted in place) is shown by its
+    last failure: its termination message, else ``tail`` of that very pod (by uid)."""
     failures = list(failures)
     lines = [f"TFJob {where} failed: {state.reason or 'Failed'}: {state.message or 'no message'}"]
     if failures:
         described = ", ".join(_described(f) for f in failures)
         lines.append(f"Failed replicas: {described}")
-        first = failures[0]
+        first = [f for f in failures if f.replica == failures[0].replica][-1]
         if first.message:
             lines.append(f"{first.replica} termination message: {_clip(first.message.strip())}")
         else:
-            last = tail(first.replica)
+            last = tail(first)
             if last:
                 lines.append(f"{first.replica} last log lines:\n" + _clip("\n".join(last)))
     return "\n".join(lines)

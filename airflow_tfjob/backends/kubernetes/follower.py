@@ -80,9 +80,12 @@ class JobFollower:
         self.hook, self.job, self.limits, self.key, self.log = hook, job, limits, key, log
         self.get_logs, self.poll_interval, self.shared = get_logs, poll_interval, shared
         self._streams: dict[str, asyncio.Task[None]] = {}
-        """Pod name -> the task following its log."""
+        """Pod uid -> the task following its log. By uid, not name: the training operator
+        re-creates an evicted or ``ExitCode``-retried replica under the same pod name."""
         self._cursors: dict[str, LogCursor] = {}
-        """The last log lines of each replica followed, for the failure message."""
+        """Pod uid -> where its log was read to, and its last lines (for the failure message)."""
+        self._uids: dict[str, str] = {}
+        """Pod name -> the uid of the last pod seen under it."""
 
     async def run(self) -> TFJobEvent:
         """Follow the job to its end, or until a limit passes or it is lost."""
@@ -221,15 +224,18 @@ class JobFollower:
         if event["type"] == "ABSENT" or not pod.get("status"):
             return
         outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
-        if self.get_logs and status.has_run(pod) and outcome.pod not in self._streams:
-            self._streams[outcome.pod] = asyncio.create_task(
+        if event["type"] != "DELETED":
+            self._uids[outcome.pod] = outcome.pod_key
+        if self.get_logs and status.has_run(pod) and outcome.pod_key not in self._streams:
+            self._streams[outcome.pod_key] = asyncio.create_task(
                 self._stream_log(follow, outcome), name=outcome.pod
             )
 
     async def _stream_log(self, follow: Follow, outcome: status.ReplicaOutcome) -> None:
-        """Print a replica's log until its pod has finished: a container restarted in place is
-        followed again from where its log was read (no line twice, none lost)."""
-        cursor = self._cursors.setdefault(outcome.replica, LogCursor())
+        """Print a pod's log until it has finished: a container restarted in place is followed
+        again from where its log was read (no line twice, none lost). The log is read by pod
+        name, so it stops once another pod (a re-created replica) has taken the name."""
+        cursor = self._cursors.setdefault(outcome.pod_key, LogCursor())
         backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
         while True:
             read = cursor.lines
@@ -244,16 +250,21 @@ class JobFollower:
                 return  # the pod is gone
             except errors.TFJobError:
                 pass  # not started yet, or a dropped stream: look again
-            if outcome.pod in follow.ledger.finished_pods:
+            if self._ended(follow, outcome):
                 return
             if cursor.lines > read:
                 backoff.reset()
             await asyncio.sleep(backoff.next())
 
+    def _ended(self, follow: Follow, outcome: status.ReplicaOutcome) -> bool:
+        """Whether ``outcome``'s pod has finished, or another pod has taken its name."""
+        key = outcome.pod_key
+        return key in follow.ledger.finished_pods or self._uids.get(outcome.pod, key) != key
+
     async def _drain(self, follow: Follow) -> None:
         """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
         before the outcome is told: the last lines come before the failure message."""
-        ending = [t for pod, t in self._streams.items() if pod in follow.ledger.finished_pods]
+        ending = [t for key, t in self._streams.items() if key in follow.ledger.finished_pods]
         if ending:
             await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
 
@@ -262,7 +273,7 @@ class JobFollower:
         event["result"] = follow.result()
         cursors = self._cursors
         event["failure"] = follow.failure(
-            lambda replica: list(cursors[replica].tail) if replica in cursors else []
+            lambda failed: list(cursors[failed.pod_key].tail) if failed.pod_key in cursors else []
         )
         return event
 
