@@ -133,12 +133,15 @@ class Follow:
             ends.append(self.startup_at)
         return min(ends) - now if ends else float("inf")
 
-    def expired(self, now: float) -> Expiry | None:
-        """The limit that has passed, if any: the start-up timeout first, then the deadlines."""
+    def expired(self, now: float, *, ended: str = "it was deleted") -> Expiry | None:
+        """The limit that has passed, if any: the start-up timeout first, then the deadlines.
+        ``ended``: what became of an owned job (its deletion may fail)."""
         owned, phase = self.limits.owned, self.state.phase
         if self.startup_at and not self.started and now >= self.startup_at:
             seconds = self.limits.startup_timeout or 0.0
-            message = report.not_started_message(self.where, seconds, self.ledger.outcomes.values())
+            message = report.not_started_message(
+                self.where, seconds, self.ledger.outcomes.values(), ended=ended
+            )
             return Expiry("startup", message, delete=owned)
         if self.limits.deadline and now >= self.limits.deadline:
             if not owned:
@@ -149,14 +152,15 @@ class Follow:
                     f"({phase})",
                     delete=False,
                 )
-            return Expiry("deadline", report.deadline_message(self.where, phase), delete=True)
+            message = report.deadline_message(self.where, phase, ended=ended)
+            return Expiry("deadline", message, delete=True)
         active = self._active_deadline_at()
         if owned and active is not None and now >= active:
             seconds = self.limits.active_deadline_seconds or 0.0
             return Expiry(
                 "deadline",
                 f"TFJob {self.where} ran past runPolicy.activeDeadlineSeconds={seconds:.0f} "
-                f"({phase}) and the training operator did not stop it; it was deleted",
+                f"({phase}) and the training operator did not stop it; {ended}",
                 delete=True,
             )
         return None

@@ -65,7 +65,13 @@ def _described(failure: ReplicaOutcome) -> str:
     return f"{failure.replica} (exit code {failure.exit_code}{evicted})"
 
 
-def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOutcome]) -> str:
+def not_started_message(
+    where: str,
+    seconds: float,
+    outcomes: Iterable[ReplicaOutcome],
+    *,
+    ended: str = "the job was deleted",
+) -> str:
     """No replica ran within the start-up timeout: say what each is waiting for."""
     waiting = "; ".join(
         f"{o.replica}: {o.waiting_reason or 'Pending'}"
@@ -73,7 +79,7 @@ def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOu
     )
     return (
         f"no replica of TFJob {where} started within {seconds:.0f} s (startup_timeout_seconds); "
-        f"the job was deleted. Waiting: {waiting or NO_PODS}"
+        f"{ended}. Waiting: {waiting or NO_PODS}"
     )
 
 
