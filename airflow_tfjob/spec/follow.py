@@ -34,6 +34,7 @@ LOG_DRAIN_SECONDS = 15.0
 """How long the logs of a finished job's replicas may take to be read to their end."""
 DELETED = "was deleted while the task waited for it"
 REPLACED = "was replaced by another job of the same name"
+DELETED_AT_START, DELETED_AT_LIMIT = "the job was deleted", "it was deleted"
 
 
 class Lost(Exception):
@@ -133,14 +134,14 @@ class Follow:
             ends.append(self.startup_at)
         return min(ends) - now if ends else float("inf")
 
-    def expired(self, now: float, *, ended: str = "it was deleted") -> Expiry | None:
+    def expired(self, now: float, *, ended: str | None = None) -> Expiry | None:
         """The limit that has passed, if any: the start-up timeout first, then the deadlines.
-        ``ended``: what became of an owned job (its deletion may fail)."""
+        ``ended``: what became of an owned job, when not deleted (its deletion may fail)."""
         owned, phase = self.limits.owned, self.state.phase
         if self.startup_at and not self.started and now >= self.startup_at:
             seconds = self.limits.startup_timeout or 0.0
             message = report.not_started_message(
-                self.where, seconds, self.ledger.outcomes.values(), ended=ended
+                self.where, seconds, self.ledger.outcomes.values(), ended=ended or DELETED_AT_START
             )
             return Expiry("startup", message, delete=owned)
         if self.limits.deadline and now >= self.limits.deadline:
@@ -152,7 +153,7 @@ class Follow:
                     f"({phase})",
                     delete=False,
                 )
-            message = report.deadline_message(self.where, phase, ended=ended)
+            message = report.deadline_message(self.where, phase, ended=ended or DELETED_AT_LIMIT)
             return Expiry("deadline", message, delete=True)
         active = self._active_deadline_at()
         if owned and active is not None and now >= active:
@@ -160,7 +161,7 @@ class Follow:
             return Expiry(
                 "deadline",
                 f"TFJob {self.where} ran past runPolicy.activeDeadlineSeconds={seconds:.0f} "
-                f"({phase}) and the training operator did not stop it; {ended}",
+                f"({phase}) and the training operator did not stop it; {ended or DELETED_AT_LIMIT}",
                 delete=True,
             )
         return None
