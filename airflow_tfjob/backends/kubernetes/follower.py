@@ -34,7 +34,7 @@ from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
-from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, ConnectionSettings
 from airflow_tfjob.spec import report, status
 from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
@@ -385,7 +385,7 @@ def shared_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     trigger's kwargs apart, and 10,000 copies of one kubeconfig (certificates inline: kilobytes
     each) would be 10,000 times the memory of one."""
     key = settings_key(settings)
-    kept = _SETTINGS.setdefault(key, settings)
+    kept = _SETTINGS.setdefault(key, ConnectionSettings(settings))  # its repr hides credentials
     while len(_SETTINGS) > SETTINGS_KEPT:  # the oldest go; their triggers keep their own copy
         del _SETTINGS[next(iter(_SETTINGS))]
     return key, kept
