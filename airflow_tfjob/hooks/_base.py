@@ -42,6 +42,20 @@ def failure(
 
 
 POD = "pods"
+REDACTED = "<kubeconfig: credentials redacted>"
+
+
+class ConnectionSettings(dict[str, Any]):
+    """Connection settings (``TFJobHook.trigger_settings()``), a kubeconfig inline: a dict, as
+    Airflow serializes trigger kwargs (encrypted), whose ``repr`` and ``str`` never show the
+    kubeconfig (tokens, client keys, ``exec`` commands and their environment): what prints a
+    trigger, a hook or these settings into a log, an error or a page prints the rest only."""
+
+    def __repr__(self) -> str:
+        shown = {k: REDACTED if k == "config_dict" and v else v for k, v in self.items()}
+        return f"ConnectionSettings({shown!r})"
+
+    __str__ = __repr__
 
 
 class Settings:
@@ -73,6 +87,17 @@ class Settings:
         self.disable_verify_ssl = disable_verify_ssl
         self._server_version: str | None = None
         """The API server's ``gitVersion`` once read (``server_version``)."""
+
+    def __repr__(self) -> str:
+        """The connection and where its configuration comes from, never the kubeconfig."""
+        return (
+            f"{type(self).__name__}(kubernetes_conn_id={self.kubernetes_conn_id!r}, "
+            f"config_file={self.config_file!r}, "
+            f"config_dict={REDACTED if self.config_dict else None}, "
+            f"cluster_context={self.cluster_context!r}, in_cluster={self.in_cluster!r})"
+        )
+
+    __str__ = __repr__
 
     def _cncf_kwargs(self) -> dict[str, Any]:
         return {

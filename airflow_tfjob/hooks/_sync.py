@@ -13,6 +13,7 @@ from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.hooks import _retry
 from airflow_tfjob.hooks._base import (
     POD,
+    ConnectionSettings,
     Settings,
     default_kubeconfig,
     failure,
@@ -73,13 +74,13 @@ class TFJobHook(Settings, BaseHook):
                 if raw
                 else None
             )
-        return {
-            "config_dict": config,
-            "cluster_context": self.cluster_context or extra("cluster_context"),
-            "in_cluster": in_cluster or None,
-            "disable_verify_ssl": _flag(self.disable_verify_ssl or extra("disable_verify_ssl"))
+        return ConnectionSettings(
+            config_dict=config,
+            cluster_context=self.cluster_context or extra("cluster_context"),
+            in_cluster=in_cluster or None,
+            disable_verify_ssl=_flag(self.disable_verify_ssl or extra("disable_verify_ssl"))
             or None,
-        }
+        )
 
     def get_namespace(self) -> str | None:
         """The connection's default namespace, if it sets one."""

@@ -11,6 +11,7 @@ Errors are translated (``errors.translate``) and chained; client exceptions neve
 """
 
 from airflow_tfjob.hooks._async import AsyncTFJobHook
+from airflow_tfjob.hooks._base import ConnectionSettings
 from airflow_tfjob.hooks._sync import TFJobHook
 
-__all__ = ["AsyncTFJobHook", "TFJobHook"]
+__all__ = ["AsyncTFJobHook", "ConnectionSettings", "TFJobHook"]

@@ -34,6 +34,7 @@ LOG_DRAIN_SECONDS = 15.0
 """How long the logs of a finished job's replicas may take to be read to their end."""
 DELETED = "was deleted while the task waited for it"
 REPLACED = "was replaced by another job of the same name"
+DELETED_AT_START, DELETED_AT_LIMIT = "the job was deleted", "it was deleted"
 
 
 class Lost(Exception):
@@ -133,12 +134,15 @@ class Follow:
             ends.append(self.startup_at)
         return min(ends) - now if ends else float("inf")
 
-    def expired(self, now: float) -> Expiry | None:
-        """The limit that has passed, if any: the start-up timeout first, then the deadlines."""
+    def expired(self, now: float, *, ended: str | None = None) -> Expiry | None:
+        """The limit that has passed, if any: the start-up timeout first, then the deadlines.
+        ``ended``: what became of an owned job, when not deleted (its deletion may fail)."""
         owned, phase = self.limits.owned, self.state.phase
         if self.startup_at and not self.started and now >= self.startup_at:
             seconds = self.limits.startup_timeout or 0.0
-            message = report.not_started_message(self.where, seconds, self.ledger.outcomes.values())
+            message = report.not_started_message(
+                self.where, seconds, self.ledger.outcomes.values(), ended=ended or DELETED_AT_START
+            )
             return Expiry("startup", message, delete=owned)
         if self.limits.deadline and now >= self.limits.deadline:
             if not owned:
@@ -149,14 +153,15 @@ class Follow:
                     f"({phase})",
                     delete=False,
                 )
-            return Expiry("deadline", report.deadline_message(self.where, phase), delete=True)
+            message = report.deadline_message(self.where, phase, ended=ended or DELETED_AT_LIMIT)
+            return Expiry("deadline", message, delete=True)
         active = self._active_deadline_at()
         if owned and active is not None and now >= active:
             seconds = self.limits.active_deadline_seconds or 0.0
             return Expiry(
                 "deadline",
                 f"TFJob {self.where} ran past runPolicy.activeDeadlineSeconds={seconds:.0f} "
-                f"({phase}) and the training operator did not stop it; it was deleted",
+                f"({phase}) and the training operator did not stop it; {ended or DELETED_AT_LIMIT}",
                 delete=True,
             )
         return None
@@ -174,7 +179,7 @@ class Follow:
         obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
         return report.result(obj, self.state, self.ledger.output)
 
-    def failure(self, tail: Callable[[str], list[str]]) -> str | None:
+    def failure(self, tail: Callable[[status.ReplicaOutcome], list[str]]) -> str | None:
         """Why the job failed (failing replicas, the earliest one's message or last log lines,
         the condition), ``None`` unless it did."""
         if self.state.phase != "Failed":

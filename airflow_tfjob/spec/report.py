@@ -36,19 +36,22 @@ def failure_message(
     where: str,
     state: JobState,
     failures: Iterable[ReplicaOutcome],
-    tail: Callable[[str], list[str]],
+    tail: Callable[[ReplicaOutcome], list[str]],
 ) -> str:
-    """Why the job failed: failing replicas, the earliest one's message or log, the condition."""
+    """Why the job failed: failing replicas, the earliest one's message or log, the condition.
+
+    A replica that failed more than once (re-created, or restarted in place) is shown by its
+    last failure: its termination message, else ``tail`` of that very pod (by uid)."""
     failures = list(failures)
     lines = [f"TFJob {where} failed: {state.reason or 'Failed'}: {state.message or 'no message'}"]
     if failures:
         described = ", ".join(_described(f) for f in failures)
         lines.append(f"Failed replicas: {described}")
-        first = failures[0]
+        first = [f for f in failures if f.replica == failures[0].replica][-1]
         if first.message:
             lines.append(f"{first.replica} termination message: {_clip(first.message.strip())}")
         else:
-            last = tail(first.replica)
+            last = tail(first)
             if last:
                 lines.append(f"{first.replica} last log lines:\n" + _clip("\n".join(last)))
     return "\n".join(lines)
@@ -62,7 +65,13 @@ def _described(failure: ReplicaOutcome) -> str:
     return f"{failure.replica} (exit code {failure.exit_code}{evicted})"
 
 
-def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOutcome]) -> str:
+def not_started_message(
+    where: str,
+    seconds: float,
+    outcomes: Iterable[ReplicaOutcome],
+    *,
+    ended: str = "the job was deleted",
+) -> str:
     """No replica ran within the start-up timeout: say what each is waiting for."""
     waiting = "; ".join(
         f"{o.replica}: {o.waiting_reason or 'Pending'}"
@@ -70,7 +79,7 @@ def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOu
     )
     return (
         f"no replica of TFJob {where} started within {seconds:.0f} s (startup_timeout_seconds); "
-        f"the job was deleted. Waiting: {waiting or NO_PODS}"
+        f"{ended}. Waiting: {waiting or NO_PODS}"
     )
 
 

@@ -99,6 +99,14 @@ class ReplicaOutcome:
     waiting_reason: str = ""
     """Why the container is not running yet (``ImagePullBackOff`` ...)."""
     restarts: int = 0
+    uid: str = ""
+    """The pod's uid: the training operator re-creates an evicted or ``ExitCode``-retried replica
+    under the same pod name, so only the uid tells the new pod from the dead one."""
+
+    @property
+    def pod_key(self) -> str:
+        """What tells this pod from another of the same name: its uid (its name if it has none)."""
+        return self.uid or self.pod
 
 
 ACTIVE_DEADLINE_GRACE = 5.0
@@ -127,7 +135,7 @@ def replica_name(pod: Mapping[str, Any]) -> str:
 def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> ReplicaOutcome:
     """Read the ``container`` status of a pod dict; eviction counts as a failed termination."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    name, replica = str(meta.get("name", "")), replica_name(pod)
+    name, replica, uid = str(meta.get("name", "")), replica_name(pod), str(meta.get("uid") or "")
     for cs in status.get("containerStatuses") or []:
         if cs.get("name") != container:
             continue
@@ -144,6 +152,7 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
                 str(term.get("message") or ""),
                 term.get("finishedAt"),
                 restarts=int(cs.get("restartCount") or 0),
+                uid=uid,
             )
         waiting = (state.get("waiting") or {}).get("reason") or ""
         return ReplicaOutcome(
@@ -152,6 +161,7 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
             False,
             waiting_reason=str(waiting),
             restarts=int(cs.get("restartCount") or 0),
+            uid=uid,
         )
     if status.get("phase") == "Failed":  # evicted before or after the container ran
         return ReplicaOutcome(
@@ -161,9 +171,10 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
             None,
             str(status.get("reason") or "Failed"),
             str(status.get("message") or ""),
+            uid=uid,
         )
     waiting = str(status.get("reason") or status.get("phase") or "Pending")
-    return ReplicaOutcome(replica, name, False, waiting_reason=waiting)
+    return ReplicaOutcome(replica, name, False, waiting_reason=waiting, uid=uid)
 
 
 def replica_counts(tfjob: Mapping[str, Any]) -> dict[str, int]:
@@ -209,6 +220,8 @@ class ReplicaLedger:
         self.started = False
         """Whether any replica's container has run."""
         self.finished_pods: set[str] = set()
+        """``pod_key`` (uid) of every pod seen ended or deleted: not its name, which a
+        re-created replica's pod takes again."""
 
     @classmethod
     def for_job(cls, tfjob: Mapping[str, Any]) -> ReplicaLedger:
@@ -223,7 +236,7 @@ class ReplicaLedger:
         if outcome.terminated and previous != outcome:
             self._terminated(outcome)
         if deleted or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            self.finished_pods.add(outcome.pod)
+            self.finished_pods.add(outcome.pod_key)
         if has_run(pod):
             self.started = True
         return outcome
@@ -231,7 +244,8 @@ class ReplicaLedger:
     def _terminated(self, outcome: ReplicaOutcome) -> None:
         if outcome.exit_code != 0:
             seen = any(
-                f.pod == outcome.pod and f.finished_at == outcome.finished_at for f in self.failures
+                f.pod_key == outcome.pod_key and f.finished_at == outcome.finished_at
+                for f in self.failures
             )
             if not seen:
                 self.failures.append(outcome)

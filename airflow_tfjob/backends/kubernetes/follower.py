@@ -5,9 +5,19 @@ The worker runs it in ``asyncio.run`` (``KubernetesRun.run``), the triggerer ins
 pods from the process-wide shared watches (``watches``), so the output and failures are captured
 as containers end, and reads the API itself only when those cannot serve it: before the watch
 has seen the job, while the watch reconnects, and when a finished job's pods never showed up.
-Each replica's log is streamed into ``log`` (a container restarted in place is followed again,
-no line lost or repeated) and drained before the outcome is told. It deletes the job only when
-a limit that says so passes; it returns one ``TFJobEvent`` and never raises a ``TFJobError``.
+Each pod's log is streamed into ``log`` (a container restarted in place is followed again,
+no line lost or repeated; a pod re-created under the same name is another pod: by uid) and
+drained before the outcome is told. It deletes the job only when a limit that says so passes; it
+returns one ``TFJobEvent`` and never raises a ``TFJobError``.
+
+One failure policy for every request it makes (the first read, re-reads, the pods' list, the
+deletion at a limit, every log stream): an unavailable API server (5xx, 429, a connection refused
+or dropped: ``TFJobUnavailable``, after the hook's own retries) is tried again with the shared
+backoff (``spec.backoff``) — never a failure before the task's own limits. Reads wait until the
+task's deadline (a triggerer restart that draws 429s from thousands of followers costs time, not
+tasks); a deletion at a limit is tried for ``DELETE_PATIENCE`` and the message says whether the job
+was deleted. Any other error (403, the CRD removed) ends the wait at once, and says the job was
+left as it was: a retry of the task adopts it, else the reaper deletes it (docs/orphans.md).
 """
 
 from __future__ import annotations
@@ -17,15 +27,15 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypedDict, TypeVar
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
-from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, ConnectionSettings
+from airflow_tfjob.spec import report, status
 from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
 from airflow_tfjob.spec.jobref import JobRef
@@ -37,6 +47,20 @@ FIRST_LIST_PATIENCE = 60.0
 reads its job itself."""
 SETTLE_SECONDS = 2.0
 """How long a finished job's pod events may trail its status before the pods are listed."""
+DELETE_PATIENCE = 4.0
+"""How long a deletion at a limit is tried while the API server is unavailable: within the 5 s
+between the task's deadline and its ``execution_timeout``."""
+UNREAD = "state unknown: the API server was unavailable"
+LEFT = (
+    "the job was not deleted: a retry of this task adopts it; once the task has failed for good, "
+    "the reaper deletes it (docs/orphans.md)"
+)
+T = TypeVar("T")
+AGAIN = "TFJob %s: cannot %s now (%s); trying again in %.1f s"
+
+
+class Unavailable(Exception):
+    """The API server stayed unavailable until the limit of what was being tried."""
 
 
 class TFJobEvent(TypedDict):
@@ -80,9 +104,12 @@ class JobFollower:
         self.hook, self.job, self.limits, self.key, self.log = hook, job, limits, key, log
         self.get_logs, self.poll_interval, self.shared = get_logs, poll_interval, shared
         self._streams: dict[str, asyncio.Task[None]] = {}
-        """Pod name -> the task following its log."""
+        """Pod uid -> the task following its log. By uid, not name: the training operator
+        re-creates an evicted or ``ExitCode``-retried replica under the same pod name."""
         self._cursors: dict[str, LogCursor] = {}
-        """The last log lines of each replica followed, for the failure message."""
+        """Pod uid -> where its log was read to, and its last lines (for the failure message)."""
+        self._uids: dict[str, str] = {}
+        """Pod name -> the uid of the last pod seen under it."""
 
     async def run(self) -> TFJobEvent:
         """Follow the job to its end, or until a limit passes or it is lost."""
@@ -90,8 +117,11 @@ class JobFollower:
             return await self._follow()
         except Lost as exc:  # deleted or replaced: the message says so
             return self._event("error", str(exc))
+        except Unavailable as exc:  # the deadline passed before the job could be read
+            return await self._unread(exc)
         except errors.TFJobError as exc:
-            return self._event("error", f"lost track of TFJob {self.job.where}: {exc}")
+            where, fate = self.job.where, f"; {LEFT}" if self.limits.owned else ""
+            return self._event("error", f"stopped following TFJob {where}: {exc}{fate}")
         finally:
             await self.close()
 
@@ -116,12 +146,11 @@ class JobFollower:
                 return await self._wait(follow, jobs, inbox)
 
     async def _wait(self, follow: Follow, jobs: watches.Subscription, inbox: Events) -> TFJobEvent:
-        job = self.job
         while not follow.done:
             left = follow.seconds_left(time.time())
             if left <= 0 and (expiry := follow.expired(time.time())) is not None:
-                if expiry.delete:
-                    await self.hook.delete(job.name, job.namespace, uid=job.uid)
+                if expiry.delete and (ended := await self._delete()):
+                    expiry = follow.expired(time.time(), ended=ended) or expiry
                 kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
                 return self._event(kind, expiry.message)
             # A healthy watch tells every change, and says when it stops being healthy (STALE):
@@ -146,8 +175,8 @@ class JobFollower:
             left = self.poll_interval - waited
             if left <= 0 and jobs.listing and waited < FIRST_LIST_PATIENCE:
                 left = 1.0  # the watch's first list is under way and has not failed: it will tell
-            if left <= 0:
-                obj = await self._get()
+            if left <= 0:  # its start-up limit needs its creation time: only the deadline
+                obj = await self._get(self.limits.deadline)
                 break
             event = await inbox.get(left)
             if event is None or event["type"] == "STALE":
@@ -169,21 +198,66 @@ class JobFollower:
             self._job_event(follow, event)
         return True
 
-    async def _get(self) -> dict[str, Any]:
+    async def _retrying(
+        self, call: Callable[[], Awaitable[T]], what: str, until: float | None
+    ) -> T:
+        """``call()``, tried again with the shared backoff while the API server is unavailable,
+        until ``until`` (epoch seconds; None: no end but the wait's): then ``Unavailable``."""
+        backoff = Backoff()
+        while True:
+            try:
+                return await call()
+            except errors.TFJobUnavailable as exc:
+                delay = backoff.next()
+                if until is not None and time.time() + delay >= until:
+                    raise Unavailable(str(exc)) from exc
+                self.log.warning(AGAIN, self.job.where, what, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _get(self, until: float | None) -> dict[str, Any]:
+        job = self.job
         try:
-            return await self.hook.get(self.job.name, self.job.namespace)
+            return await self._retrying(
+                lambda: self.hook.get(job.name, job.namespace), "read it", until
+            )
         except errors.TFJobNotFound:
-            raise Lost(f"TFJob {self.job.where} {DELETED}") from None
+            raise Lost(f"TFJob {job.where} {DELETED}") from None
 
     async def _reread(self, follow: Follow) -> None:
-        """Read the job while the watch reconnects; an unavailable API is not yet a failure
-        (the watch keeps trying, and the deadlines still hold)."""
+        """Read the job while the watch reconnects, for up to ``poll_interval`` (the limits are
+        checked between tries, and the watch may come back meanwhile)."""
+        until = time.time() + self.poll_interval
         try:
-            obj = await self._get()
-        except errors.TFJobUnavailable as exc:
-            self.log.warning("TFJob %s: cannot read it now (%s); still waiting", follow.where, exc)
+            obj = await self._get(min(until, self.limits.deadline or until))
+        except Unavailable:
             return
         self._update(follow, obj)
+
+    async def _delete(self) -> str | None:
+        """Delete the job at a limit (this very one: its uid is the precondition); None when it
+        was, else what became of it."""
+        job = self.job
+        delete = lambda: self.hook.delete(job.name, job.namespace, uid=job.uid)
+        try:
+            await self._retrying(delete, "delete it", time.time() + DELETE_PATIENCE)
+        except Unavailable as exc:
+            return (
+                f"it could NOT be deleted (the API server stayed unavailable: {exc}) and may "
+                "still run: the reaper deletes it once the task has failed for good "
+                "(docs/orphans.md)"
+            )
+        return None
+
+    async def _unread(self, exc: Unavailable) -> TFJobEvent:
+        """The task's deadline passed before the job could be read at all."""
+        where = self.job.where
+        if not self.limits.owned:
+            message = f"TFJob {where} could not be read before the sensor's timeout ({exc})"
+            return self._event("deadline", message)
+        ended = await self._delete() or "it was deleted"
+        return self._event(
+            "deadline", report.deadline_message(where, f"{UNREAD}: {exc}", ended=ended)
+        )
 
     async def _settle(self, follow: Follow, inbox: Events) -> None:
         """Bring the ledger up to the job's final state: from the pod watch, which may trail the
@@ -203,8 +277,10 @@ class JobFollower:
             follow.where,
             SETTLE_SECONDS,
         )
-        with contextlib.suppress(errors.TFJobError):  # pods may be gone (cleanPodPolicy All)
-            for pod in (await self.hook.list_pods(self.job.name, self.job.namespace))[0]:
+        job, until = self.job, time.time() + LOG_DRAIN_SECONDS
+        listing = lambda: self.hook.list_pods(job.name, job.namespace)
+        with contextlib.suppress(errors.TFJobError, Unavailable):  # gone: cleanPodPolicy All
+            for pod in (await self._retrying(listing, "list its pods", until))[0]:
                 follow.pod(pod)
 
     def _job_event(self, follow: Follow, event: dict[str, Any]) -> None:
@@ -221,18 +297,21 @@ class JobFollower:
         if event["type"] == "ABSENT" or not pod.get("status"):
             return
         outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
-        if self.get_logs and status.has_run(pod) and outcome.pod not in self._streams:
-            self._streams[outcome.pod] = asyncio.create_task(
+        if event["type"] != "DELETED":
+            self._uids[outcome.pod] = outcome.pod_key
+        if self.get_logs and status.has_run(pod) and outcome.pod_key not in self._streams:
+            self._streams[outcome.pod_key] = asyncio.create_task(
                 self._stream_log(follow, outcome), name=outcome.pod
             )
 
     async def _stream_log(self, follow: Follow, outcome: status.ReplicaOutcome) -> None:
-        """Print a replica's log until its pod has finished: a container restarted in place is
-        followed again from where its log was read (no line twice, none lost)."""
-        cursor = self._cursors.setdefault(outcome.replica, LogCursor())
+        """Print a pod's log until it has finished: a container restarted in place is followed
+        again from where its log was read (no line twice, none lost). The log is read by pod
+        name, so it stops once another pod (a re-created replica) has taken the name."""
+        cursor = self._cursors.setdefault(outcome.pod_key, LogCursor())
         backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
         while True:
-            read = cursor.lines
+            read, unavailable = cursor.lines, None
             try:
                 async for line in self.hook.stream_log(
                     outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
@@ -242,18 +321,29 @@ class JobFollower:
                         self.log.info("[%s] %s", outcome.replica, text)
             except errors.TFJobNotFound:
                 return  # the pod is gone
+            except errors.TFJobUnavailable as exc:
+                unavailable = exc  # a dropped stream, or a 5xx/429: look again
             except errors.TFJobError:
-                pass  # not started yet, or a dropped stream: look again
-            if outcome.pod in follow.ledger.finished_pods:
+                pass  # not started yet: look again
+            if self._ended(follow, outcome):
                 return
             if cursor.lines > read:
                 backoff.reset()
-            await asyncio.sleep(backoff.next())
+            delay = backoff.next()
+            if unavailable is not None:
+                what = f"follow the log of {outcome.pod}"
+                self.log.warning(AGAIN, self.job.where, what, unavailable, delay)
+            await asyncio.sleep(delay)
+
+    def _ended(self, follow: Follow, outcome: status.ReplicaOutcome) -> bool:
+        """Whether ``outcome``'s pod has finished, or another pod has taken its name."""
+        key = outcome.pod_key
+        return key in follow.ledger.finished_pods or self._uids.get(outcome.pod, key) != key
 
     async def _drain(self, follow: Follow) -> None:
         """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
         before the outcome is told: the last lines come before the failure message."""
-        ending = [t for pod, t in self._streams.items() if pod in follow.ledger.finished_pods]
+        ending = [t for key, t in self._streams.items() if key in follow.ledger.finished_pods]
         if ending:
             await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
 
@@ -262,7 +352,7 @@ class JobFollower:
         event["result"] = follow.result()
         cursors = self._cursors
         event["failure"] = follow.failure(
-            lambda replica: list(cursors[replica].tail) if replica in cursors else []
+            lambda failed: list(cursors[failed.pod_key].tail) if failed.pod_key in cursors else []
         )
         return event
 
@@ -295,7 +385,7 @@ def shared_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     trigger's kwargs apart, and 10,000 copies of one kubeconfig (certificates inline: kilobytes
     each) would be 10,000 times the memory of one."""
     key = settings_key(settings)
-    kept = _SETTINGS.setdefault(key, settings)
+    kept = _SETTINGS.setdefault(key, ConnectionSettings(settings))  # its repr hides credentials
     while len(_SETTINGS) > SETTINGS_KEPT:  # the oldest go; their triggers keep their own copy
         del _SETTINGS[next(iter(_SETTINGS))]
     return key, kept

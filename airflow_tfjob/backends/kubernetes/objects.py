@@ -41,6 +41,13 @@ def by_job_label(obj: dict[str, Any]) -> str | None:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
 
 
+def own_key(obj: dict[str, Any]) -> str:
+    """Where a store keeps an object among its routed name's: by uid, as a re-created replica's
+    pod takes the dead one's name (the old pod's late DELETED must not drop the new one)."""
+    meta = obj.get("metadata") or {}
+    return str(meta.get("uid") or meta.get("name") or "")
+
+
 def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     """What a follower reads of an object (``spec.follow``, ``spec.status``, ``spec.report``):
     identity, labels and times; a TFJob's status, run policy and replica counts and policies, and

@@ -55,6 +55,7 @@ from airflow_tfjob.backends.kubernetes.objects import (
     PODS,
     by_job_label,
     by_name,
+    own_key,
     packed,
     slim,
 )
@@ -157,7 +158,7 @@ class SharedWatch:
         self.subscribers: dict[str, set[Subscription]] = {}
         """Routed name -> its subscribers (the index every event goes through)."""
         self.store: dict[str, dict[str, str]] = {}
-        """Routed name -> object name -> the object's last state seen (``slim``, ``packed``)."""
+        """Routed name -> object uid (``own_key``) -> its last state seen (``slim``, ``packed``)."""
         self.synced = False
         """Whether the store reflects a list plus every event since (false while reconnecting)."""
         self.filling = False
@@ -237,7 +238,7 @@ class SharedWatch:
         if event["type"] == "DELETED":
             named = self.store.get(name)
             if named is not None:
-                named.pop((obj.get("metadata") or {}).get("name") or "", None)
+                named.pop(own_key(obj), None)
                 if not named:
                     del self.store[name]
             if subscribers:
@@ -247,8 +248,7 @@ class SharedWatch:
                 self.dropped += 1
                 return
             obj = slim(self.kind, obj)
-            own = obj["metadata"].get("name") or ""
-            self.store.setdefault(name, {})[own] = packed(obj)
+            self.store.setdefault(name, {})[own_key(obj)] = packed(obj)
             event = {"type": event["type"], "kind": self.kind, "object": obj}
         for sub in subscribers or ():
             sub.queue.put_nowait(event)

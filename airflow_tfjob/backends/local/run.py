@@ -22,7 +22,9 @@ class LocalRun:
         obj, state = job.run()
         job.log.info("TFJob %s: %s", job.where, state.summary())
         if state.phase == "Failed":
-            failure = report.failure_message(job.where, state, job.failures, job.tail)
+            failure = report.failure_message(
+                job.where, state, job.failures, lambda failed: job.tail(failed.replica)
+            )
             raise errors.TFJobFailed(failure)
         return report.result(obj, state, job.output)
 

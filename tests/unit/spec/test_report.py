@@ -54,3 +54,27 @@ def test_the_output_replica_is_the_chief_or_master_else_worker_0() -> None:
         {"spec": {"tfReplicaSpecs": {"Master": {"replicas": 1}, "Worker": {"replicas": 1}}}}
     )
     assert ledger.output_replica == "master-0"
+
+
+def test_a_replica_recreated_under_its_name_is_two_pods_and_reported_by_the_last() -> None:
+    first, second = _pod(0, phase="Failed", exit_code=137), _pod(0, phase="Failed", exit_code=1)
+    first["metadata"]["uid"], second["metadata"]["uid"] = "uid-dead", "uid-last"
+    first["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "dead pod"
+    second["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "last pod"
+    ledger = status.ReplicaLedger("chief-0")
+    ledger.observe(first)
+    ledger.observe(second)
+    assert ledger.finished_pods == {"uid-dead", "uid-last"}  # one name, two pods
+    state = status.job_state({"status": {"conditions": [{"type": "Failed", "status": "True"}]}})
+    asked: list[str] = []
+    text = report.failure_message(
+        "ns/job", state, ledger.failures, lambda failed: asked.append(failed.uid) or []
+    )
+    assert "worker-0 (exit code 137), worker-0 (exit code 1)" in text
+    assert "worker-0 termination message: last pod" in text and "dead pod" not in text
+    second["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = ""
+    ledger = status.ReplicaLedger("chief-0")
+    ledger.observe(first)
+    ledger.observe(second)
+    report.failure_message("ns/job", state, ledger.failures, lambda f: asked.append(f.uid) or [])
+    assert asked == ["uid-last"]  # the tail asked of the last pod, by its uid
