@@ -14,7 +14,7 @@ from typing import Any, Literal
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.spec import backstop, status
 
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
@@ -75,7 +75,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
     check_permissions(hook, namespace, logs=request.get_logs)
     earlier = _stored_job(hook, request, name, namespace)
     if earlier is not None:
-        return earlier, True
+        return _own_time(hook, request, earlier), True
     for _ in range(MAX_ATTEMPTS):
         try:
             created = hook.create(request.manifest)
@@ -89,7 +89,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
             except errors.TFJobNotFound:
                 continue  # deleted between our create and get: create again
         if _resolve(hook, request, existing, decide(existing, identity)):
-            return existing, True
+            return _own_time(hook, request, existing), True
     raise errors.TFJobError(
         f"could not create TFJob {namespace}/{name} after {MAX_ATTEMPTS} attempts"
     )
@@ -112,6 +112,35 @@ def _stored_job(
         "Adopting TFJob %s/%s recorded by an earlier try", stored["namespace"], stored["name"]
     )
     return job
+
+
+def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict[str, Any]:
+    """An adopted running job whose deadline is the backstop of the try that created it: raise
+    it so this try gets its own time (``spec.backstop``); the patched job is what is followed."""
+    seconds = backstop.extended(job, request.manifest, time.time())
+    if seconds is None:
+        return job
+    meta = job["metadata"]
+    request.log.info(
+        "TFJob %s/%s: raising runPolicy.activeDeadlineSeconds from %s to %d s, so this try has "
+        "its own execution_timeout (the deadline backstop counts from the job's start)",
+        meta["namespace"],
+        meta["name"],
+        (job["spec"].get("runPolicy") or {}).get("activeDeadlineSeconds"),
+        seconds,
+    )
+    body = {"spec": {"runPolicy": {"activeDeadlineSeconds": seconds}}}
+    try:
+        return hook.patch(meta["name"], meta["namespace"], body)
+    except errors.TFJobError as exc:  # e.g. no patch permission: follow it as it is
+        request.log.warning(
+            "TFJob %s/%s: could not raise its activeDeadlineSeconds (%s); it still ends at the "
+            "deadline its first try set",
+            meta["namespace"],
+            meta["name"],
+            exc,
+        )
+        return job
 
 
 def _resolve(
