@@ -74,6 +74,20 @@ def not_started_message(where: str, seconds: float, outcomes: Iterable[ReplicaOu
     )
 
 
+def not_deleted(message: str, reason: str) -> str:
+    """``message`` (a limit passed, "... was deleted") for a job whose deletion failed: it is
+    still running, and why it could not be deleted."""
+    truth = (
+        f"could not be deleted ({reason}) and is still running; the reaper deletes it once its "
+        "task has ended, or delete it by hand"
+    )
+    return (
+        message.replace("was deleted", truth, 1)
+        if "was deleted" in message
+        else (f"{message}; it {truth}")
+    )
+
+
 def deadline_message(where: str, phase: str, *, ended: str = "it was deleted") -> str:
     """The task's ``execution_timeout`` passed first (every backend and mode says it so)."""
     return f"TFJob {where} did not finish before the task's execution_timeout ({phase}); {ended}"

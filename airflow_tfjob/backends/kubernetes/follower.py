@@ -25,7 +25,7 @@ from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.spec import report, status
 from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
 from airflow_tfjob.spec.jobref import JobRef
@@ -116,14 +116,11 @@ class JobFollower:
                 return await self._wait(follow, jobs, inbox)
 
     async def _wait(self, follow: Follow, jobs: watches.Subscription, inbox: Events) -> TFJobEvent:
-        job = self.job
         while not follow.done:
             left = follow.seconds_left(time.time())
             if left <= 0 and (expiry := follow.expired(time.time())) is not None:
-                if expiry.delete:
-                    await self.hook.delete(job.name, job.namespace, uid=job.uid)
                 kind: EventKind = "error" if expiry.kind == "startup" else "deadline"
-                return self._event(kind, expiry.message)
+                return self._event(kind, await self._expire(expiry.message, expiry.delete))
             # A healthy watch tells every change, and says when it stops being healthy (STALE):
             # sleep until the nearest limit. Otherwise read the job every poll_interval of quiet.
             wait = left if jobs.healthy else min(left, self.poll_interval)
@@ -134,6 +131,19 @@ class JobFollower:
         if self.get_logs:
             await self._drain(follow)
         return self._finished(follow)
+
+    async def _expire(self, message: str, delete: bool) -> str:
+        """Delete the job at a limit that says so; what to tell: the limit's message, or, when
+        the deletion failed, that the job still runs and why (it keeps its labels, so the
+        reaper finds it once the task has ended)."""
+        if not delete:
+            return message
+        job = self.job
+        try:
+            await self.hook.delete(job.name, job.namespace, uid=job.uid)
+        except errors.TFJobError as exc:
+            return report.not_deleted(message, str(exc))
+        return message
 
     async def _start(self, jobs: watches.Subscription, inbox: Events) -> tuple[Follow, str]:
         """The job as the shared watch has it (no request when it is in sync), else read, and
