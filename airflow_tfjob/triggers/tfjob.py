@@ -35,9 +35,10 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import outcome
+from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
 from airflow_tfjob.triggers import _taskstate
@@ -169,6 +170,10 @@ class TFJobTrigger(BaseTrigger):
         self._ended = None
         if not ended.delete:
             self.log.info("Keeping TFJob %s (%s)", self.where, self.ending.on_finish_action)
+            try:  # a later run of this task instance (a clear) must not take it as its own
+                await hook.patch(self.name, self.namespace, orphans.collected_patch(self.uid))
+            except errors.TFJobError as exc:
+                self.log.warning("TFJob %s: could not mark it collected (%s)", self.where, exc)
             return
         await hook.delete(self.name, self.namespace, uid=self.uid)
         self.log.info("Deleted TFJob %s (%s)", self.where, self.ending.on_finish_action)

@@ -1,9 +1,10 @@
 """Create the TFJob, or find the one this task instance already made: never two.
 
 The name is deterministic per task instance, so a retried or restarted worker meets its own job as
-a 409. What then happens is decided by ``decide`` (pure): a job of ours still running, or already
-succeeded, is adopted; a failed one from an earlier try is replaced; a job of someone else's is an
-error, never deleted.
+a 409. What then happens is decided by ``decide`` (pure): a job of ours still running, or finished
+while no try followed it, is adopted; a failed one from an earlier try, or a finished one whose
+outcome an earlier run already took (``orphans.COLLECTED``: the task was cleared to run again) is
+replaced; a job of someone else's is an error, never deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import backstop, status
+from airflow_tfjob.spec import backstop, orphans, status
 
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
@@ -29,7 +30,10 @@ def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
         return "foreign"
     if meta.get("deletionTimestamp"):
         return "wait_deleted"
-    return "replace" if status.job_state(existing).phase == "Failed" else "adopt"
+    state = status.job_state(existing)
+    if state.phase == "Failed" or (state.is_terminal and orphans.collected(existing)):
+        return "replace"  # a failed try's job, or one a run before this (cleared) took
+    return "adopt"
 
 
 def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
@@ -106,7 +110,7 @@ def _stored_job(
         job = hook.get(str(stored["name"]), str(stored["namespace"]))
     except errors.TFJobNotFound:
         return None
-    if job["metadata"].get("uid") != stored.get("uid") or status.job_state(job).phase == "Failed":
+    if job["metadata"].get("uid") != stored.get("uid") or decide(job, {}) == "replace":
         return None
     request.log.info(
         "Adopting TFJob %s/%s recorded by an earlier try", stored["namespace"], stored["name"]
@@ -164,7 +168,10 @@ def _resolve(
         return True
     if decision == "replace":
         request.log.info(
-            "Replacing failed TFJob %s (uid %s) from an earlier try", where, meta["uid"]
+            "Replacing TFJob %s (uid %s, %s) from an earlier try",
+            where,
+            meta["uid"],
+            "its outcome already taken" if orphans.collected(existing) else "failed",
         )
         hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])
     _wait_deleted(hook, meta["name"], meta["namespace"], meta["uid"])
