@@ -14,6 +14,7 @@ from typing import Any
 from airflow_tfjob.spec import (
     TfJob,
     TFJobSpecError,
+    backstop,
     checks,
     naming,
     schema,
@@ -125,8 +126,7 @@ def build(
         )
     label_pods(manifest, identity_labels)
     if backstop_seconds is not None:
-        policy = manifest["spec"].setdefault("runPolicy", {})
-        policy.setdefault("activeDeadlineSeconds", backstop_seconds)
+        backstop.apply(manifest, backstop_seconds)
     # what the API server would refuse with a 422, refused here: nothing is sent
     schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, identity_labels

@@ -24,6 +24,20 @@ HANDED_OFF = f"{naming.LABEL_PREFIX}/handed-off"
 """Annotation of a job its task submitted without waiting: it outlives the task on purpose."""
 ON_KILL = f"{naming.LABEL_PREFIX}/on-kill-action"
 """Annotation of a job whose task says ``on_kill_action='keep_tfjob'``."""
+COLLECTED = f"{naming.LABEL_PREFIX}/collected"
+"""Annotation of a finished job kept (``on_finish_action``) after a try took its outcome as its
+own: a later run of the task instance (a clear) replaces it instead of adopting it. A finished
+job without it is adopted: the try that followed it died before taking its outcome."""
+
+
+def collected_patch(uid: str) -> dict[str, Any]:
+    """The merge patch that marks a kept job collected (this very job: its uid must match)."""
+    return {"metadata": {"uid": uid, "annotations": {COLLECTED: "true"}}}
+
+
+def collected(job: Mapping[str, Any]) -> bool:
+    """Whether a try already took this finished job's outcome (``COLLECTED``)."""
+    return ((job.get("metadata") or {}).get("annotations") or {}).get(COLLECTED) == "true"
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,13 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
+from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import outcome
+from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.triggers import _taskstate
 
 __all__ = ["TFJobEvent", "TFJobTrigger"]
 REMOVAL_WAIT_SECONDS = 300.0
@@ -168,6 +170,10 @@ class TFJobTrigger(BaseTrigger):
         self._ended = None
         if not ended.delete:
             self.log.info("Keeping TFJob %s (%s)", self.where, self.ending.on_finish_action)
+            try:  # a later run of this task instance (a clear) must not take it as its own
+                await hook.patch(self.name, self.namespace, orphans.collected_patch(self.uid))
+            except errors.TFJobError as exc:
+                self.log.warning("TFJob %s: could not mark it collected (%s)", self.where, exc)
             return
         await hook.delete(self.name, self.namespace, uid=self.uid)
         self.log.info("Deleted TFJob %s (%s)", self.where, self.ending.on_finish_action)
@@ -188,9 +194,12 @@ class TFJobTrigger(BaseTrigger):
             await self._follower.close()
 
     async def on_kill(self) -> None:
-        """Airflow removed the trigger (3.3+). After this trigger ended the task, that is the sign
-        its end is recorded: apply ``on_finish_action``. Before, a user killed or marked the task:
-        delete the job (``on_kill_action``).
+        """Airflow removed the trigger (3.3+): a user ended the task, or the trigger was handed to
+        another triggerer — Airflow says the same for both. Only a task instance that is no
+        longer ``deferred`` has ended (``_taskstate``): then, after this trigger ended the task,
+        apply ``on_finish_action``; before, delete the job (``on_kill_action``). A hand-over
+        (still ``deferred``) or a state Airflow cannot tell keeps the job: the new owner follows
+        it, and the reaper deletes it if the task did end.
 
         Shielded: Airflow 3.3's triggerer cancels a removed trigger again at every turn of its
         loop (about 1 s), and would cut a deletion short on a busy triggerer; the shielded
@@ -199,6 +208,20 @@ class TFJobTrigger(BaseTrigger):
         await asyncio.shield(self._removed(hook))
 
     async def _removed(self, hook: AsyncTFJobHook) -> None:
+        if self.task_instance is not None:  # None only where no triggerer runs it (tests)
+            ended, state = await _taskstate.ended(self.task_instance)
+            if not ended:
+                self._ended = None  # the new owner applies on_finish_action, if it comes to it
+                if ended is False:
+                    why = "is still deferred: another triggerer follows it now"
+                else:
+                    why = f"could not be read ({state}): the reaper deletes it if the task ended"
+                self.log.info(
+                    "Keeping TFJob %s: the trigger was removed, but its task instance %s",
+                    self.where,
+                    why,
+                )
+                return
         if self._ended is not None:
             await self._finish(hook, self._ended)
         elif self.on_kill_action == "delete_tfjob":

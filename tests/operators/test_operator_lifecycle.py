@@ -136,7 +136,7 @@ def test_execution_timeout_deletes_the_job_and_fails_clearly(
     out = capfd.readouterr().out
     assert "did not finish before the task's execution_timeout (" in out
     eventually(lambda: _jobs(kubeconfig, namespace) == [])
-    eventually(lambda: simulator_pods(kubeconfig, namespace) == [])
+    eventually(lambda: cluster_pods(kubeconfig, namespace) == [])
 
 
 def test_killing_the_task_deletes_the_job(
@@ -163,7 +163,7 @@ def test_killing_the_task_deletes_the_job(
     assert "Deleted TFJob" in (tmp_path / "killed.log").read_text()
 
 
-def simulator_pods(kubeconfig: Path, namespace: str) -> list[str]:
+def cluster_pods(kubeconfig: Path, namespace: str) -> list[str]:
     """Names of the pods left in the namespace."""
     from kubernetes import client, config
 

@@ -29,8 +29,7 @@ from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.airflow_fixtures import operator_body, task_instance
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 
 
 class Secrets:
@@ -134,12 +133,12 @@ def test_an_error_message_shows_no_credential(secrets: Secrets, namespace: str) 
 
 def test_a_deferred_run_logs_and_pushes_no_credential(
     run_dag: Callable[..., Any],
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     secrets: Secrets,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_default_fate("Chief", Fate(duration=0.5, message='{"ok": 1}', logs=["hello"]))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message='{"ok": 1}', logs=["hello"]))
     body = operator_body(deferrable=True, on_finish_action="keep_tfjob")
     dagrun = run_dag(body, namespace=namespace, kubeconfig=str(secrets.kubeconfig))
     ti = task_instance(dagrun, "train")

@@ -18,18 +18,24 @@ from airflow_tfjob.spec.outcome import Ending
 from airflow_tfjob.triggers import tfjob as trigger_mod
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.kubelet.fates import Fate, Script
+from tests.triggers.conftest import set_state
 from tests.triggers.test_trigger import _create, _rebuild, _trigger
 from tests.waiting import eventually
 
 
-def _attached(trigger: TFJobTrigger) -> TFJobTrigger:
-    """What the triggerer does for a task's trigger: attach its task instance."""
-    trigger.task_instance = types.SimpleNamespace(task_id="train")  # type: ignore[assignment]
+def _attached(trigger: TFJobTrigger, ti: Any, state: str) -> TFJobTrigger:
+    """What the triggerer does for a task's trigger: attach its task instance (a real one, in
+    the metadata DB, in the ``state`` Airflow will report when it removes the trigger)."""
+    set_state(ti, state)
+    trigger.task_instance = ti
     return trigger
 
 
-def _ending_trigger(hook: TFJobHook, obj: dict[str, Any], ending: Ending) -> TFJobTrigger:
-    return _attached(_rebuild(_trigger(hook, obj, ending=ending.to_dict(), end_from_trigger=True)))
+def _ending_trigger(
+    hook: TFJobHook, obj: dict[str, Any], ending: Ending, ti: Any, state: str = "success"
+) -> TFJobTrigger:
+    trigger = _rebuild(_trigger(hook, obj, ending=ending.to_dict(), end_from_trigger=True))
+    return _attached(trigger, ti, state)
 
 
 async def _end_then_remove(trigger: TFJobTrigger, *, removed: bool = True) -> Any:
@@ -52,11 +58,11 @@ def _jobs(hook: TFJobHook, namespace: str) -> list[str]:
 
 
 def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
-    replicas: Script, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
     replicas.set_default_fate("Chief", Fate(duration=1.0, message='{"auc": 0.9}'))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    trigger = _ending_trigger(hook, _create(hook, "ends-ok", namespace), Ending())
+    trigger = _ending_trigger(hook, _create(hook, "ends-ok", namespace), Ending(), airflow_ti)
 
     async def run() -> Any:
         events = trigger.run()
@@ -78,12 +84,18 @@ def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
 
 
 def test_a_failure_fails_the_task_with_the_report_in_its_log_and_keeps_the_job(
-    replicas: Script, namespace: str, kubeconfig: Path, capfd: pytest.CaptureFixture[str]
+    replicas: Script,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+    airflow_ti: Any,
 ) -> None:
     replicas.set_default_fate("Chief", Fate(duration=3.0))
     replicas.set_fate("ends-bad", "Worker", 0, Fate(duration=0.3, exit_code=2, message="bad"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    trigger = _ending_trigger(hook, _create(hook, "ends-bad", namespace), Ending())
+    trigger = _ending_trigger(
+        hook, _create(hook, "ends-bad", namespace), Ending(), airflow_ti, "failed"
+    )
     event = asyncio.run(_end_then_remove(trigger))
     assert isinstance(event, TaskFailedEvent)
     out = capfd.readouterr().out
@@ -93,13 +105,13 @@ def test_a_failure_fails_the_task_with_the_report_in_its_log_and_keeps_the_job(
 
 
 def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
-    replicas: Script, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
     replicas.set_default_fate("Chief", Fate(duration=0.5, message='{"loss": 0.2, "acc": 0.8}'))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     ending = Ending(returns="output", multiple_outputs=True, on_finish_action="keep_tfjob")
     event = asyncio.run(
-        _end_then_remove(_ending_trigger(hook, _create(hook, "fn", namespace), ending))
+        _end_then_remove(_ending_trigger(hook, _create(hook, "fn", namespace), ending, airflow_ti))
     )
     assert isinstance(event, TaskSuccessEvent)
     assert event.xcoms == {"return_value": {"loss": 0.2, "acc": 0.8}, "loss": 0.2, "acc": 0.8}
@@ -107,7 +119,7 @@ def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
 
 
 def test_a_soft_failing_sensor_skips_and_never_deletes(
-    replicas: Script, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
     replicas.set_default_fate("Chief", Fate(duration=0.3, exit_code=1, message="oom"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
@@ -124,32 +136,38 @@ def test_a_soft_failing_sensor_skips_and_never_deletes(
                 delete_at_deadline=False,
                 on_kill_action="keep_tfjob",
             )
-        )
+        ),
+        airflow_ti,
+        "skipped",
     )
     assert isinstance(asyncio.run(_end_then_remove(trigger)), TaskSkippedEvent)
     assert _jobs(hook, namespace) == ["watched"]
 
 
 def test_a_triggerer_stopping_before_the_end_is_recorded_loses_nothing(
-    replicas: Script, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
     replicas.set_default_fate("Chief", Fate(duration=0.5, message="kept"))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    trigger = _ending_trigger(hook, _create(hook, "twice", namespace), Ending())
+    trigger = _ending_trigger(hook, _create(hook, "twice", namespace), Ending(), airflow_ti)
     first = asyncio.run(_end_then_remove(trigger, removed=False))  # no on_kill: a plain stop
     assert _jobs(hook, namespace) == ["twice"]  # the job, and so the outcome, is still there
-    again = asyncio.run(_end_then_remove(_attached(_rebuild(trigger))))
+    again = asyncio.run(_end_then_remove(_attached(_rebuild(trigger), airflow_ti, "success")))
     assert isinstance(first, TaskSuccessEvent) and isinstance(again, TaskSuccessEvent)
     assert first.xcoms == again.xcoms
     eventually(lambda: _jobs(hook, namespace) == [])
 
 
 def test_a_trigger_never_removed_applies_on_finish_action_itself(
-    replicas: Script, namespace: str, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+    replicas: Script,
+    namespace: str,
+    kubeconfig: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    airflow_ti: Any,
 ) -> None:
     monkeypatch.setattr(trigger_mod, "REMOVAL_WAIT_SECONDS", 0.5)
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    trigger = _ending_trigger(hook, _create(hook, "orphan-end", namespace), Ending())
+    trigger = _ending_trigger(hook, _create(hook, "orphan-end", namespace), Ending(), airflow_ti)
 
     async def run_to_the_end() -> list[Any]:
         return [event async for event in trigger.run()]
@@ -176,11 +194,13 @@ def test_without_a_task_instance_the_worker_resumes(
 
 
 def test_a_kill_deletes_the_job_even_when_the_triggerer_cancels_on_kill_again(
-    replicas: Script, namespace: str, kubeconfig: Path
+    replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
     replicas.set_default_fate("Chief", Fate(exit_code=None))
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
-    trigger = _ending_trigger(hook, _create(hook, "killed-twice", namespace), Ending())
+    trigger = _ending_trigger(
+        hook, _create(hook, "killed-twice", namespace), Ending(), airflow_ti, "failed"
+    )
 
     async def kill() -> list[str]:
         waiting = asyncio.create_task(anext(trigger.run()))

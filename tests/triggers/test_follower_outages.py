@@ -25,10 +25,9 @@ from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
 from airflow_tfjob.spec import naming
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
-from tests.sim.fates import RUNS_FOR_EVER, Fate
-from tests.sim.faults import Rule
-from tests.sim.operator import Operator
-from tests.sim.proxy import FaultProxy
+from tests.faults.proxy import FaultProxy
+from tests.faults.rules import Rule
+from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 
 LINES_A = [f"first run line {i}" for i in range(3)]
 LINES_B = [f"second run line {i}" for i in range(3)]
@@ -86,7 +85,7 @@ MOMENTS = ["start", "re-read", "deadline delete", "log open", "log read"]
 @pytest.mark.parametrize("error", list(ERRORS))
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_an_unavailable_api_at_any_moment_is_outwaited(
-    moment: str, error: str, simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    moment: str, error: str, replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
     name = "outage"
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
@@ -95,11 +94,11 @@ def test_an_unavailable_api_at_any_moment_is_outwaited(
     limits: dict[str, Any] = {}
     worker: dict[str, Any] = {}
     if moment == "deadline delete":
-        simulator.set_fate(name, "Worker", 0, RUNS_FOR_EVER)
+        replicas.set_fate(name, "Worker", 0, RUNS_FOR_EVER)
         limits["deadline"] = time.time() + 6
     elif moment == "log read":  # the log is read again after the container restarts in place
         worker["restart_policy"] = "OnFailure"
-        simulator.set_fate(
+        replicas.set_fate(
             name,
             "Worker",
             0,
@@ -107,7 +106,7 @@ def test_an_unavailable_api_at_any_moment_is_outwaited(
             Fate(duration=1.5, logs=LINES_B, message="done"),
         )
     else:
-        simulator.set_fate(name, "Worker", 0, Fate(duration=3.0, logs=LINES_A, message="done"))
+        replicas.set_fate(name, "Worker", 0, Fate(duration=3.0, logs=LINES_A, message="done"))
     obj = _job(hook, name, namespace, **worker)
     if moment in ("start", "re-read"):  # the watch cannot serve: the follower reads the job
         fault_proxy.fail(r"/tfjobs$", status=403, times=None, watch=False)
@@ -157,11 +156,11 @@ def _gone_or_going(hook: TFJobHook, name: str, namespace: str) -> bool:
 
 
 def test_a_wait_that_never_reaches_the_api_server_ends_at_its_deadline_and_says_so(
-    simulator: Operator, namespace: str, fault_proxy: FaultProxy
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
 ) -> None:
     """Connection refused from the first read on: no failure before the deadline, then a
     message that says the job's state is unknown and that it could not be deleted."""
-    simulator.set_fate("refused", "Worker", 0, RUNS_FOR_EVER)
+    replicas.set_fate("refused", "Worker", 0, RUNS_FOR_EVER)
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     obj = _job(hook, "refused", namespace)
     with socket.socket() as sock:  # a port nobody listens on: connection refused

@@ -16,8 +16,7 @@ from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec import naming
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
-from tests.sim.fates import Fate
-from tests.sim.operator import Operator
+from tests.kubelet.fates import Fate, Script
 
 FIRST = [f"first pod line {i}" for i in range(4)]
 LAST = [f"last pod line {i}" for i in range(4)]
@@ -36,12 +35,12 @@ seen before the second's container runs."""
 )
 def test_both_pods_of_a_recreated_replica_are_logged_once_and_the_last_tail_is_reported(
     first: Fate,
-    simulator: Operator,
+    replicas: Script,
     namespace: str,
     kubeconfig: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    simulator.set_fate("recreated", "Worker", 0, first, LAST_FATE)
+    replicas.set_fate("recreated", "Worker", 0, first, LAST_FATE)
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
     manifest = TfJob(worker=Worker(restart_policy="ExitCode")).to_manifest(
         "recreated", namespace, image="tf:2"

@@ -224,3 +224,25 @@ def test_a_job_airflow_did_not_create_is_followed_by_a_watch_of_its_own(
     assert any("labelSelector" in q and "managed-by" in q for q in queries)
     assert any("fieldSelector" in q and "unlabelled" in q for q in queries)
     assert watches.active() == {}
+
+
+def test_a_deadline_whose_deletion_fails_says_the_job_still_runs_and_why(
+    replicas: Script, namespace: str, fault_proxy: FaultProxy
+) -> None:
+    replicas.set_default_fate("Chief", Fate(exit_code=None))  # runs until deleted
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    obj = _create(hook, "undeletable", namespace)
+    refused = fault_proxy.fail(r"/tfjobs/undeletable$", method="DELETE", status=403, times=None)
+    trigger = _trigger(hook, obj, deadline=time.time() + 3)
+    event = asyncio.run(_first_event(trigger))
+    assert refused.hits >= 1
+    message = event["message"]
+    assert event["kind"] == "deadline" and "lost track" not in message
+    assert "could not be deleted (" in message and "is still running" in message
+    assert "Forbidden" in message or "403" in message  # the server's reason
+    assert "was deleted" not in message
+    fault_proxy.clear()
+    # still there, not being deleted, and found by the reaper's selection (its labels kept)
+    (job,) = hook.list_jobs(namespace, label_selector=naming.selector())[0]
+    assert job["metadata"]["uid"] == obj["metadata"]["uid"]
+    assert not job["metadata"].get("deletionTimestamp")

@@ -246,6 +246,13 @@ class JobFollower:
                 "still run: the reaper deletes it once the task has failed for good "
                 "(docs/orphans.md)"
             )
+        except errors.TFJobNotFound:
+            return None  # gone already: what the deletion was for
+        except errors.TFJobError as exc:  # refused (403, ...): it keeps its labels for the reaper
+            return (
+                f"it could not be deleted ({exc}) and is still running; the reaper deletes it "
+                "once its task has ended, or delete it by hand"
+            )
         return None
 
     async def _unread(self, exc: Unavailable) -> TFJobEvent:

@@ -11,7 +11,7 @@ from airflow_tfjob.backends.kubernetes import submit
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, settings_key
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
-from airflow_tfjob.spec import outcome
+from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
 
@@ -86,6 +86,10 @@ def finish(hook: TFJobHook, log: Any, action: str | None, job: JobRef, phase: st
     """Apply ``on_finish_action`` once logs and output are safe."""
     if not outcome.deletes(action, phase):
         log.info("Keeping TFJob %s (%s)", job.where, action)
+        try:  # a later run of this task instance (a clear) must not take it as its own
+            hook.patch(job.name, job.namespace, orphans.collected_patch(job.uid))
+        except errors.TFJobError as exc:
+            log.warning("TFJob %s: could not mark it collected (%s)", job.where, exc)
         return
     hook.delete(job.name, job.namespace, uid=job.uid)
     log.info("Deleted TFJob %s (%s)", job.where, action)

@@ -1,9 +1,10 @@
 """Create the TFJob, or find the one this task instance already made: never two.
 
 The name is deterministic per task instance, so a retried or restarted worker meets its own job as
-a 409. What then happens is decided by ``decide`` (pure): a job of ours still running, or already
-succeeded, is adopted; a failed one from an earlier try is replaced; a job of someone else's is an
-error, never deleted.
+a 409. What then happens is decided by ``decide`` (pure): a job of ours still running, or finished
+while no try followed it, is adopted; a failed one from an earlier try, or a finished one whose
+outcome an earlier run already took (``orphans.COLLECTED``: the task was cleared to run again) is
+replaced; a job of someone else's is an error, never deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import status
+from airflow_tfjob.spec import backstop, orphans, status
 
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
@@ -29,7 +30,10 @@ def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
         return "foreign"
     if meta.get("deletionTimestamp"):
         return "wait_deleted"
-    return "replace" if status.job_state(existing).phase == "Failed" else "adopt"
+    state = status.job_state(existing)
+    if state.phase == "Failed" or (state.is_terminal and orphans.collected(existing)):
+        return "replace"  # a failed try's job, or one a run before this (cleared) took
+    return "adopt"
 
 
 def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
@@ -75,7 +79,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
     check_permissions(hook, namespace, logs=request.get_logs)
     earlier = _stored_job(hook, request, name, namespace)
     if earlier is not None:
-        return earlier, True
+        return _own_time(hook, request, earlier), True
     for _ in range(MAX_ATTEMPTS):
         try:
             created = hook.create(request.manifest)
@@ -89,7 +93,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
             except errors.TFJobNotFound:
                 continue  # deleted between our create and get: create again
         if _resolve(hook, request, existing, decide(existing, identity)):
-            return existing, True
+            return _own_time(hook, request, existing), True
     raise errors.TFJobError(
         f"could not create TFJob {namespace}/{name} after {MAX_ATTEMPTS} attempts"
     )
@@ -106,12 +110,41 @@ def _stored_job(
         job = hook.get(str(stored["name"]), str(stored["namespace"]))
     except errors.TFJobNotFound:
         return None
-    if job["metadata"].get("uid") != stored.get("uid") or status.job_state(job).phase == "Failed":
+    if job["metadata"].get("uid") != stored.get("uid") or decide(job, {}) == "replace":
         return None
     request.log.info(
         "Adopting TFJob %s/%s recorded by an earlier try", stored["namespace"], stored["name"]
     )
     return job
+
+
+def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict[str, Any]:
+    """An adopted running job whose deadline is the backstop of the try that created it: raise
+    it so this try gets its own time (``spec.backstop``); the patched job is what is followed."""
+    seconds = backstop.extended(job, request.manifest, time.time())
+    if seconds is None:
+        return job
+    meta = job["metadata"]
+    request.log.info(
+        "TFJob %s/%s: raising runPolicy.activeDeadlineSeconds from %s to %d s, so this try has "
+        "its own execution_timeout (the deadline backstop counts from the job's start)",
+        meta["namespace"],
+        meta["name"],
+        (job["spec"].get("runPolicy") or {}).get("activeDeadlineSeconds"),
+        seconds,
+    )
+    body = {"spec": {"runPolicy": {"activeDeadlineSeconds": seconds}}}
+    try:
+        return hook.patch(meta["name"], meta["namespace"], body)
+    except errors.TFJobError as exc:  # e.g. no patch permission: follow it as it is
+        request.log.warning(
+            "TFJob %s/%s: could not raise its activeDeadlineSeconds (%s); it still ends at the "
+            "deadline its first try set",
+            meta["namespace"],
+            meta["name"],
+            exc,
+        )
+        return job
 
 
 def _resolve(
@@ -135,7 +168,10 @@ def _resolve(
         return True
     if decision == "replace":
         request.log.info(
-            "Replacing failed TFJob %s (uid %s) from an earlier try", where, meta["uid"]
+            "Replacing TFJob %s (uid %s, %s) from an earlier try",
+            where,
+            meta["uid"],
+            "its outcome already taken" if orphans.collected(existing) else "failed",
         )
         hook.delete(meta["name"], meta["namespace"], uid=meta["uid"])
     _wait_deleted(hook, meta["name"], meta["namespace"], meta["uid"])

@@ -1,5 +1,5 @@
 """The live tier's DAGs (tests/live). Every replica runs ``GATE`` as a real local process (the
-simulator's REAL fate): it waits until the file named by the run's ``conf["gate"]`` exists, so a
+kubelet's REAL fate): it waits until the file named by the run's ``conf["gate"]`` exists, so a
 test holds the jobs running as long as it needs (all 16 mapped tasks deferred at once, a
 triggerer restarted) and then ends them at once. A replica whose ``<gate>.fail-<index>`` file
 exists fails with exit code 3 instead. Jobs run in the namespace of the ``kubernetes_default``
