@@ -276,18 +276,21 @@ def test_create_asks_for_strict_field_validation_only_where_the_server_supports_
 ) -> None:
     for tag, cls in (("sync", TFJobHook), ("async", AsyncTFJobHook)):
         hook: Hook = cls(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
-        call(hook.create, _manifest(f"{tag}-as-is", namespace))  # the test server: 1.20
-        assert call(hook.server_version).startswith("v1.20.")
-        hook._server_version = "v1.25.0"  # what a 1.25 server's version API would say
-        call(hook.create, _manifest(f"{tag}-strict", namespace))
+        call(hook.create, _manifest(f"{tag}-strict", namespace))  # the test server: 1.36
+        assert call(hook.server_version).startswith("v1.36.")
+        hook._server_version = "v1.24.0"  # what a 1.24 server's version API would say
+        call(hook.create, _manifest(f"{tag}-as-is", namespace))
     creates = [
         query
         for method, path, query in fault_proxy.history
         if (method, path[-7:]) == ("POST", "/tfjobs")
     ]
-    assert ["fieldValidation=Strict" in query for query in creates] == [False, True] * 2
+    assert ["fieldValidation=Strict" in query for query in creates] == [True, False] * 2
     assert fault_proxy.requests(r"^/version/?$") == 2  # read once by each hook
-    # 1.20 ignores the parameter: the strict creates exist as well
+    typo = _manifest("typo", namespace)
+    typo["spec"]["runPolicy"] = {"backofLimit": 2}
+    with pytest.raises(errors.TFJobInvalid, match='unknown field.*backofLimit'):
+        TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).create(typo)  # strict is real
     assert (
         len(call(TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).list_jobs, namespace)[0])
         == 4
