@@ -1,5 +1,7 @@
-"""Every example DAG under ``airflow dags test``: on the local backend with real TensorFlow where
-it can run there, against the test API server and the simulated operator where it needs a cluster."""
+"""Every example DAG under ``airflow dags test``: on the local backend with real TensorFlow, and
+the training examples again on the Kubernetes path: the real training operator makes the pods,
+the process kubelet runs each replica in a network namespace of its own, and TensorFlow trains
+across them by the ``TF_CONFIG`` the operator wrote."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
 from airflow_tfjob.demo import latest_xcom
 from airflow_tfjob.spec import status
 from tests.airflow_fixtures import tfjob_hook
-from tests.kubelet.fates import Script
+from tests.kubelet.fates import REAL, Script
+from tests.waiting import eventually
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -71,6 +75,46 @@ def test_example_tfjob_operator_runs_the_training_script(airflow_db: Path, tmp_p
     assert result["output"]["slope"] == pytest.approx(3.0, abs=0.01)
     assert result["output"]["intercept"] == pytest.approx(-1.0, abs=0.01)
     assert "[worker-1] step 100: loss" in output
+
+
+def _on_cluster(
+    dag_id: str, tmp_path: Path, namespace: str, kubeconfig: Path, replicas: Script
+) -> str:
+    """``airflow dags test`` with ``[tfjob] backend = kubernetes`` against the test cluster,
+    every replica running its real command."""
+    replicas.set_default_fate("*", REAL)
+    connection = {
+        "conn_type": "kubernetes",
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace},
+    }
+    return dags_test(
+        dag_id, tmp_path, AIRFLOW__TFJOB__BACKEND="kubernetes",
+        AIRFLOW_CONN_KUBERNETES_DEFAULT=json.dumps(connection),
+    )  # fmt: skip
+
+
+def test_example_tfjob_function_trains_across_pods_through_the_training_operator(
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    output = _on_cluster("example_tfjob_function", tmp_path, namespace, kubeconfig, replicas)
+    result: dict[str, Any] = latest_xcom("example_tfjob_function", "train")
+    assert result["replicas"] == 3 and result["steps"] == 200
+    assert result["accuracy"] > 0.9 and result["loss"] < 0.3
+    for replica in ("chief-0", "worker-0", "worker-1"):
+        assert f"[{replica}] {replica}: 3 replicas in sync" in output
+    assert latest_xcom("example_tfjob_function", "report").startswith("trained on 3 replicas")
+
+
+def test_example_tfjob_ps_trains_across_pods_with_a_parameter_server(
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path,
+    kube_api: Any,
+) -> None:  # fmt: skip
+    _on_cluster("example_tfjob_ps", tmp_path, namespace, kubeconfig, replicas)
+    result = latest_xcom("example_tfjob_ps", "train_ps")
+    assert result["accuracy"] > 0.9
+    # the PS never exits: the job succeeded on the chief, and nothing of it is left running
+    core = kubernetes.client.CoreV1Api(kube_api)
+    eventually(lambda: not core.list_namespaced_pod(namespace).items, timeout=60)
 
 
 def test_example_tfjob_sensor_waits_for_the_submitted_job(

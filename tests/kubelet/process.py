@@ -1,9 +1,10 @@
 """Run a pod's ``tensorflow`` container command as a local process.
 
-The command runs in its own process group with the pod's environment as the operator wrote it
-(``TF_CONFIG`` included, unchanged), literal values with ``$(VAR)`` expansion and the downward
-API's ``fieldRef`` values, on top of ours; ``python``/``python3`` as the first word means this
-interpreter, and the container's ``terminationMessagePath`` (default ``/dev/termination-log``),
+The command runs in its own process group (and, with pod networking, the pod's network
+namespace) with the pod's environment as the operator wrote it (``TF_CONFIG`` included,
+unchanged), literal values with ``$(VAR)`` expansion and the downward API's ``fieldRef`` values,
+on top of what the image would give (:data:`IMAGE_ENV`); ``python``/``python3`` as the first
+word means this interpreter, and the container's ``terminationMessagePath`` (default ``/dev/termination-log``),
 wherever it appears in the command or an env value, is replaced by a file in the replica's own
 directory (also given as ``$KUBELET_TERMINATION_LOG``); what the process writes there becomes the
 termination message. Stdout and stderr go to the kubelet's log store.
@@ -27,6 +28,17 @@ from tests.kubelet import logstore, podspec
 from tests.kubelet.podspec import Obj
 
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+IMAGE_ENV = {
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "PYTHONUNBUFFERED": "1",
+    "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "2",
+}
+"""The environment of the training image every replica stands for: unbuffered Python, and
+TensorFlow held to one core per replica (it takes every core of the machine otherwise, and a
+test machine has two); a pod's own env wins."""
 KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL when a pod is deleted."""
 
@@ -71,9 +83,11 @@ class LocalProcess:
         return ["ip", "netns", "exec", self.netns, *words] if self.netns else words
 
     def environment(self) -> dict[str, str]:
-        """Our environment, then the container's env in order (``$(VAR)`` expanded, downward
-        API fields resolved), exactly as the operator wrote it."""
-        env = dict(os.environ)
+        """What an image would give (:data:`IMAGE_ENV`, ``PATH``, ``HOSTNAME``), then the
+        container's env in order (``$(VAR)`` expanded, downward API fields resolved), exactly as
+        the operator wrote it. Nothing of the test process's own environment leaks in."""
+        env = {**IMAGE_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env["HOSTNAME"] = self.pod["metadata"]["name"]
         own: dict[str, str] = {}
         for var in self.container.get("env") or []:
             if "value" in var:
@@ -85,7 +99,6 @@ class LocalProcess:
             own[var["name"]] = self._map_path(value)
         env.update(own)
         env["KUBELET_TERMINATION_LOG"] = str(self.termination_file)
-        env["PYTHONUNBUFFERED"] = "1"
         return env
 
     def _map_path(self, text: str) -> str:
