@@ -34,7 +34,13 @@ SLOW_FIXTURES = frozenset(
 )
 """A test using any of these starts processes or an API server: ``slow``. The rest (unit, spec,
 rules, argument checks) is the inner loop: ``pytest -m "not slow"``."""
-SLOW_PATHS = ("tests/local/", "tests/live/", "tests/examples/", "tests/campaign/test_campaign")
+SLOW_PATHS = (
+    "tests/local/",
+    "tests/live/",
+    "tests/examples/",
+    "tests/training/",
+    "tests/campaign/test_campaign",
+)
 
 
 def pytest_collection_modifyitems(config: object, items: list[object]) -> None:

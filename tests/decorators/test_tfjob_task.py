@@ -1,4 +1,4 @@
-"""@task.tfjob with every replica a real local process (the replicas's REAL mode), through dag.test()."""
+"""@task.tfjob with every replica a real local process (the kubelet's REAL mode), through dag.test()."""
 
 from __future__ import annotations
 
