@@ -105,7 +105,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         return missing
 
     async def server_version(self) -> str | None:
-        """The API server's ``gitVersion`` (``v1.20.2``), read once per hook; None when it cannot
+        """The API server's ``gitVersion`` (``v1.36.3``), read once per hook; None when it cannot
         be read (not remembered, so the next call asks again)."""
         if self._server_version is None:
 

@@ -139,7 +139,7 @@ class TFJobHook(Settings, BaseHook):
         return missing
 
     def server_version(self) -> str | None:
-        """The API server's ``gitVersion`` (``v1.20.2``), read once per hook; None when it cannot
+        """The API server's ``gitVersion`` (``v1.36.3``), read once per hook; None when it cannot
         be read (not remembered, so the next call asks again)."""
         if self._server_version is None:
             from kubernetes.client import VersionApi

@@ -49,7 +49,7 @@ KILLED = """
 TFJobOperator(
     task_id="train",
     tfjob=TfJob(worker=Worker(restart_policy=RestartPolicy.EXIT_CODE,
-                              command=["python", "-c", SCRIPT], env={"CHECKPOINTS": FOLDER})),
+                              command=["python", "-c", SCRIPT], env={"CHECKPOINTS": CHECKPOINTS})),
     image="tf:2", namespace=NAMESPACE, kubernetes_conn_id=None, config_file=KUBECONFIG,
     poll_interval=1, startup_timeout_seconds=300,
 )
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_training_is_recreated_and_resumes_from_its_checkpoi
     killer.start()
     dagrun = run_dag(
         KILLED, namespace=namespace, kubeconfig=str(kubeconfig), script=RESUMING,
-        folder=str(folder),
+        checkpoints=str(folder),
     )  # fmt: skip
     killer.join(timeout=5)
     out = capfd.readouterr().out
