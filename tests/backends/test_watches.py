@@ -33,6 +33,9 @@ IDENTITY = naming.identity(naming.task_labels("dag", "task", "run", -1, 1))
 def _job(name: str, namespace: str, *, ours: bool, pods_labelled: bool) -> dict[str, Any]:
     manifest = TfJob(worker=Worker(replicas=1)).to_manifest(name, namespace, image="tf:2")
     manifest["metadata"]["labels"] = dict(naming.MANAGED_BY) if ours else {"team": "theirs"}
+    # These tests write each job's pods themselves, exactly when they need them: the training
+    # operator leaves alone a job another controller manages (as MultiKueue's jobs are).
+    manifest["spec"]["runPolicy"]["managedBy"] = "kueue.x-k8s.io/multikueue"
     if pods_labelled:
         label_pods(manifest, IDENTITY)
     return manifest
@@ -44,7 +47,8 @@ def _pod(job: str, index: int = 0, labels: dict[str, str] | None = None) -> dict
             "name": f"{job}-worker-{index}",
             "labels": {**(labels or {}), JOB_NAME_LABEL: job},
         },
-        "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]},
+        # a scheduler nobody runs: the pod stays as written (no kubelet runs it)
+        "spec": {"schedulerName": "none", "containers": [{"name": "tensorflow", "image": "tf:2"}]},
     }
 
 
@@ -69,8 +73,7 @@ class Ground:
             )
 
     def pods(self, job: str, *indices: int, labels: dict[str, str] | None = None) -> None:
-        """Pods of ``job``, as the training operator makes them (with its template's
-        ``labels``)."""
+        """Pods of ``job``, as its controller makes them (with its template's ``labels``)."""
         for index in indices:
             self.core.create_namespaced_pod(self.namespace, _pod(job, index, labels))
 

@@ -5,7 +5,8 @@ and nothing schedules or runs pods. This kubelet does that part, through the rea
 
 - it registers a Node (``tfjob-kubelet``) whose status points the apiserver's log proxy at its
   ``containerLogs`` endpoint (:mod:`tests.kubelet.logserver`);
-- it binds every unscheduled pod to that Node (``pods/binding``, as kube-scheduler would);
+- it binds every unscheduled pod of the default scheduler to that Node (``pods/binding``, as
+  kube-scheduler would);
 - for each pod bound to it, a :class:`~tests.kubelet.runner.PodRunner` runs the ``tensorflow``
   container: the pod's real command as a local process (``REAL``) or the namespace's scripted
   :class:`~tests.kubelet.fates.Fate` (how long it runs, its lines, exit code, termination
@@ -32,6 +33,7 @@ from tests.kubelet.podspec import Obj
 
 log = logging.getLogger(__name__)
 NODE_NAME = "tfjob-kubelet"
+DEFAULT_SCHEDULER = "default-scheduler"
 
 
 class Kubelet:
@@ -118,7 +120,8 @@ class Kubelet:
         elif meta.get("deletionTimestamp"):
             threading.Thread(target=self._finish_deletion, args=(pod,), daemon=True).start()
         elif not spec.get("nodeName"):
-            self._bind(pod)
+            if spec.get("schedulerName", DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER:
+                self._bind(pod)  # as kube-scheduler would; another scheduler's pods wait for it
         elif spec["nodeName"] == self.node_name:
             self._ensure_runner(pod)
 
