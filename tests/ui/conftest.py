@@ -41,6 +41,9 @@ RUNS = {
     "secret": ("secret_train", "manual__2026-11-04T00:00:00+00:00"),
 }
 """The DAG run behind each simulated job (``ui_server`` creates them, with their task instances)."""
+TASK_STATES = {"running": "failed"}
+"""Task instance states set by ``ui_server`` (others have none: queued runs): the running job's
+task failed, so the job is an orphan."""
 
 
 @dataclass(frozen=True)
@@ -222,8 +225,8 @@ def ui_server(
         eventually(lambda: _healthy(url) or server.poll() is not None, timeout=120, interval=0.5)
         assert server.poll() is None, log.read_text()[-3000:]
         ui = UiServer(url, log, env)
-        for dag_id, run_id in RUNS.values():
-            ui.create_run(dag_id, run_id)
+        for role, (dag_id, run_id) in RUNS.items():
+            ui.create_run(dag_id, run_id, task_state=TASK_STATES.get(role))
         yield ui
     finally:
         server.send_signal(signal.SIGTERM)

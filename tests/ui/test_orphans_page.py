@@ -71,8 +71,9 @@ def test_orphans_are_marked_and_only_an_editor_may_delete_one(
         assert re.fullmatch(mark, viewer["public-train-orphan"]["orphan"])
         assert viewer["public-train-orphan"]["can_delete"] is False
         assert "public-train-elsewhere" not in admin  # another deployment's job
-        live = admin[ui_jobs.names["running"]]  # its run is queued: its task will follow it
-        assert live["task_state"] is None and live["orphan"] is None
+        live = admin[ui_jobs.names["running"]]  # its task failed: an orphan too
+        assert live["task_state"] == "failed", live
+        assert re.fullmatch(r"task failed \d+ s ago; job still running", live["orphan"]), live
         done_ok = admin[ui_jobs.names["succeeded"]]
         assert done_ok["orphan"] is None and done_ok["can_delete"] is False
 
