@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,6 +15,9 @@ from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.hooks import _retry
 from airflow_tfjob.hooks._base import POD, Settings, failure, read_kubeconfig
 
+YIELD_EVERY = 32
+"""A log stream with lines buffered hands the event loop on after this many: the other replicas'
+streams open meanwhile (before their pods may be deleted), and a triggerer's other triggers run."""
 T = TypeVar("T")
 CNCF_HOOKS = "airflow.providers.cncf.kubernetes.hooks.kubernetes"
 
@@ -35,6 +39,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         Settings.__init__(self, kubernetes_conn_id, **kwargs)
         BaseHook.__init__(self)
         self._cncf: Any = None
+        self._log_api: Any = None
+        """The API client this hook's log streams share, inside ``log_session``."""
 
     async def _kube(self) -> Any:
         if self._cncf is None:
@@ -306,6 +312,28 @@ class AsyncTFJobHook(Settings, BaseHook):
         )
         return data.decode("utf-8", "replace")
 
+    @contextlib.asynccontextmanager
+    async def log_session(self) -> AsyncIterator[None]:
+        """Within it, this hook's log streams share one API client, built now: a stream then
+        opens in the time of one request, not of building a client (its TLS context) first,
+        which is what a replica that prints and exits at once, its pod deleted the moment the
+        job ends, leaves time for. The client reads the hook's configuration at each request,
+        so refreshed credentials apply. For a hook that follows one job (a worker's)."""
+        async with (await self._kube()).get_conn() as api:
+            self._log_api = api
+            try:
+                yield
+            finally:
+                self._log_api = None
+
+    @contextlib.asynccontextmanager
+    async def _log_api_client(self) -> AsyncIterator[Any]:
+        if self._log_api is not None:
+            yield self._log_api
+        else:
+            async with (await self._kube()).get_conn() as api:
+                yield api
+
     async def stream_log(
         self,
         pod: str,
@@ -323,10 +351,14 @@ class AsyncTFJobHook(Settings, BaseHook):
         """
         query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
         try:
-            async with (await self._kube()).get_conn() as api:
+            async with self._log_api_client() as api:
                 response = await _log_request(api, pod, namespace, query, read_timeout)
+                read = 0
                 async for line in response.content:
                     yield line.decode("utf-8", "replace").rstrip("\n")
+                    read += 1
+                    if read % YIELD_EVERY == 0:  # buffered lines never suspend: let others run
+                        await asyncio.sleep(0)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:

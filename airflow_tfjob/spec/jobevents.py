@@ -38,6 +38,25 @@ def reached_at(obj: Mapping[str, Any], phase: str) -> str | None:
     return str(completed) if completed else None
 
 
+CLOCK_SLACK = datetime.timedelta(minutes=5)
+"""How far the triggerer's clock (when a listing began) and the API server's (when a job
+finished) may disagree."""
+
+
+def _time(stamp: str) -> datetime.datetime | None:
+    try:
+        when = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+
+
+def _newer(stamp: str, than: datetime.datetime) -> bool:
+    """Whether ``stamp`` is at or after ``than`` (an unreadable one counts as newer: kept)."""
+    when = _time(stamp)
+    return when is None or when >= than
+
+
 @dataclass
 class Fired:
     """A watcher's memory."""
@@ -67,10 +86,20 @@ class Fired:
         phase = status.job_state(obj).phase
         self.uids[str(obj["metadata"]["uid"])] = reached_at(obj, phase) or now()
 
-    def forget_all_but(self, existing: Iterable[str]) -> bool:
-        """Forget the uids of jobs no longer listed; True when any was forgotten."""
+    def forget_all_but(self, existing: Iterable[str], listed_at: str | None = None) -> bool:
+        """Forget the uids of jobs no longer listed; True when any was forgotten.
+
+        ``listed_at``: when the listing began (``now()``). A job that reached its phase after
+        that (give or take ``CLOCK_SLACK``) may be missing from it only because it is newer
+        than the listing, not gone: a watcher that read the namespace itself after joining a
+        shared stream gets the stream's older listing after its own. Those are kept."""
         listed = set(existing)
-        keep = {uid: at for uid, at in self.uids.items() if uid in listed}
+        began = _time(listed_at) if listed_at else None
+        keep = {
+            uid: at
+            for uid, at in self.uids.items()
+            if uid in listed or (began is not None and _newer(at, began - CLOCK_SLACK))
+        }
         changed = len(keep) != len(self.uids)
         self.uids = keep
         return changed

@@ -103,3 +103,20 @@ def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     except ValueError:
         return None
     return {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": index}
+
+
+def labelled_identity(obj: Mapping[str, Any], deployment: str) -> dict[str, Any] | None:
+    """The task identity of a job this provider created for ``deployment``, ``None`` for any
+    other. Annotations are free text anyone who may create a TFJob can write: the identity they
+    name counts only when the labels ``task_labels`` set agree with it (``managed-by``, this
+    deployment, and each identity label the label-safe form of its annotation)."""
+    found = task_identity(obj)
+    if found is None:
+        return None
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    expected = task_labels(
+        found["dag_id"], found["task_id"], found["run_id"], found["map_index"], 0,
+        deployment=deployment,
+    )  # fmt: skip
+    del expected[f"{LABEL_PREFIX}/try-number"]
+    return found if all(labels.get(k) == v for k, v in expected.items()) else None

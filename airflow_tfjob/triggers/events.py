@@ -105,10 +105,11 @@ class TFJobEventTrigger(BaseEventTrigger):
         hook, namespace, backoff = _hook(kwargs), kwargs["namespace"], Backoff()
         while True:
             try:
+                began = jobevents.now()
                 items, version = await hook.list_jobs(namespace)
                 for obj in items:
                     yield {"type": "LISTED", "object": slim("tfjobs", obj)}
-                yield {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items]}
+                yield _synced(items, began)
                 while True:
                     async for event in hook.watch(
                         namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
@@ -132,12 +133,22 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def filter_shared_stream(
         self, shared_stream: AsyncIterator[Any]
     ) -> AsyncIterator[TriggerEvent]:
-        """An event for each job that is news (``spec.jobevents``), remembered before it fires."""
+        """An event for each job that is news (``spec.jobevents``), remembered before it fires.
+
+        The watcher first lists the namespace itself: Airflow hands a subscriber only what the
+        stream sends after it joined, and a watcher that joins after the stream's listing (a
+        triggerer restart re-subscribes watchers one by one) would miss the jobs that finished
+        while it was away."""
+        caught_up = _own_listing_first(self.serialize()[1], shared_stream)
+        async for event in self._filter(caught_up):
+            yield event
+
+    async def _filter(self, stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         fired = await self._recall()
         hook = None
-        async for raw in shared_stream:
+        async for raw in stream:
             if raw["type"] == "SYNCED":
-                if fired.forget_all_but(raw["uids"]):
+                if fired.forget_all_but(raw["uids"], raw.get("at")):
                     await self._remember(fired)
                 continue
             obj = raw["object"]
@@ -158,7 +169,7 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Without Airflow's shared streams (a test, an older triggerer): a watch of its own."""
         stream = type(self).open_shared_stream(self.serialize()[1])
-        async for event in self.filter_shared_stream(stream):
+        async for event in self._filter(stream):  # its own stream lists first: caught up
             yield event
 
     def _memory_key(self) -> str:
@@ -179,6 +190,35 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def _remember(self, fired: jobevents.Fired) -> None:
         if self.asset_state_store is not None:
             await self.asset_state_store.aset(self._memory_key(), fired.to_dict())
+
+
+def _synced(items: list[dict[str, Any]], began: str) -> dict[str, Any]:
+    """After a listing: the uids listed, and when the listing began (``Fired.forget_all_but``)."""
+    return {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items], "at": began}
+
+
+async def _own_listing_first(
+    kwargs: dict[str, Any], stream: AsyncIterator[Any]
+) -> AsyncIterator[Any]:
+    """The namespace as this watcher lists it (retried like the stream's own listing), then the
+    shared stream: the stream's events queue up for the subscriber meanwhile."""
+    hook, namespace, backoff = _hook(kwargs), kwargs["namespace"], Backoff()
+    while True:
+        try:
+            began = jobevents.now()
+            items, _ = await hook.list_jobs(namespace)
+            break
+        except PERMANENT:
+            raise
+        except errors.TFJobError as exc:
+            delay = backoff.next()
+            log.warning("Listing TFJobs in %s failed (%s); again in %.1f s", namespace, exc, delay)
+            await asyncio.sleep(delay)
+    for obj in items:
+        yield {"type": "LISTED", "object": slim("tfjobs", obj)}
+    yield _synced(items, began)
+    async for raw in stream:
+        yield raw
 
 
 _STREAM_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster", "namespace")

@@ -1,9 +1,16 @@
 """The TFJobs page's FastAPI app, mounted by the plugin at ``/tfjob`` in the api-server.
 
-Every API route needs a logged-in Airflow user (the UI's ``_token`` cookie or a bearer token)
-and shows only the jobs of DAGs that user may read, asked of Airflow's auth manager. Clusters are
-reached through the provider's hook, for the connections and namespaces ``[tfjob] ui_connections``
-and ``ui_namespaces`` name — never a connection a request names that the config does not.
+Every API route needs a logged-in Airflow user (the UI's ``_token`` cookie or a bearer token).
+What the page trusts, and what it does not (``docs/orphans.md``, "Who sees which job"):
+
+- places: only each connection of ``[tfjob] ui_connections`` with each namespace of
+  ``ui_namespaces`` (none: the connection's own) — never a place a request names that they do not;
+- jobs: only those carrying this deployment's labels (``naming.labelled_identity``: managed-by,
+  ``[tfjob] deployment``, and identity labels that agree with the identity annotations);
+- access: from that identity, and only when its task instance exists in Airflow's metadata DB;
+  the user must be allowed to read its DAG (to edit it, to delete the job).
+
+Any other job does not exist for the page: not listed, its detail (and log) and DELETE are 404.
 """
 
 from __future__ import annotations
@@ -43,12 +50,6 @@ def _readable(user: Any, method: Literal["GET", "PUT"] = "GET") -> set[str]:
     return set(get_auth_manager().get_authorized_dag_ids(user=user, method=method))
 
 
-def _ours(obj: dict[str, Any], deployment: str) -> bool:
-    """A job of this Airflow deployment, or one made before jobs carried the label."""
-    found = orphans.deployment(obj)
-    return found is None or found == naming.label_value(deployment)
-
-
 def _hook(conn_id: str) -> Any:
     from airflow_tfjob.hooks.tfjob import TFJobHook
 
@@ -70,29 +71,31 @@ def page() -> str:
 
 @app.get("/api/jobs")
 def jobs(user: GetUserDep) -> dict[str, Any]:
-    """Every TFJob created by Airflow in the configured places, that this user may see."""
+    """Every TFJob this deployment created in the configured places, that this user may see."""
     readable, now, out = _readable(user), _now(), []
     deployment, found_jobs = settings.deployment(), []
     for conn_id, configured in settings.targets():
         target: dict[str, Any] = {"conn_id": conn_id, "namespace": configured, "jobs": []}
         try:
             hook = _hook(conn_id)
-            target["namespace"] = namespace = configured or hook.get_namespace() or "default"
-            found, _ = hook.list_jobs(namespace, label_selector=rows.SELECTOR)
+            target["namespace"] = namespace = _namespace(hook, configured)
+            found, _ = hook.list_jobs(namespace, label_selector=naming.selector(deployment))
         except Exception as exc:
             target["error"] = _unreachable(conn_id, target["namespace"], exc)
             out.append(target)
             continue
         for obj in found:
-            identity = rows.task_identity(obj)
-            if identity and identity["dag_id"] in readable and _ours(obj, deployment):
+            identity = naming.labelled_identity(obj, deployment)
+            if identity and identity["dag_id"] in readable:
                 found_jobs.append((target, obj, identity))
         out.append(target)
     states = tasks.states(identity for _, _, identity in found_jobs)
     editable = _readable(user, "PUT") if found_jobs else set()
     for target, obj, identity in found_jobs:
-        row = rows.job_row(obj, conn_id=target["conn_id"], now=now)
         task = states.get(tasks.key(identity))
+        if task is None:  # no such task instance in this Airflow: not a job of ours to show
+            continue
+        row = rows.job_row(obj, conn_id=target["conn_id"], now=now)
         can_delete = identity["dag_id"] in editable
         target["jobs"].append(rows.with_task(row, obj, task, now=now, can_delete=can_delete))
     for target in out:
@@ -100,12 +103,17 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
     return {"generated_at": now.isoformat(), "ui_base": settings.ui_base(), "targets": out}
 
 
+def _namespace(hook: Any, configured: str | None) -> str:
+    """The namespace a configured place names (``None``: the connection's own)."""
+    return configured or hook.get_namespace() or "default"
+
+
 @app.get("/api/jobs/{conn_id}/{namespace}/{name}")
 def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, Any]:
     """One job: conditions, pods, and the chief's (or worker 0's) last log lines."""
 
     hook, obj = _read(conn_id, namespace, name)
-    identity = _visible(obj, user, namespace, name)
+    identity, task = _visible(obj, user, namespace, name)
     try:
         pods, _ = hook.list_pods(name, namespace)
     except Exception as exc:
@@ -121,33 +129,46 @@ def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, 
             log = [f"(no log: {exc})"]
     now = _now()
     detail = rows.job_detail(obj, pods, log, conn_id=conn_id, now=now)
-    task = tasks.states([identity]).get(tasks.key(identity))
     can_delete = identity["dag_id"] in _readable(user, "PUT")
     detail = rows.with_task(detail, obj, task, now=now, can_delete=can_delete)
     return {**detail, "ui_base": settings.ui_base()}
 
 
-def _visible(obj: dict[str, Any], user: Any, namespace: str, name: str) -> dict[str, Any]:
-    """The job's task identity, when this user may see the job (else: not found)."""
-    identity = rows.task_identity(obj)
-    if (
-        identity is None
-        or identity["dag_id"] not in _readable(user)
-        or not _ours(obj, settings.deployment())
-    ):
+Task = tuple[str | None, Any]
+"""A task instance's ``(state, end_date)``."""
+
+
+def _visible(
+    obj: dict[str, Any], user: Any, namespace: str, name: str
+) -> tuple[dict[str, Any], Task]:
+    """The job's task identity and its task instance, when the job is this deployment's (its
+    labels), its task instance exists, and this user may read its DAG; else: not found."""
+    identity = naming.labelled_identity(obj, settings.deployment())
+    task = None
+    if identity is not None and identity["dag_id"] in _readable(user):
+        task = tasks.states([identity]).get(tasks.key(identity))
+    if identity is None or task is None:
         raise HTTPException(404, f"TFJob {namespace}/{name} not found")  # not: "forbidden"
-    return identity
+    return identity, task
 
 
 def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, dict[str, Any]]:
-
-    if conn_id not in {c for c, _ in settings.targets()}:
+    """The job, read only from a configured place (a connection of ``[tfjob] ui_connections``,
+    a namespace of ``ui_namespaces``): any other connection or namespace is not found."""
+    places = [n for c, n in settings.targets() if c == conn_id]
+    if not places:
         raise HTTPException(404, f"connection {conn_id!r} is not one of [tfjob] ui_connections")
     hook = _hook(conn_id)
     try:
+        if namespace not in {_namespace(hook, configured) for configured in places}:
+            raise HTTPException(
+                404, f"namespace {namespace!r} is not one the TFJobs page serves for {conn_id!r}"
+            )
         return hook, hook.get(name, namespace)
     except errors.TFJobNotFound:
         raise HTTPException(404, f"TFJob {namespace}/{name} not found") from None
+    except HTTPException:
+        raise
     except Exception as exc:
         raise HTTPException(503, _unreachable(conn_id, namespace, exc)) from None
 
@@ -157,13 +178,12 @@ def delete_orphan(conn_id: str, namespace: str, name: str, user: GetUserDep) -> 
     """Delete a job that outlives its task instance; only for users who may edit its DAG."""
 
     hook, obj = _read(conn_id, namespace, name)
-    identity = _visible(obj, user, namespace, name)
+    identity, task = _visible(obj, user, namespace, name)
     if identity["dag_id"] not in _readable(user, "PUT"):
         raise HTTPException(
             403, f"deleting a TFJob needs edit access to DAG {identity['dag_id']!r}"
         )
-    task = tasks.states([identity]).get(tasks.key(identity))
-    verdict = orphans.check(obj, task[0] if task is not None else orphans.GONE)
+    verdict = orphans.check(obj, task[0])
     if verdict is None:
         raise HTTPException(409, f"TFJob {namespace}/{name} is not an orphan: its task follows it")
     uid = obj["metadata"]["uid"]

@@ -2,7 +2,8 @@
 
 A row per job (state, age, duration, replica counts per type, the task instance it belongs to)
 and a detail view (conditions timeline, each replica's pod, the output replica's last log lines).
-The task identity comes from the annotations the operator writes (unabridged, unlike labels).
+The task identity comes from the annotations the operator writes (unabridged, unlike labels);
+which jobs are shown at all, ``app`` decides (``naming.labelled_identity``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from urllib.parse import quote
 
 from airflow_tfjob.spec import naming, orphans, status
 
-SELECTOR = naming.selector()
-"""Label selector of the TFJobs Airflow created."""
 task_identity = naming.task_identity
 
 

@@ -289,7 +289,7 @@ def test_create_asks_for_strict_field_validation_only_where_the_server_supports_
     assert fault_proxy.requests(r"^/version/?$") == 2  # read once by each hook
     typo = _manifest("typo", namespace)
     typo["spec"]["runPolicy"] = {"backofLimit": 2}
-    with pytest.raises(errors.TFJobInvalid, match='unknown field.*backofLimit'):
+    with pytest.raises(errors.TFJobInvalid, match=r"unknown field.*backofLimit"):
         TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).create(typo)  # strict is real
     assert (
         len(call(TFJobHook(None, config_file=str(fault_proxy.kubeconfig)).list_jobs, namespace)[0])

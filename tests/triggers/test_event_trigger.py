@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.triggers.shared_stream import SharedStreamManager
 
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import TFJobSpecError
+from airflow_tfjob.spec import TFJobSpecError, jobevents
 from airflow_tfjob.triggers.events import TFJobEventTrigger
 from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script
@@ -144,6 +145,69 @@ def test_a_restart_fires_for_what_finished_meanwhile_and_never_twice(
         return [e["name"] for e in first.events], [e["name"] for e in second.events]
 
     assert asyncio.run(scenario()) == (["one"], ["two"])
+
+
+class Subscribed:
+    """A watcher on a stream of Airflow's ``SharedStreamManager`` (as the triggerer runs it:
+    the stream broadcast to the subscribers present), its events collected."""
+
+    def __init__(self, manager: SharedStreamManager, trigger_id: int, trigger: Any) -> None:
+        self.manager, self.trigger_id, self.trigger = manager, trigger_id, trigger
+        self.events: list[dict[str, Any]] = []
+        stream = manager.subscribe(
+            trigger_id=trigger_id, trigger=trigger, key=trigger.shared_stream_key()
+        )
+
+        async def collect() -> None:
+            async for event in trigger.filter_shared_stream(stream):
+                self.events.append(dict(event.payload))
+
+        self.task = asyncio.create_task(collect())
+
+    @property
+    def names(self) -> list[str]:
+        return [e["name"] for e in self.events]
+
+    async def leave(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.manager.unsubscribe(self.trigger_id, self.trigger.shared_stream_key())
+
+
+def test_a_watcher_joining_a_shared_stream_late_catches_up_and_fires_once(
+    replicas: Script, namespace: str, kubeconfig: Path
+) -> None:
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig))
+    replicas.set_default_fate("Chief", Fate(duration=0.5, message='"done"'))
+    store = Store()
+    early = _watcher(kubeconfig, namespace, store, phases=["Succeeded", "Failed"])
+    late = _watcher(kubeconfig, namespace, store)  # same stream key, a memory of its own
+    assert early.shared_stream_key() == late.shared_stream_key()
+    for trigger in (early, late):  # both watched before the triggerer went down
+        store.values[trigger._memory_key()] = jobevents.Fired(since=jobevents.now()).to_dict()
+    time.sleep(1.1)  # times have whole seconds
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        await asyncio.to_thread(_create, hook, "one", namespace, {})  # while nobody watches
+        await _until(lambda: _phase(hook, "one", namespace) == "Succeeded")
+        manager = SharedStreamManager()  # the triggerer is back: the early watcher first
+        first = Subscribed(manager, 1, early)
+        await _until(lambda: first.names == ["one"])  # the stream's listing has gone by
+        await asyncio.to_thread(_create, hook, "two", namespace, {})  # finishes as it joins
+        second = Subscribed(manager, 2, late)
+        await _until(lambda: "one" in second.names, timeout=30)
+        await asyncio.to_thread(_create, hook, "three", namespace, {})  # both are subscribed
+        for watcher in (first, second):
+            await _until(lambda w=watcher: {"two", "three"} <= set(w.names))
+        await asyncio.sleep(3)  # nothing comes twice
+        for watcher in (first, second):
+            await watcher.leave()
+        await manager.stop_all()
+        return first.names, second.names
+
+    first, second = asyncio.run(scenario())
+    assert sorted(first) == sorted(second) == ["one", "three", "two"], (first, second)
 
 
 def test_watchers_of_one_namespace_share_a_stream_key_and_others_do_not(

@@ -31,6 +31,18 @@ ROOT = Path(__file__).resolve().parents[2]
 USERS = {"admin": "admin", "viewer": "viewer"}
 DAGS = {"public_train": "train", "public_eval": "evaluate", "secret_train": "train"}
 CHIEF_LOG = ["loading data", "epoch 1: loss 0.61", "epoch 2: loss 0.32", "saved model"]
+DEPLOYMENT = "localhost-8080"
+"""The api-server's ``[tfjob] deployment`` (the default: the host and port of ``[api] base_url``)."""
+RUNS = {
+    "succeeded": ("public_train", "manual__2026-11-01T00:00:00+00:00"),
+    "failed": ("public_train", "manual__2026-11-02T00:00:00+00:00"),
+    "running": ("public_eval", "manual__2026-11-03T00:00:00+00:00"),
+    "secret": ("secret_train", "manual__2026-11-04T00:00:00+00:00"),
+}
+"""The DAG run behind each simulated job (``ui_server`` creates them, with their task instances)."""
+TASK_STATES = {"running": "failed"}
+"""Task instance states set by ``ui_server`` (others have none: queued runs): the running job's
+task failed, so the job is an orphan."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,9 @@ def _manifest(name: str, namespace: str, dag_id: str, task_id: str, run_id: str)
     manifest = TfJob(chief=Chief(), worker=Worker(replicas=2)).to_manifest(
         name, namespace, image="tf:2"
     )
-    manifest["metadata"]["labels"] = naming.task_labels(dag_id, task_id, run_id, -1, 1)
+    manifest["metadata"]["labels"] = naming.task_labels(
+        dag_id, task_id, run_id, -1, 1, deployment=DEPLOYMENT
+    )
     manifest["metadata"]["annotations"] = naming.task_annotations(dag_id, task_id, run_id, -1)
     return manifest
 
@@ -82,13 +96,7 @@ def ui_jobs(
     sim.set_fate(names["failed"], "Chief", 0, RUNS_FOR_EVER)
     sim.set_fate(names["running"], "Chief", 0, Fate(exit_code=None, logs=["evaluating"]))
     hook = tfjob_hook(kubeconfig)
-    runs = {
-        "succeeded": ("public_train", "manual__2026-11-01T00:00:00+00:00"),
-        "failed": ("public_train", "manual__2026-11-02T00:00:00+00:00"),
-        "running": ("public_eval", "manual__2026-11-03T00:00:00+00:00"),
-        "secret": ("secret_train", "manual__2026-11-04T00:00:00+00:00"),
-    }
-    for role, (dag_id, run_id) in runs.items():
+    for role, (dag_id, run_id) in RUNS.items():
         hook.create(_manifest(names[role], namespace, dag_id, DAGS[dag_id], run_id))
     phases = {
         "succeeded": "Succeeded",
@@ -135,10 +143,27 @@ class UiServer:
         """GET ``path`` as ``user`` (``None``: no credentials)."""
         return self.request("GET", path, user)
 
-    def request(self, method: str, path: str, user: str | None) -> httpx.Response:
-        """``method`` on ``path`` as ``user`` (``None``: no credentials)."""
+    def request(self, method: str, path: str, user: str | None, body: Any = None) -> httpx.Response:
+        """``method`` on ``path`` as ``user`` (``None``: no credentials), ``body`` as JSON."""
         headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=60)
+        return httpx.request(method, f"{self.url}{path}", headers=headers, json=body, timeout=60)
+
+    def create_run(self, dag_id: str, run_id: str, task_state: str | None = None) -> None:
+        """A DAG run (and its task instances) in the api-server's metadata DB, through the REST
+        API as admin; ``task_state``: then set every task instance's state to it."""
+        created = self.request(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", "admin",
+            body={"dag_run_id": run_id, "logical_date": None},
+        )  # fmt: skip
+        assert created.status_code == 200, created.text
+        if task_state is None:
+            return
+        task_id = DAGS[dag_id]
+        changed = self.request(
+            "PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", "admin",
+            body={"new_state": task_state},
+        )  # fmt: skip
+        assert changed.status_code == 200, changed.text
 
 
 DAG_FILE = """
@@ -197,7 +222,10 @@ def ui_server(
     try:
         eventually(lambda: _healthy(url) or server.poll() is not None, timeout=120, interval=0.5)
         assert server.poll() is None, log.read_text()[-3000:]
-        yield UiServer(url, log, env)
+        ui = UiServer(url, log, env)
+        for role, (dag_id, run_id) in RUNS.items():
+            ui.create_run(dag_id, run_id, task_state=TASK_STATES.get(role))
+        yield ui
     finally:
         server.send_signal(signal.SIGTERM)
         try:

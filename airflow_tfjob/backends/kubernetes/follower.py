@@ -134,16 +134,27 @@ class JobFollower:
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
-        inbox = Events()  # the job's events, then its pods' too, in the order they come
+        inbox = Events()  # the job's events and its pods', in the order they come
         alone = not self.shared
-        async with watches.subscribe(
-            self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox, alone=alone
-        ) as jobs:
+        async with contextlib.AsyncExitStack() as stack:
+            jobs = await stack.enter_async_context(
+                watches.subscribe(
+                    self.key, hook, job.namespace, "tfjobs", job.name, queue=inbox, alone=alone
+                )
+            )
+            if alone:  # the pod watch is known now: a replica that runs for a moment is seen
+                await stack.enter_async_context(self._pods(PODS, inbox))
             follow, pods = await self._start(jobs, inbox)
-            async with watches.subscribe(
-                self.key, hook, job.namespace, pods, job.name, queue=inbox, alone=alone
-            ):
-                return await self._wait(follow, jobs, inbox)
+            if not alone:  # which pod watch sees the pods depends on the job (pods_kind)
+                await stack.enter_async_context(self._pods(pods, inbox))
+            return await self._wait(follow, jobs, inbox)
+
+    def _pods(self, kind: str, inbox: Events) -> Any:
+        """The subscription to the pod watch ``kind`` that sees this job's pods."""
+        job = self.job
+        return watches.subscribe(
+            self.key, self.hook, job.namespace, kind, job.name, queue=inbox, alone=not self.shared
+        )
 
     async def _wait(self, follow: Follow, jobs: watches.Subscription, inbox: Events) -> TFJobEvent:
         while not follow.done:
@@ -170,6 +181,7 @@ class JobFollower:
         this (only ``Follow``'s state of it)."""
         began = time.monotonic()
         obj: dict[str, Any] | None = None
+        early: list[dict[str, Any]] = []  # pod events before the job's (a worker's pod watch)
         while obj is None:
             waited = time.monotonic() - began
             left = self.poll_interval - waited
@@ -181,11 +193,16 @@ class JobFollower:
             event = await inbox.get(left)
             if event is None or event["type"] == "STALE":
                 continue
+            if event["kind"] != "tfjobs":
+                early.append(event)
+                continue
             if event["type"] in ("DELETED", "ABSENT"):  # a deletion ends the wait here
                 raise Lost(f"TFJob {self.job.where} {DELETED}")
             obj = event["object"]
         follow = Follow(obj, self.limits, uid=self.job.uid)
         self.log.info("TFJob %s: %s", self.job.where, follow.state.summary())
+        for event in early:
+            self._take(follow, event)
         return follow, pods_kind(obj) if self.shared else PODS
 
     def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:

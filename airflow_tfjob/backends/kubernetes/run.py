@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob import errors
-from airflow_tfjob.backends.kubernetes import submit
-from airflow_tfjob.backends.kubernetes.follower import JobFollower, settings_key
+from airflow_tfjob.backends.kubernetes import submit, watches
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
+from airflow_tfjob.backends.kubernetes.objects import PODS
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
 from airflow_tfjob.spec import orphans, outcome
@@ -31,34 +34,79 @@ class KubernetesRun:
     def submit(self) -> dict[str, Any]:
         """Create the job or adopt this task instance's own (once; again: the same object)."""
         if self.submitted is None:
-            self.submitted, _ = submit.submit(self.hook, self.request)
-            self.job = JobRef.of(self.submitted)
-            self.request.on_submitted(self.submitted)
+            self.request.on_submitted(self._create())
+        return self.submitted  # type: ignore[return-value]  # _create set it
+
+    def _create(self) -> dict[str, Any]:
+        """``submit`` without telling the operator (``on_submitted``)."""
+        self.submitted, _ = submit.submit(self.hook, self.request)
+        self.job = JobRef.of(self.submitted)
         return self.submitted
 
     def run(self) -> dict[str, Any]:
         """Follow the job to the end; the XCom result, or ``TFJobFailed``/``TFJobTimeout``."""
-        submitted, request = self.submit(), self.request
-        settings = self.hook.trigger_settings()
-        follower = JobFollower(
-            AsyncTFJobHook(None, **settings),
-            JobRef.of(submitted),
-            limits(submitted, deadline=request.deadline, startup=request.startup_timeout),
-            key=settings_key(settings),
-            log=request.log,
-            get_logs=request.get_logs,
-            poll_interval=request.poll_interval,
-            shared=False,  # one job here: watch it alone, not its namespace
-        )
-        event = asyncio.run(follower.run())
-        ending = outcome.Ending(on_finish_action=request.on_finish_action)
-        result: dict[str, Any] = complete(self.hook, request.log, ending, event)
+        event = asyncio.run(self._submit_and_follow())
+        ending = outcome.Ending(on_finish_action=self.request.on_finish_action)
+        result: dict[str, Any] = complete(self.hook, self.request.log, ending, event)
         return result
+
+    async def _submit_and_follow(self) -> TFJobEvent:
+        """Submit, then follow, with the job's watch and its pods' open from before the job
+        exists: a replica that prints and exits at once, its pod deleted the moment the job
+        ends (``cleanPodPolicy: All``), is seen as it starts, and its log opened then."""
+        request, settings = self.request, self.hook.trigger_settings()
+        hook, key = AsyncTFJobHook(None, **settings), settings_key(settings)
+        meta = request.manifest["metadata"]
+        async with contextlib.AsyncExitStack() as stack:
+            subscriptions = [
+                await stack.enter_async_context(
+                    watches.subscribe(key, hook, meta["namespace"], kind, meta["name"], alone=True)
+                )
+                for kind in ("tfjobs", PODS)
+            ]  # the follower subscribes to these very watches (one per job and kind)
+            if request.get_logs:  # replicas' logs open in the time of a request
+                await stack.enter_async_context(hook.log_session())
+            await _listed(subscriptions, WATCH_PATIENCE)
+            # in threads: the loop keeps reading the watches, and opens logs, meanwhile
+            fresh = self.submitted is None
+            submitted = await asyncio.to_thread(self._create) if fresh else self.submitted
+            assert submitted is not None
+            follower = JobFollower(
+                hook,
+                JobRef.of(submitted),
+                limits(submitted, deadline=request.deadline, startup=request.startup_timeout),
+                key=key,
+                log=request.log,
+                get_logs=request.get_logs,
+                poll_interval=request.poll_interval,
+                shared=False,  # one job here: watch it alone, not its namespace
+            )
+            following = asyncio.ensure_future(follower.run())
+            if fresh:  # the operator records the job (XCom, task state) while it is followed
+                try:
+                    await asyncio.to_thread(request.on_submitted, submitted)
+                except BaseException:
+                    following.cancel()
+                    await asyncio.wait([following])
+                    raise
+            return await following
 
     def kill(self, why: str) -> None:
         """Delete the job (unless ``on_kill_action`` keeps it)."""
         if self.job is not None and self.on_kill_action == "delete_tfjob":
             delete(self.hook, self.request.log, self.job, why)
+
+
+WATCH_PATIENCE = 5.0
+"""How long a worker waits for its job's watches to list before it creates the job anyway (they
+keep trying; the follower reads for itself while they do)."""
+
+
+async def _listed(subscriptions: list[watches.Subscription], patience: float) -> None:
+    """Wait until the watches have listed (or stopped trying for now), ``patience`` at most."""
+    ends = time.monotonic() + patience
+    while any(s.listing for s in subscriptions) and time.monotonic() < ends:
+        await asyncio.sleep(0.01)
 
 
 def limits(job: Mapping[str, Any], *, deadline: float | None, startup: float | None) -> Limits:

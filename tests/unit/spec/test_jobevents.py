@@ -84,5 +84,15 @@ def test_the_memory_survives_a_round_trip_and_forgets_jobs_no_longer_listed() ->
     assert again == fired and again is not None
     assert again.forget_all_but(["u2", "u9"]) and list(again.uids) == ["u2"]
     assert not again.forget_all_but(["u2"])
+
+
+def test_a_listing_older_than_a_fired_job_does_not_forget_it() -> None:
+    fired = jobevents.Fired(since="2026-12-05T10:00:00Z")
+    fired.record(_job("old", "Succeeded", "2026-12-05T10:00:01Z"))
+    fired.record(_job("new", "Succeeded", "2026-12-05T10:20:00Z"))
+    # a shared stream's listing begun at 10:19 cannot have the job that finished at 10:20
+    assert fired.forget_all_but([], listed_at="2026-12-05T10:19:00Z")
+    assert list(fired.uids) == ["new"]
+    assert fired.forget_all_but([], listed_at="2026-12-05T10:30:00Z") and not fired.uids
     assert jobevents.Fired.from_dict(None) is None
     assert jobevents.Fired.from_dict({"uids": {}}) is None

@@ -1,0 +1,91 @@
+"""Replicas that print and exit at once, their pods deleted the moment the job ends
+(``cleanPodPolicy: All``), through real Airflow (``dag.test()``) against the real API server and
+the replicas: every line reaches the task log exactly once, and a replica failing at start-up
+has its last lines in the failure report."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.airflow_fixtures import task_instance
+from tests.kubelet.fates import Fate, LogLine, Script
+
+LINES = 400
+BODY = """
+TFJobOperator(
+    task_id="train",
+    name={name!r},
+    tfjob=TfJob(
+        chief=Chief(), worker=Worker(replicas=2), run_policy=RunPolicy(clean_pod_policy="All")
+    ),
+    image="tf:2",
+    namespace=NAMESPACE,
+    kubernetes_conn_id=None,
+    config_file=KUBECONFIG,
+    poll_interval=1,
+)
+"""
+
+
+def _printed(out: str) -> Counter[str]:
+    """``replica line`` -> how many times the task log has it."""
+    found = re.findall(r"\[((?:chief|worker)-\d)\] (line \d+ of \S+)", out)
+    return Counter(f"{replica} {text}" for replica, text in found)
+
+
+def test_replicas_that_print_and_exit_at_once_lose_no_line(
+    run_dag: Callable[..., Any],
+    replicas: Script,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    for replica_type, index, replica in (
+        ("Chief", 0, "chief-0"),
+        ("Worker", 0, "worker-0"),
+        ("Worker", 1, "worker-1"),
+    ):
+        logs = [LogLine(at=0.0, text=f"line {i} of {replica}") for i in range(LINES)]
+        replicas.set_fate("fast", replica_type, index, Fate(duration=0.0, logs=logs))
+    dagrun = run_dag(BODY.format(name="fast"), namespace=namespace, kubeconfig=str(kubeconfig))
+    assert task_instance(dagrun, "train").state == "success"
+    out = capfd.readouterr().out
+    printed = _printed(out)
+    expected = {
+        f"{replica} line {i} of {replica}"
+        for replica in ("chief-0", "worker-0", "worker-1")
+        for i in range(LINES)
+    }
+    missing = expected - set(printed)
+    said = [line for line in out.splitlines() if "TFJob" in line and "] line " not in line]
+    assert not missing, f"{len(missing)} lines missing; the task said:\n" + "\n".join(said)
+    assert set(printed) == expected and set(printed.values()) == {1}  # exactly once each
+
+
+def test_a_replica_failing_at_start_up_has_its_last_lines_in_the_failure(
+    run_dag: Callable[..., Any],
+    replicas: Script,
+    namespace: str,
+    kubeconfig: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    traceback = [
+        "Traceback (most recent call last):",
+        '  File "/app/train.py", line 1, in <module>',
+        "    import tensorflw as tf",
+        "ModuleNotFoundError: No module named 'tensorflw'",
+    ]
+    replicas.set_default_fate("Chief", Fate(duration=30.0))
+    replicas.set_default_fate("Worker", Fate(duration=30.0))
+    replicas.set_fate("broken", "Worker", 1, Fate(duration=0.0, exit_code=1, logs=traceback))
+    dagrun = run_dag(BODY.format(name="broken"), namespace=namespace, kubeconfig=str(kubeconfig))
+    assert task_instance(dagrun, "train").state == "failed"
+    out = capfd.readouterr().out
+    assert "Failed replicas: worker-1 (exit code 1)" in out
+    assert "worker-1 last log lines:\n" + "\n".join(traceback) in out
