@@ -37,6 +37,8 @@ PROCESS_LIMIT = 240.0
 SENSOR_HEAD_START = 30.0
 """Seconds an external job runs longer, for the sensor task (Airflow start-up) to look at it."""
 SETTLE = 30.0
+ROOT_CA = "kube-root-ca.crt"
+"""The ConfigMap kube-controller-manager's root-CA publisher puts in every namespace."""
 """How long clean-up (foreground deletion, pod removal) may take after the task ended."""
 
 
@@ -395,7 +397,9 @@ class Run:
             time.sleep(0.5)
         record.left_jobs, record.left_pods = jobs, pods
         record.left_configmaps = [
-            c.metadata.name for c in self.core.list_namespaced_config_map(self.namespace).items
+            c.metadata.name
+            for c in self.core.list_namespaced_config_map(self.namespace).items
+            if c.metadata.name != ROOT_CA  # kube-controller-manager's, in every namespace
         ]
 
 
