@@ -49,16 +49,20 @@ def _local(dag_id: str, tmp_path: Path) -> str:
     return dags_test(dag_id, tmp_path, AIRFLOW__TFJOB__BACKEND="local")
 
 
-def test_example_tfjob_function_trains_on_three_local_replicas(
-    airflow_db: Path, tmp_path: Path
-) -> None:
-    output = _local("example_tfjob_function", tmp_path)
+def _trained_on_three_replicas(output: str) -> None:
+    """What example_tfjob_function's run must show, whichever backend ran it."""
     result: dict[str, Any] = latest_xcom("example_tfjob_function", "train")
     assert result["replicas"] == 3 and result["steps"] == 200
     assert result["accuracy"] > 0.9 and result["loss"] < 0.3
     for replica in ("chief-0", "worker-0", "worker-1"):
         assert f"[{replica}] {replica}: 3 replicas in sync" in output
     assert latest_xcom("example_tfjob_function", "report").startswith("trained on 3 replicas")
+
+
+def test_example_tfjob_function_trains_on_three_local_replicas(
+    airflow_db: Path, tmp_path: Path
+) -> None:
+    _trained_on_three_replicas(_local("example_tfjob_function", tmp_path))
 
 
 def test_example_tfjob_ps_trains_with_a_parameter_server(airflow_db: Path, tmp_path: Path) -> None:
@@ -96,13 +100,9 @@ def _on_cluster(
 def test_example_tfjob_function_trains_across_pods_through_the_training_operator(
     airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    output = _on_cluster("example_tfjob_function", tmp_path, namespace, kubeconfig, replicas)
-    result: dict[str, Any] = latest_xcom("example_tfjob_function", "train")
-    assert result["replicas"] == 3 and result["steps"] == 200
-    assert result["accuracy"] > 0.9 and result["loss"] < 0.3
-    for replica in ("chief-0", "worker-0", "worker-1"):
-        assert f"[{replica}] {replica}: 3 replicas in sync" in output
-    assert latest_xcom("example_tfjob_function", "report").startswith("trained on 3 replicas")
+    _trained_on_three_replicas(
+        _on_cluster("example_tfjob_function", tmp_path, namespace, kubeconfig, replicas)
+    )
 
 
 def test_example_tfjob_ps_trains_across_pods_with_a_parameter_server(
