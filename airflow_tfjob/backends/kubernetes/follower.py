@@ -320,12 +320,14 @@ class JobFollower:
         while True:
             read, unavailable = cursor.lines, None
             try:
-                async for line in self.hook.stream_log(
+                lines = self.hook.stream_log(
                     outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
-                ):
-                    text = cursor.accept(line)
-                    if text is not None:
-                        self.log.info("[%s] %s", outcome.replica, text)
+                )
+                async with contextlib.aclosing(lines):
+                    async for line in lines:
+                        text = cursor.accept(line)
+                        if text is not None:
+                            self.log.info("[%s] %s", outcome.replica, text)
             except errors.TFJobNotFound:
                 return  # the pod is gone
             except errors.TFJobUnavailable as exc:
