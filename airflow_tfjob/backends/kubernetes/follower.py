@@ -129,8 +129,7 @@ class JobFollower:
         """Stop following logs (the job keeps running)."""
         for task in self._streams.values():
             task.cancel()
-        if self._streams:
-            await asyncio.wait(list(self._streams.values()))
+        await asyncio.gather(*self._streams.values(), return_exceptions=True)
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
