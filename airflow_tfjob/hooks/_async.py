@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from airflow.sdk import BaseHook
@@ -161,20 +161,19 @@ class AsyncTFJobHook(Settings, BaseHook):
 
     async def list_jobs(self, namespace: str, *, label_selector: str = "") -> res.Page:
         """TFJobs matching ``label_selector`` and the list's resourceVersion."""
-        return res.collect(
-            [page async for page in self.job_pages(namespace, label_selector=label_selector)]
-        )
+        pages = self.job_pages(namespace, label_selector=label_selector)
+        async with contextlib.aclosing(pages):
+            return res.collect([page async for page in pages])
 
-    async def job_pages(
+    def job_pages(
         self, namespace: str, *, label_selector: str = "", limit: int = res.PAGE_SIZE
-    ) -> AsyncIterator[res.Page]:
+    ) -> AsyncGenerator[res.Page, None]:
         """``list_jobs``, ``limit`` at a time; a list that outlives its continue token raises
         ``TFJobWatchExpired`` (410): list again."""
         list_call = lambda api, **kwargs: self._custom(api).list_namespaced_custom_object(
             res.GROUP, res.VERSION, namespace, res.PLURAL, **kwargs
         )
-        async for page in self._pages(list_call, label_selector, limit, namespace, res.RESOURCE):
-            yield page
+        return self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
 
     async def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch a TFJob."""
@@ -183,7 +182,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         )
         return await self._call(call, verb="patch", namespace=namespace, name=name)
 
-    async def watch(
+    def watch(
         self,
         namespace: str,
         *,
@@ -191,7 +190,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         name: str | None = None,
         label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """TFJob events and BOOKMARKs from ``resource_version``; 410 raises TFJobWatchExpired."""
         kwargs = res.watch_kwargs(
             resource_version,
@@ -200,34 +199,34 @@ class AsyncTFJobHook(Settings, BaseHook):
             timeout_seconds=timeout_seconds,
         )
         args = (res.GROUP, res.VERSION, namespace, res.PLURAL)
-        async for item in self._watch(
+        return self._watch(
             lambda api: self._custom(api).list_namespaced_custom_object,
             args,
             kwargs,
             namespace,
             res.RESOURCE,
-        ):
-            yield item
+        )
 
     async def list_pods(self, name: str | None, namespace: str) -> res.Page:
         """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
-        return res.collect([page async for page in self.pod_pages(name, namespace)])
+        pages = self.pod_pages(name, namespace)
+        async with contextlib.aclosing(pages):
+            return res.collect([page async for page in pages])
 
-    async def pod_pages(
+    def pod_pages(
         self,
         name: str | None,
         namespace: str,
         *,
         label_selector: str = "",
         limit: int = res.PAGE_SIZE,
-    ) -> AsyncIterator[res.Page]:
+    ) -> AsyncGenerator[res.Page, None]:
         """``list_pods``, ``limit`` at a time (410 as in ``job_pages``), with ``label_selector``'s
         requirements too."""
         list_call = lambda api, **kwargs: self._core(api).list_namespaced_pod(namespace, **kwargs)
-        async for page in self._pages(
+        return self._pages(
             list_call, res.pods_selector(name, label_selector), limit, namespace, POD
-        ):
-            yield page
+        )
 
     async def _pages(
         self,
@@ -236,7 +235,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         limit: int,
         namespace: str,
         resource: str,
-    ) -> AsyncIterator[res.Page]:
+    ) -> AsyncGenerator[res.Page, None]:
         token: str | None = None
         while True:
             kwargs = res.page_kwargs(label_selector, limit, token)
@@ -250,7 +249,7 @@ class AsyncTFJobHook(Settings, BaseHook):
             if token is None:
                 return
 
-    async def watch_pods(
+    def watch_pods(
         self,
         name: str | None,
         namespace: str,
@@ -258,7 +257,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         resource_version: str | None,
         label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``,
         of the pods that also match ``label_selector``."""
         kwargs = res.watch_kwargs(
@@ -267,10 +266,9 @@ class AsyncTFJobHook(Settings, BaseHook):
             label_selector=res.pods_selector(name, label_selector),
             timeout_seconds=timeout_seconds,
         )
-        async for item in self._watch(
+        return self._watch(
             lambda api: self._core(api).list_namespaced_pod, (namespace,), kwargs, namespace, POD
-        ):
-            yield item
+        )
 
     async def _watch(
         self,
@@ -279,7 +277,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         kwargs: dict[str, Any],
         namespace: str,
         resource: str,
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         try:
             async with (await self._kube()).get_conn() as api, _json_watch() as stream:
                 async for raw in stream.stream(func(api), *args, **kwargs):
@@ -343,7 +341,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         since_time: str | None = None,
         timestamps: bool = False,
         read_timeout: float | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Follow a container's log line by line until the container ends.
 
         With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
@@ -353,12 +351,15 @@ class AsyncTFJobHook(Settings, BaseHook):
         try:
             async with self._log_api_client() as api:
                 response = await _log_request(api, pod, namespace, query, read_timeout)
-                read = 0
-                async for line in response.content:
-                    yield line.decode("utf-8", "replace").rstrip("\n")
-                    read += 1
-                    if read % YIELD_EVERY == 0:  # buffered lines never suspend: let others run
-                        await asyncio.sleep(0)
+                try:
+                    read = 0
+                    async for line in response.content:
+                        yield line.decode("utf-8", "replace").rstrip("\n")
+                        read += 1
+                        if read % YIELD_EVERY == 0:  # buffered lines never suspend: let others run
+                            await asyncio.sleep(0)
+                finally:
+                    await _discard(response)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
@@ -374,7 +375,35 @@ def _json_watch() -> Any:
         def get_return_type(self, func: object) -> str:
             return ""  # falsy: no model
 
+        async def close(self) -> None:
+            # The base class releases a stream cut short: aiohttp then starts closing its TLS
+            # connection and forgets it, so the session's close does not wait for it.
+            response, self.resp = self.resp, None
+            try:
+                if response is not None:
+                    await _discard(response)
+            finally:
+                await self._api_client.close()
+
     return JsonWatch()
+
+
+async def _discard(response: Any) -> None:
+    """End ``response`` and wait until its connection is closed. A stream cut short (a watch or
+    a log followed until cancelled) cannot go back to the pool: its connection is aborted (no
+    TLS goodbye is owed to a stream we stop reading) rather than closed, which aiohttp would
+    leave to finish after the client is gone, and so after a worker's event loop has ended."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        response.release()
+        return
+    closed = protocol.closed
+    if not response.content.at_eof():
+        protocol.abort()
+    response.release()
+    if closed is not None and protocol.transport is None:
+        await closed
 
 
 async def _log_request(

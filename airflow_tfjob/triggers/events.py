@@ -15,6 +15,7 @@ restarts, is ``spec.jobevents``' rule; its memory lives in Airflow's asset state
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
@@ -111,13 +112,15 @@ class TFJobEventTrigger(BaseEventTrigger):
                     yield {"type": "LISTED", "object": slim("tfjobs", obj)}
                 yield _synced(items, began)
                 while True:
-                    async for event in hook.watch(
+                    watch = hook.watch(
                         namespace, resource_version=version, timeout_seconds=STREAM_SECONDS
-                    ):
-                        obj = event["object"]
-                        version = obj["metadata"].get("resourceVersion") or version
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            yield {"type": event["type"], "object": slim("tfjobs", obj)}
+                    )
+                    async with contextlib.aclosing(watch):  # closed even when we are
+                        async for event in watch:
+                            obj = event["object"]
+                            version = obj["metadata"].get("resourceVersion") or version
+                            if event["type"] in ("ADDED", "MODIFIED"):
+                                yield {"type": event["type"], "object": slim("tfjobs", obj)}
                     backoff.reset()
             except errors.TFJobWatchExpired:
                 continue  # list again at once
@@ -169,8 +172,9 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Without Airflow's shared streams (a test, an older triggerer): a watch of its own."""
         stream = type(self).open_shared_stream(self.serialize()[1])
-        async for event in self._filter(stream):  # its own stream lists first: caught up
-            yield event
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            async for event in self._filter(stream):  # its own stream lists first: caught up
+                yield event
 
     def _memory_key(self) -> str:
         return "tfjob_events_" + settings_key(self.serialize()[1])[:16]

@@ -129,8 +129,7 @@ class JobFollower:
         """Stop following logs (the job keeps running)."""
         for task in self._streams.values():
             task.cancel()
-        if self._streams:
-            await asyncio.wait(list(self._streams.values()))
+        await asyncio.gather(*self._streams.values(), return_exceptions=True)
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
@@ -337,12 +336,14 @@ class JobFollower:
         while True:
             read, unavailable = cursor.lines, None
             try:
-                async for line in self.hook.stream_log(
+                lines = self.hook.stream_log(
                     outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
-                ):
-                    text = cursor.accept(line)
-                    if text is not None:
-                        self.log.info("[%s] %s", outcome.replica, text)
+                )
+                async with contextlib.aclosing(lines):
+                    async for line in lines:
+                        text = cursor.accept(line)
+                        if text is not None:
+                            self.log.info("[%s] %s", outcome.replica, text)
             except errors.TFJobNotFound:
                 return  # the pod is gone
             except errors.TFJobUnavailable as exc:

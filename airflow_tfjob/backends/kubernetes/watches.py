@@ -42,10 +42,11 @@ wake up to check.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from airflow_tfjob import errors
@@ -312,7 +313,7 @@ class SharedWatch:
                 )
                 await asyncio.sleep(delay)
 
-    def _pages(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    def _pages(self) -> AsyncGenerator[tuple[list[dict[str, Any]], str], None]:
         if self.kind == "tfjobs":
             if self.only is not None:
                 return self._one()
@@ -325,7 +326,7 @@ class SharedWatch:
     def _pod_selector(self) -> str:
         return naming.POD_SELECTOR if self.kind == OUR_PODS else ""
 
-    async def _one(self) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    async def _one(self) -> AsyncGenerator[tuple[list[dict[str, Any]], str], None]:
         """The one job's "list": itself, or nothing when it does not exist."""
         try:
             obj = await self.hook.get(self.only or "", self.namespace)
@@ -342,11 +343,12 @@ class SharedWatch:
             present: set[str] = set()
             version = ""
             try:
-                async for items, listed in self._pages():
-                    version = listed
-                    for obj in items:
-                        present.add(self.route(obj) or "")
-                        self._dispatch({"type": "LISTED", "object": obj})
+                async with contextlib.aclosing(self._pages()) as pages:
+                    async for items, listed in pages:
+                        version = listed
+                        for obj in items:
+                            present.add(self.route(obj) or "")
+                            self._dispatch({"type": "LISTED", "object": obj})
             finally:
                 self.filling = False
         for name in [n for n in self.subscribers if n not in present]:
@@ -372,7 +374,7 @@ class SharedWatch:
             for sub in subscribers:
                 sub.queue.put_nowait(event)
 
-    def _watch(self, version: str) -> AsyncIterator[dict[str, Any]]:
+    def _watch(self, version: str) -> AsyncGenerator[dict[str, Any], None]:
         if self.kind != "tfjobs":
             return self.hook.watch_pods(
                 self.only,
@@ -397,10 +399,11 @@ class SharedWatch:
 
     async def _stream(self, version: str) -> str:
         self.connects += 1
-        async for event in self._watch(version):
-            version = (event["object"].get("metadata") or {}).get("resourceVersion") or version
-            if event["type"] != "BOOKMARK":
-                self._dispatch(event)
+        async with contextlib.aclosing(self._watch(version)) as events:
+            async for event in events:
+                version = (event["object"].get("metadata") or {}).get("resourceVersion") or version
+                if event["type"] != "BOOKMARK":
+                    self._dispatch(event)
         return version
 
 
