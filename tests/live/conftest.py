@@ -140,7 +140,7 @@ def _live_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     if not _PACKAGE_FIXTURES.intersection(request.fixturenames):
         return
     request.getfixturevalue("live_proxy").clear()
-    script = request.getfixturevalue("live_replicas").script
+    script = request.getfixturevalue("live_replicas")
     with script.lock:
         script.defaults.clear()
         script.fates.clear()
