@@ -27,7 +27,7 @@ from tests.live.jobs import Gate, tfjob
 from tests.live.pair import triggerer_of
 from tests.waiting import eventually
 
-DAG = "live_handover"
+DAG = "pair_handover"
 TICK = re.compile(r"^\[chief-0\] tick (\d+)$")
 
 

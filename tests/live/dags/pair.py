@@ -1,7 +1,8 @@
-"""The DAGs of the second live deployment (tests/live/pair.py; test_handover, test_secrets): one
-chief that prints numbered lines (``tick 1``, ``tick 2``, ... every 0.2 s) until the file named by
-the run's ``conf["gate"]`` exists, then ``{"ticks": <last number>}`` as its output. Its log is
-followed (``get_logs=True``): deferred in ``live_handover``, on the worker in ``live_sync``."""
+"""The DAGs of the second live deployment (tests/live/pair.py; test_handover, test_secrets): a
+chief (and the default worker) that print numbered lines (``tick 1``, ``tick 2``, ... every
+0.2 s) until the file named by the run's ``conf["gate"]`` exists, then ``{"ticks": <last
+number>}``, the chief's output. Their logs are followed (``get_logs=True``): deferred in
+``pair_handover``, on the worker in ``pair_sync``."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ COMMON = {
     "poll_interval": 1,
 }
 
-with DAG("live_handover", schedule=None, start_date=START, catchup=False):
+with DAG("pair_handover", schedule=None, start_date=START, catchup=False):
     TFJobOperator(task_id="train", deferrable=True, **COMMON)
 
-with DAG("live_sync", schedule=None, start_date=START, catchup=False):
+with DAG("pair_sync", schedule=None, start_date=START, catchup=False):
     TFJobOperator(task_id="train", deferrable=False, **COMMON)
