@@ -42,6 +42,7 @@ from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
 from airflow_tfjob.triggers import _taskstate
+from airflow_tfjob.triggers._stall import StallGuard, health_threshold
 
 __all__ = ["TFJobEvent", "TFJobTrigger"]
 REMOVAL_WAIT_SECONDS = 300.0
@@ -106,6 +107,8 @@ class TFJobTrigger(BaseTrigger):
         self._ended: outcome.Verdict | None = None
         """How this trigger ended its task, once it did (``on_kill`` then finishes the job)."""
         self._follower: JobFollower | None = None
+        self._guard: StallGuard | None = None
+        """Holds the follower's lines after a stall of the loop (in a triggerer only)."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path (derived, never hand-written) and every constructor argument."""
@@ -136,16 +139,18 @@ class TFJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook = self.hook()
+        if self.task_instance is not None:  # in a triggerer, which may lose the trigger
+            self._guard = StallGuard(self.log, health_threshold())
         self._follower = JobFollower(
             hook,
             JobRef(self.name, self.namespace, self.uid),
             self._limits(),
             key=self._key,
-            log=self.log,
+            log=self._guard or self.log,
             get_logs=self.get_logs,
             poll_interval=self.poll_interval,
         )
-        event = await self._follower.run()
+        event = await self._follow(self._follower, self._guard)
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
             return
@@ -162,6 +167,20 @@ class TFJobTrigger(BaseTrigger):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.Event().wait(), REMOVAL_WAIT_SECONDS)
         await self._finish(hook, ended)
+
+    @staticmethod
+    async def _follow(follower: JobFollower, guard: StallGuard | None) -> TFJobEvent:
+        """The follower's event, told only once this triggerer is known to still own the
+        trigger when its loop stalled (``_stall``)."""
+        if guard is None:
+            return await follower.run()
+        watch = asyncio.create_task(guard.run(), name="stall-guard")
+        try:
+            event = await follower.run()
+            await guard.settled()
+            return event
+        finally:
+            watch.cancel()
 
     async def _finish(self, hook: AsyncTFJobHook, ended: outcome.Verdict) -> None:
         """Apply ``on_finish_action`` to the job once the task's end is recorded (at most once)."""
@@ -189,9 +208,13 @@ class TFJobTrigger(BaseTrigger):
         )
 
     async def cleanup(self) -> None:
-        """Release local resources only (log streams); the job keeps running."""
+        """Release local resources only (log streams); the job keeps running. Lines held after
+        a stall are dropped: the trigger was taken from this triggerer before they were known
+        to be its own."""
         if self._follower is not None:
             await self._follower.close()
+        if self._guard is not None and (dropped := self._guard.drop()):
+            self.log.info("Dropped %d log lines held since the loop stalled", dropped)
 
     async def on_kill(self) -> None:
         """Airflow removed the trigger (3.3+): a user ended the task, or the trigger was handed to

@@ -43,6 +43,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import REAL, Script
 from tests.live.deployment import Deployment
 from tests.live.jobs import Gate
+from tests.live.pair import Credentials, add_connection, client_credentials, start_pair
 from tests.live.rest import AirflowClient
 
 _REPORT: list[str] = []
@@ -133,6 +135,44 @@ def live_api(live: Deployment) -> Iterator[AirflowClient]:
         yield client
 
 
+@dataclass
+class Pair:
+    """The second deployment (tests/live/pair.py), its REST client, namespace, credentials."""
+
+    live: Deployment
+    api: AirflowClient
+    namespace: str
+    credentials: Credentials
+
+
+@pytest.fixture(scope="package")
+def live_pair(
+    kube_cluster: Any,
+    kube_api: kubernetes.client.ApiClient,
+    kubelet: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pair]:
+    """Two triggerers and a connection with a token and a client key (tests/live/pair.py), in a
+    namespace of its own whose replicas all run their real commands."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    namespace = f"pair-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": namespace, "labels": {"tfjob-test": "true"}}})
+    wait_for_default_account(core, namespace)
+    kubelet.script(namespace).set_default_fate("*", REAL)
+    credentials = client_credentials(kube_cluster, tmp_path_factory.mktemp("pair-pki"))
+    deployment = start_pair(tmp_path_factory.mktemp("pair-home"))
+    try:
+        with deployment.client("admin") as api:
+            add_connection(api, credentials, namespace)
+            yield Pair(deployment, api, namespace, credentials)
+    finally:
+        deployment.stop(grace=5)
+        kubelet.forget(namespace)
+        if kube_cluster.alive():
+            core.delete_namespace(namespace, _preload_content=False)
+    assert not deployment.leftovers(), "processes of the pair deployment still running"
+
+
 @pytest.fixture(autouse=True)
 def _live_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the deployment: no faults, no scripts, every component running."""
@@ -140,7 +180,7 @@ def _live_reset(request: pytest.FixtureRequest) -> Iterator[None]:
     if not _PACKAGE_FIXTURES.intersection(request.fixturenames):
         return
     request.getfixturevalue("live_proxy").clear()
-    script = request.getfixturevalue("live_replicas").script
+    script = request.getfixturevalue("live_replicas")
     with script.lock:
         script.defaults.clear()
         script.fates.clear()
@@ -173,6 +213,12 @@ def _report(
 def report(line: str) -> None:
     """Add a line to the tier's summary at the end of the session (e.g. a measured time)."""
     _REPORT.append(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of the second deployment (``live_pair``) run last, so that it starts only once
+    the first one has done its work: two deployments at once are too much for two cores."""
+    items.sort(key=lambda item: "live_pair" in getattr(item, "fixturenames", ()))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -123,6 +123,9 @@ class Deployment:
     home: Path
     connections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     config: Mapping[str, str] = field(default_factory=dict)
+    triggerers: int = 1
+    """How many triggerers: ``triggerer``, then ``triggerer-2``, ... (each started once the one
+    before is healthy, so their job ids rise in that order), each with its own log server."""
     components: dict[str, Component] = field(default_factory=dict, init=False)
     """Name (see :data:`COMPONENTS`) -> :class:`Component`: ``send_signal``, ``stop``, ``kill``,
     ``start`` (then :meth:`wait_healthy`), ``log``/``read_log()``, ``pid``, ``session()``."""
@@ -165,6 +168,11 @@ class Deployment:
             for name in COMPONENTS:
                 self.components[name] = Component(name, self._argv(name), env, self.logs).start()
             self.wait_healthy(*COMPONENTS, timeout=timeout)
+            for n in range(2, self.triggerers + 1):
+                own = {**env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_ports(1)[0])}
+                name = f"triggerer-{n}"
+                self.components[name] = Component(name, self._argv(name), own, self.logs).start()
+                self.wait_healthy(name, timeout=timeout)
             self.timings.components = time.monotonic() - mark
         except BaseException:
             self.stop()
@@ -338,7 +346,7 @@ class Deployment:
         if name == "api-server":
             port = self.url.rsplit(":", 1)[1]
             return [AIRFLOW, "api-server", "-H", "127.0.0.1", "-p", port, "-w", "1"]
-        return [AIRFLOW, name]
+        return [AIRFLOW, name.split("-", maxsplit=1)[0] if name.startswith("triggerer") else name]
 
     def _migrate(self, env: Mapping[str, str]) -> None:
         log = self.logs / "db-migrate.log"
@@ -364,7 +372,10 @@ class Deployment:
     def _healthy(self, name: str, health: dict[str, Any]) -> bool:
         if name == "api-server":
             return True
-        key = name.replace("-", "_")
+        several = name.startswith("triggerer") and self.triggerers > 1
+        if several and "Starting the triggerer" not in self.components[name].read_log(current=True):
+            return False  # the health answer has the latest heartbeat of any triggerer
+        key = "triggerer" if several else name.replace("-", "_")
         part = health.get(key) or {}
         beat = part.get(f"latest_{key}_heartbeat")
         if part.get("status") != "healthy" or not beat:

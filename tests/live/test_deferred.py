@@ -51,7 +51,9 @@ def test_an_operator_a_function_16_mapped_tasks_and_a_sensor_wait_in_the_trigger
     watched = _watches(live_proxy, live_namespace)
     gate.fail(5)  # map index 5's job fails once the gate opens
     runs = {dag: live_api.trigger(dag, gate.conf) for dag in WAITING}
-    eventually(lambda: _all_deferred(live_api, runs), timeout=150, interval=1)
+    # 19 task processes start at once: on two shared cores (load 20) the last deferred 172 s
+    # after the runs were triggered, each spending minutes of CPU before its job was created
+    eventually(lambda: _all_deferred(live_api, runs), timeout=300, interval=1)
     waits = sum(WAITING.values())
     eventually(
         lambda: sum(triggers_started(live, dag, run) for dag, run in runs.items()) == waits,
@@ -70,21 +72,7 @@ def test_an_operator_a_function_16_mapped_tasks_and_a_sensor_wait_in_the_trigger
     assert finished["live_mapped"]["state"] == "failed"  # index 5
     assert finished["live_sensor"]["state"] == "success"
 
-    operator = live_api.xcom("live_operator", runs["live_operator"], "train")
-    assert operator["state"] == "Succeeded" and operator["output"] == {"index": 0}
-    assert operator["namespace"] == live_namespace
-    assert (
-        live_api.xcom("live_operator", runs["live_operator"], "train", "tfjob_name")
-        == (operator["name"])
-    )
-    run = runs["live_function"]
-    assert live_api.xcom("live_function", run, "fit") == {"role": "chief-0", "value": 42}
-    assert live_api.xcom("live_function", run, "fit", "role") == "chief-0"  # multiple_outputs
-    assert live_api.xcom("live_function", run, "fit", "value") == 42
-    run = runs["live_sensor"]
-    sensed = live_api.xcom("live_sensor", run, "wait")
-    assert sensed["state"] == "Succeeded" and sensed["output"] == {"index": 0}
-    assert sensed["name"] == live_api.xcom("live_sensor", run, "submit", "tfjob_name")
+    operator, sensed = _check_outputs(live_api, runs, live_namespace)
     succeeded, failed = _check_mapped(live_api, runs["live_mapped"], failing=5)
 
     # each task instance ran on a worker once: the trigger ended it (no execute_complete)
@@ -105,6 +93,29 @@ def test_an_operator_a_function_16_mapped_tasks_and_a_sensor_wait_in_the_trigger
     kubernetes.client.CustomObjectsApi(kube_api).delete_namespaced_custom_object(
         "kubeflow.org", "v1", live_namespace, "tfjobs", sensed["name"]
     )
+
+
+def _check_outputs(
+    api: AirflowClient, runs: dict[str, str], namespace: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The XComs of the operator, the function and the sensor; the operator's and the sensor's
+    ``return_value``."""
+    operator = api.xcom("live_operator", runs["live_operator"], "train")
+    assert operator["state"] == "Succeeded" and operator["output"] == {"index": 0}
+    assert operator["namespace"] == namespace
+    assert (
+        api.xcom("live_operator", runs["live_operator"], "train", "tfjob_name")
+        == (operator["name"])
+    )
+    run = runs["live_function"]
+    assert api.xcom("live_function", run, "fit") == {"role": "chief-0", "value": 42}
+    assert api.xcom("live_function", run, "fit", "role") == "chief-0"  # multiple_outputs
+    assert api.xcom("live_function", run, "fit", "value") == 42
+    run = runs["live_sensor"]
+    sensed = api.xcom("live_sensor", run, "wait")
+    assert sensed["state"] == "Succeeded" and sensed["output"] == {"index": 0}
+    assert sensed["name"] == api.xcom("live_sensor", run, "submit", "tfjob_name")
+    return operator, sensed
 
 
 def _check_mapped(api: AirflowClient, run: str, *, failing: int) -> tuple[list[str], str]:
@@ -141,7 +152,8 @@ def test_jobs_that_finish_seconds_after_the_deferral_end_their_tasks_in_success(
     for attempt in range(FAST_RUNS):
         began = time.monotonic()
         run = live_api.trigger("live_mapped", gate.conf)
-        state = live_api.wait_for_run("live_mapped", run, timeout=180)["state"]
+        # 16 task processes at once: 230 s to the last deferral on two shared cores at load 23
+        state = live_api.wait_for_run("live_mapped", run, timeout=360)["state"]
         tis = live_api.task_instances("live_mapped", run)
         bad = [(ti["map_index"], ti["state"]) for ti in tis if ti["state"] != "success"]
         assert state == "success" and not bad, (attempt, bad)
