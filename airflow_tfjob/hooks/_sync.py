@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, TypeVar
@@ -51,8 +52,11 @@ class TFJobHook(Settings, BaseHook):
 
     @cached_property
     def api_client(self) -> Any:
-        """The ``kubernetes.client.ApiClient`` of this connection."""
-        return self._kube.get_conn()
+        """The ``kubernetes.client.ApiClient`` of this connection; its connections are closed
+        when the hook goes away (the client's own ``close`` leaves its pool's sockets open)."""
+        client = self._kube.get_conn()
+        weakref.finalize(self, _close_client, client)
+        return client
 
     def trigger_settings(self) -> dict[str, Any]:
         """Connection settings resolved here, on the worker, for ``AsyncTFJobHook(None, **it)``
@@ -368,3 +372,9 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes", "on")
     return bool(value)
+
+
+def _close_client(client: Any) -> None:
+    """Close an ``ApiClient`` for real: its pool's sockets, then its thread pool."""
+    client.rest_client.pool_manager.clear()
+    client.close()

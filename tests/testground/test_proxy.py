@@ -190,3 +190,4 @@ def test_a_killed_clients_watch_is_counted_out(fault_proxy, namespace):
     finally:
         watcher.kill()
         watcher.wait()
+        watcher.stdout.close()  # type: ignore[union-attr]
