@@ -41,7 +41,7 @@ from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
-from airflow_tfjob.triggers import _taskstate
+from airflow_tfjob.triggers import _taskstate, _xcoms
 from airflow_tfjob.triggers._stall import StallGuard, health_threshold
 
 __all__ = ["TFJobEvent", "TFJobTrigger"]
@@ -160,7 +160,10 @@ class TFJobTrigger(BaseTrigger):
         else:
             self.log.error("%s", ended.message)
         self._ended = ended
-        yield _task_end_event(ended, self.ending)
+        xcoms = ended.xcoms(self.ending)
+        if xcoms and await _xcoms.push(self.task_instance, xcoms):
+            xcoms = {}  # stored as a worker stores them (see triggers._xcoms)
+        yield _task_end_event(ended, xcoms)
         # Airflow records the task's end, then removes this trigger and calls on_kill, which
         # applies on_finish_action. Until then the job stays: a triggerer that stops before the
         # end is recorded finds it again and fires again.
@@ -252,8 +255,8 @@ class TFJobTrigger(BaseTrigger):
             self.log.info("Deleted TFJob %s: the task was killed", self.where)
 
 
-def _task_end_event(ended: outcome.Verdict, ending: outcome.Ending) -> TriggerEvent:
-    """The event that ends the task in the triggerer, with the XComs the worker would push."""
+def _task_end_event(ended: outcome.Verdict, xcoms: dict[str, Any]) -> TriggerEvent:
+    """The event that ends the task in the triggerer, with the XComs not pushed yet."""
     if ended.ok:
-        return TaskSuccessEvent(xcoms=ended.xcoms(ending))
+        return TaskSuccessEvent(xcoms=xcoms or None)
     return TaskSkippedEvent() if ended.skip else TaskFailedEvent()

@@ -1,0 +1,35 @@
+"""The XComs of a task its trigger ends, pushed as a worker pushes them.
+
+Airflow 3.3 stores the ``xcoms`` of a ``TaskSuccessEvent`` with the server's own serializer, which
+turns a dict into a JSON *string*: a downstream task then pulls ``'{"loss": 0.1, ...}'`` where the
+same task run on a worker gives it ``{"loss": 0.1, ...}`` (seen in the live tier: the example
+DAG's ``report`` task failed on ``result["accuracy"]``). Pushed through the Task SDK (``SetXCom``
+to the triggerer's supervisor, which the triggerer serves), they are stored exactly as a worker
+stores them. Sent in a thread: the Task SDK's call is synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+
+def _push(ti: Any, xcoms: Mapping[str, Any]) -> None:
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    for key, value in xcoms.items():
+        BaseXCom.set(
+            key, value, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+            map_index=ti.map_index,
+        )  # fmt: skip
+
+
+async def push(ti: Any, xcoms: Mapping[str, Any]) -> bool:
+    """Push ``xcoms`` for ``ti`` as a worker would; False when the Task SDK cannot here (then the
+    event carries them, as Airflow stores them)."""
+    try:
+        await asyncio.to_thread(_push, ti, xcoms)
+    except Exception:  # no supervisor (not in a triggerer), an API error
+        return False
+    return True
