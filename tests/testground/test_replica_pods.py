@@ -178,5 +178,10 @@ def test_a_watch_sees_the_tfjob_go_from_created_to_succeeded(kube_api, namespace
         if "Succeeded" in kinds:
             watch.stop()
     assert events[0] == ("ADDED", [])
-    assert ("MODIFIED", ["Created", "Running"]) in events
-    assert events[-1] == ("MODIFIED", ["Created", "Running", "Succeeded"])
+    # the real operator may see the 0.3 s replica only once it has ended: no Running then
+    assert events[-1] in (
+        ("MODIFIED", ["Created", "Running", "Succeeded"]),
+        ("MODIFIED", ["Created", "Succeeded"]),
+    )
+    if "Running" in events[-1][1]:
+        assert ("MODIFIED", ["Created", "Running"]) in events
