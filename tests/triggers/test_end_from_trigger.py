@@ -57,6 +57,15 @@ def _jobs(hook: TFJobHook, namespace: str) -> list[str]:
     return [j["metadata"]["name"] for j in hook.list_jobs(namespace)[0]]
 
 
+def _pulled(ti: Any, key: str) -> Any:
+    """An XCom of ``ti`` as a downstream task pulls it (the Task SDK, not the event)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    return BaseXCom.get_one(
+        key=key, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
+    )
+
+
 def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
     replicas: Script, namespace: str, kubeconfig: Path, airflow_ti: Any
 ) -> None:
@@ -76,8 +85,8 @@ def test_success_ends_the_task_with_its_xcoms_and_deletes_the_job_once_recorded(
         return event
 
     event = asyncio.run(run())
-    assert isinstance(event, TaskSuccessEvent)
-    value = event.xcoms["return_value"]
+    assert isinstance(event, TaskSuccessEvent) and not event.xcoms  # pushed through the Task SDK
+    value = _pulled(airflow_ti, "return_value")  # as a downstream task pulls it: a dict
     assert value["state"] == "Succeeded" and value["output"] == {"auc": 0.9}
     assert value["name"] == "ends-ok"
     eventually(lambda: _jobs(hook, namespace) == [])
@@ -113,8 +122,9 @@ def test_task_tfjob_ending_pushes_the_function_value_and_each_key(
     event = asyncio.run(
         _end_then_remove(_ending_trigger(hook, _create(hook, "fn", namespace), ending, airflow_ti))
     )
-    assert isinstance(event, TaskSuccessEvent)
-    assert event.xcoms == {"return_value": {"loss": 0.2, "acc": 0.8}, "loss": 0.2, "acc": 0.8}
+    assert isinstance(event, TaskSuccessEvent) and not event.xcoms  # pushed through the Task SDK
+    assert _pulled(airflow_ti, "return_value") == {"loss": 0.2, "acc": 0.8}
+    assert (_pulled(airflow_ti, "loss"), _pulled(airflow_ti, "acc")) == (0.2, 0.8)
     assert _jobs(hook, namespace) == ["fn"]  # keep_tfjob
 
 
