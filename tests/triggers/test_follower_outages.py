@@ -28,6 +28,7 @@ from airflow_tfjob.spec.jobref import JobRef
 from tests.faults.proxy import FaultProxy
 from tests.faults.rules import Rule
 from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
+from tests.triggers.loglines import Lines, capture
 
 LINES_A = [f"first run line {i}" for i in range(3)]
 LINES_B = [f"second run line {i}" for i in range(3)]
@@ -35,22 +36,8 @@ TIMES = 2
 """Faults in a row at each moment: the follower must try again past each of them."""
 
 
-class Lines(logging.Handler):
-    """The follower's log lines, as it formats them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 def _logger(name: str) -> tuple[logging.Logger, Lines]:
-    logger, lines = logging.getLogger(f"tests.follower.{name}"), Lines()
-    logger.handlers[:] = [lines]
-    logger.setLevel(logging.INFO)
-    return logger, lines
+    return capture(f"tests.follower.{name}")
 
 
 def _job(hook: TFJobHook, name: str, namespace: str, **worker: Any) -> dict[str, Any]:

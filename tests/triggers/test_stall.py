@@ -10,25 +10,14 @@ import logging
 import time
 
 from airflow_tfjob.triggers._stall import StallGuard
+from tests.triggers.loglines import Lines, capture
 
 THRESHOLD = 1.0
 """A stall is noticed past half of it; lines are then held for all of it."""
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 def _logger(name: str) -> tuple[logging.Logger, Lines]:
-    logger, lines = logging.getLogger(f"tests.stall.{name}"), Lines()
-    logger.handlers, logger.propagate = [lines], False
-    logger.setLevel(logging.INFO)
-    return logger, lines
+    return capture(f"tests.stall.{name}", propagate=False)
 
 
 def _printed(lines: Lines) -> list[str]:
