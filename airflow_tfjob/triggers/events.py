@@ -180,11 +180,13 @@ class TFJobEventTrigger(BaseEventTrigger):
         return "tfjob_events_" + settings_key(self.serialize()[1])[:16]
 
     async def _recall(self) -> jobevents.Fired:
-        store = self.asset_state_store
-        if store is None:
+        stores = asset_stores(self.asset_state_store)
+        if not stores:
             self.log.warning("No asset state store: a triggerer restart may fire for jobs again")
             return jobevents.Fired()
-        fired = jobevents.Fired.from_dict(await store.aget(self._memory_key()))
+        fired = None
+        for store in stores:  # the same memory in each (``_remember``): the first one found
+            fired = fired or jobevents.Fired.from_dict(await store.aget(self._memory_key()))
         if fired is None:
             fired = jobevents.Fired()
             await self._remember(fired)
@@ -192,8 +194,22 @@ class TFJobEventTrigger(BaseEventTrigger):
         return fired
 
     async def _remember(self, fired: jobevents.Fired) -> None:
-        if self.asset_state_store is not None:
-            await self.asset_state_store.aset(self._memory_key(), fired.to_dict())
+        for store in asset_stores(self.asset_state_store):
+            await store.aset(self._memory_key(), fired.to_dict())
+
+
+def asset_stores(store: Any) -> list[Any]:
+    """The state store of each asset this trigger feeds. Airflow runs one trigger for identical
+    watchers of several assets (two DAGs watching the same namespace with the same arguments),
+    and its ``asset_state_store`` then refuses plain ``aget``/``aset`` (they want exactly one
+    asset) while the trigger knows no ``Asset`` to subscript it with: read its per-asset
+    accessors (tests/triggers/test_event_trigger.py checks them against the installed Airflow)."""
+    if store is None:
+        return []
+    by_name, by_uri = getattr(store, "_by_name", None), getattr(store, "_by_uri", None)
+    if isinstance(by_name, dict) and isinstance(by_uri, dict):
+        return [*by_name.values(), *by_uri.values()]
+    return [store]
 
 
 def _synced(items: list[dict[str, Any]], began: str) -> dict[str, Any]:

@@ -259,3 +259,21 @@ def test_bad_arguments_are_refused_when_the_dag_is_parsed(
     with pytest.raises(TFJobSpecError) as caught:
         TFJobEventTrigger(**{"namespace": "ml", **kwargs})
     assert message in str(caught.value)
+
+
+def test_a_trigger_feeding_several_assets_keeps_its_memory_in_each_of_their_stores() -> None:
+    """Airflow gives identical watchers of two assets one trigger, whose ``asset_state_store``
+    (Airflow's own class, as the triggerer builds it) refuses plain ``aget``; the watcher's
+    memory goes to each asset's store instead."""
+    from airflow.sdk import Asset
+    from airflow.sdk.execution_time.context import AssetStateStoreAccessors
+
+    from airflow_tfjob.triggers.events import asset_stores
+
+    vision, every = Asset("vision-models"), Asset("all-models")
+    two = AssetStateStoreAccessors(inlets=[vision, every])
+    with pytest.raises(ValueError, match="2 concrete inlets and outlets"):
+        asyncio.run(two.aget("key"))
+    assert asset_stores(two) == [two[vision], two[every]]
+    one = AssetStateStoreAccessors(inlets=[vision])
+    assert asset_stores(one) == [one[vision]] and asset_stores(None) == []
