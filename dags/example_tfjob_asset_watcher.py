@@ -6,6 +6,10 @@ all). Each job that reaches ``Succeeded`` — from an Airflow task, a notebook, 
 asset event carrying the job's result, as ``TFJobOperator``'s XCom has it, in
 ``extra["payload"]``; the scheduler then runs this DAG, whose ``register`` task reads the events
 that triggered it and registers each job's model (here: logs it and returns the list as XCom).
+
+On Airflow 3.3 and earlier, the events of jobs that finish while a run of this DAG is queued
+would wait for the next job (docs/events.md, "Jobs that finish together"): the ``catch_up`` task
+queues the run that takes them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
+from airflow_tfjob.operators.catch_up import TFJobEventCatchUpOperator
 from airflow_tfjob.triggers.events import TFJobEventTrigger
 
 NAMESPACE = os.environ.get("TFJOB_EXAMPLE_NAMESPACE", "default")
@@ -44,6 +49,8 @@ with DAG(
         """One entry per TFJob that triggered this run (several if they finished together)."""
         registered = []
         for event in triggering_asset_events[trained_models]:
+            if "payload" not in event.extra:
+                continue  # a catch-up event (below): no job in it
             job = event.extra["payload"]
             print(
                 f"Registering the model of TFJob {job['namespace']}/{job['name']} "
@@ -52,4 +59,4 @@ with DAG(
             registered.append({"tfjob": job["name"], "uid": job["uid"], "output": job["output"]})
         return registered
 
-    register()
+    register() >> TFJobEventCatchUpOperator(task_id="catch_up", asset=trained_models)

@@ -181,6 +181,8 @@ def test_example_tfjob_asset_watcher_registers_each_job_that_triggered_it(
         for n, a in (("nb-1", 0.91), ("ci-7", 0.88))
     ]  # fmt: skip
     events = {asset: [SimpleNamespace(extra={"payload": p}) for p in payloads]}
+    events[asset].insert(1, SimpleNamespace(extra={"airflow_tfjob_catch_up": {"events": [7]}}))
+    assert dag.get_task("catch_up").upstream_task_ids == {"register"}
     register = dag.get_task("register").python_callable  # type: ignore[attr-defined]
     assert register(triggering_asset_events=events) == [
         {"tfjob": "nb-1", "uid": "u-nb-1", "output": {"auc": 0.91}},
