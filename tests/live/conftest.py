@@ -92,6 +92,26 @@ def live_namespace(kube_cluster: Any, kube_api: kubernetes.client.ApiClient) -> 
         core.delete_namespace(name, _preload_content=False)
 
 
+@pytest.fixture(scope="module")
+def events_namespace(
+    kube_cluster: Any,
+    kube_api: kubernetes.client.ApiClient,
+    kubelet: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Script]]:
+    """A namespace of the test module's own, and its replica script, for TFJobs made outside
+    Airflow (``tests.live.jobs.create_outside_airflow``) that the module's watchers see."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"tfjob-test": "true"}}})
+    wait_for_default_account(core, name)
+    try:
+        yield name, kubelet.script(name)
+    finally:
+        kubelet.forget(name)
+        core.delete_namespace(name, _preload_content=False)
+
+
 @pytest.fixture(scope="package")
 def live_replicas(live_namespace: str, kubelet: Any) -> Iterator[Script]:
     """The replica script of ``live_namespace`` (the kubelet runs in this pytest process)."""

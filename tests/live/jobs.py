@@ -10,6 +10,7 @@ from typing import Any
 
 import kubernetes
 
+from airflow_tfjob import Chief, TfJob, Worker
 from tests.live.deployment import Deployment
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
@@ -98,3 +99,26 @@ def replica_processes(gate: Gate) -> list[int]:
         if str(gate.path) in (proc.info["cmdline"] or []):
             found.append(proc.info["pid"])
     return found
+
+
+def create_outside_airflow(
+    kube_api: kubernetes.client.ApiClient, namespace: str, name: str, labels: dict[str, str]
+) -> dict[str, Any]:
+    """A TFJob (chief + worker, image tf:2) made outside Airflow, as by a notebook: no labels of
+    ours, only ``labels``."""
+    manifest = TfJob(chief=Chief(), worker=Worker()).to_manifest(name, namespace, image="tf:2")
+    manifest["metadata"]["labels"] = labels
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)  # type: ignore[no-any-return]
+
+
+def last_condition(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> str:
+    """The type of the TFJob's newest true condition ("Succeeded", "Failed"...), "" if none."""
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    true = [
+        c["type"]
+        for c in (obj.get("status") or {}).get("conditions") or []
+        if c["status"] == "True"
+    ]
+    return true[-1] if true else ""

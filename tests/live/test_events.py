@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import kubernetes
 import pytest
 
-from airflow_tfjob import Chief, TfJob, Worker
-from tests.cluster.fixtures import wait_for_default_account
 from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script
 from tests.live.conftest import report
 from tests.live.deployment import Deployment
-from tests.live.jobs import GROUP, PLURAL, VERSION
+from tests.live.jobs import create_outside_airflow, last_condition
 from tests.live.rest import AirflowClient
 from tests.waiting import eventually
 
@@ -68,25 +65,6 @@ for dag_id, asset in (
 
 
 @pytest.fixture(scope="module")
-def events_namespace(
-    kube_cluster: Any,
-    kube_api: kubernetes.client.ApiClient,
-    kubelet: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, Script]]:
-    """A namespace of the module's own, and its replica script."""
-    core = kubernetes.client.CoreV1Api(kube_api)
-    name = f"events-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name, "labels": {"tfjob-test": "true"}}})
-    wait_for_default_account(core, name)
-    try:
-        yield name, kubelet.script(name)
-    finally:
-        kubelet.forget(name)
-        core.delete_namespace(name, _preload_content=False)
-
-
-@pytest.fixture(scope="module")
 def watching(
     live: Deployment,
     live_proxy: FaultProxy,
@@ -110,27 +88,6 @@ def watching(
 
 def _jobs(namespace: str) -> str:
     return rf"/namespaces/{namespace}/tfjobs$"
-
-
-def _create(
-    kube_api: kubernetes.client.ApiClient, namespace: str, name: str, labels: dict[str, str]
-) -> dict[str, Any]:
-    """A TFJob made outside Airflow (as by a notebook): no labels of ours."""
-    manifest = TfJob(chief=Chief(), worker=Worker()).to_manifest(name, namespace, image="tf:2")
-    manifest["metadata"]["labels"] = labels
-    custom = kubernetes.client.CustomObjectsApi(kube_api)
-    return custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)  # type: ignore[no-any-return]
-
-
-def _phase(kube_api: kubernetes.client.ApiClient, namespace: str, name: str) -> str:
-    custom = kubernetes.client.CustomObjectsApi(kube_api)
-    obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    true = [
-        c["type"]
-        for c in (obj.get("status") or {}).get("conditions") or []
-        if c["status"] == "True"
-    ]
-    return true[-1] if true else ""
 
 
 def _runs(api: AirflowClient, dag_id: str) -> list[dict[str, Any]]:
@@ -158,7 +115,7 @@ def test_a_job_that_succeeds_outside_airflow_runs_each_matching_dag_once_with_it
     namespace, sim = events_namespace
     sim.set_fate("nb-vision", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.93}'))
     created = time.monotonic()
-    _create(kube_api, namespace, "nb-vision", {"team": "vision"})
+    create_outside_airflow(kube_api, namespace, "nb-vision", {"team": "vision"})
     eventually(lambda: _jobs_run(live_api, ALL) == ["nb-vision"], timeout=120)
     eventually(lambda: _jobs_run(live_api, VISION) == ["nb-vision"], timeout=120)
     report(
@@ -179,10 +136,10 @@ def test_a_failed_job_runs_no_dag_and_a_job_of_another_team_only_the_unfiltered_
     namespace, sim = events_namespace
     sim.set_fate("nb-broken", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan loss"))
     sim.set_fate("nb-speech", "Chief", 0, Fate(duration=2.0, message='{"wer": 0.1}'))
-    _create(kube_api, namespace, "nb-broken", {"team": "vision"})
-    _create(kube_api, namespace, "nb-speech", {"team": "speech"})
+    create_outside_airflow(kube_api, namespace, "nb-broken", {"team": "vision"})
+    create_outside_airflow(kube_api, namespace, "nb-speech", {"team": "speech"})
     eventually(lambda: _jobs_run(live_api, ALL) == ["nb-vision", "nb-speech"], timeout=120)
-    assert _phase(kube_api, namespace, "nb-broken") == "Failed"
+    assert last_condition(kube_api, namespace, "nb-broken") == "Failed"
     time.sleep(5)  # the failed job finished before the speech one; nothing more comes
     assert _jobs_run(live_api, ALL) == ["nb-vision", "nb-speech"]
     assert _jobs_run(live_api, VISION) == ["nb-vision"]
@@ -203,8 +160,10 @@ def test_a_triggerer_restart_neither_loses_nor_repeats_a_run_and_two_watchers_sh
     triggerer = live.components["triggerer"]
     triggerer.stop(signal.SIGTERM)
     eventually(lambda: live_proxy.open_streams(jobs) == 0, timeout=60)
-    _create(kube_api, namespace, "nb-while-down", {"team": "vision"})
-    eventually(lambda: _phase(kube_api, namespace, "nb-while-down") == "Succeeded", timeout=60)
+    create_outside_airflow(kube_api, namespace, "nb-while-down", {"team": "vision"})
+    eventually(
+        lambda: last_condition(kube_api, namespace, "nb-while-down") == "Succeeded", timeout=60
+    )
     triggerer.start()
     live.wait_healthy("triggerer")
     expected = ["nb-vision", "nb-speech", "nb-while-down"]
