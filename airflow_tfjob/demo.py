@@ -77,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_tfjob demo", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--dags", type=Path, default=Path("dags"), help="the example DAGs")
-    parser.add_argument("--home", type=Path, default=Path(".demo"), help="AIRFLOW_HOME to use")
+    parser.add_argument(
+        "--dags", type=Path, default=Path("dags"), metavar="DIR", help="the example DAGs"
+    )
+    parser.add_argument(
+        "--home", type=Path, default=Path(".demo"), metavar="DIR", help="AIRFLOW_HOME to use"
+    )
     options = parser.parse_args(argv)
     dags, home = options.dags.resolve(), options.home.resolve()
     if not (dags / f"{DAG_ID}.py").exists():

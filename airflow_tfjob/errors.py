@@ -15,6 +15,9 @@ its ``retries``: the same request would fail the same way)::
         │   └── TFJobUnavailable       429 / 5xx / connection errors, after the retries
         ├── TFJobTLSError              the server's certificate is not trusted, or ours is
         │                              refused: never retried (hooks._retry) [no retry]
+        ├── TFJobConfigError           no usable Kubernetes configuration (no kubeconfig and
+        │                              not in a cluster, or a kubeconfig the client refuses)
+        │                              [no retry]
         ├── TFJobSpecFailure           a TFJobSpecError met when the task runs (a templated
         │                              argument rendered invalid); also a TFJobSpecError [no retry]
         ├── TFJobFailed                the job ran and failed
@@ -93,6 +96,12 @@ class TFJobUnavailable(TFJobAPIError):
 class TFJobTLSError(TFJobError, AirflowFailException):
     """TLS failed for a reason a retry cannot fix: the server's certificate is not trusted (or
     not for this host), or the server refused our client certificate."""
+
+
+class TFJobConfigError(TFJobError, AirflowFailException):
+    """The Kubernetes client could not be configured: no kubeconfig and no in-cluster service
+    account, or a kubeconfig (file, context) it refuses. The message names what was looked for;
+    a retry on the same host finds the same."""
 
 
 class TFJobSpecFailure(TFJobSpecError, TFJobError, AirflowFailException):

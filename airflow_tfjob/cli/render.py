@@ -136,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--namespace",
+        metavar="NS",
         help="namespace when the task sets none (a run would take the connection's); "
         "default: 'default'",
     )

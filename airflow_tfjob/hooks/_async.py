@@ -13,7 +13,7 @@ from airflow.sdk import BaseHook
 from airflow_tfjob import errors
 from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.hooks import _retry
-from airflow_tfjob.hooks._base import POD, Settings, failure, read_kubeconfig
+from airflow_tfjob.hooks._base import POD, Settings, read_kubeconfig
 
 YIELD_EVERY = 32
 """A log stream with lines buffered hands the event loop on after this many: the other replicas'
@@ -72,7 +72,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise failure(exc, verb, resource, namespace, name) from exc
+            raise self._failure(exc, verb, resource, namespace, name) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
@@ -285,7 +285,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
-            raise failure(exc, "watch", resource, namespace, "") from exc
+            raise self._failure(exc, "watch", resource, namespace, "") from exc
 
     async def read_log(
         self,
@@ -363,7 +363,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
-            raise failure(exc, "follow log of", POD, namespace, pod) from exc
+            raise self._failure(exc, "follow log of", POD, namespace, pod) from exc
 
 
 def _json_watch() -> Any:

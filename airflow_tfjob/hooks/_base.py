@@ -41,6 +41,46 @@ def failure(
     return exc
 
 
+def is_config_exception(exc: BaseException) -> bool:
+    """The ``ConfigException`` of either Kubernetes client (``kubernetes.config`` or
+    ``kubernetes_asyncio.config``), told apart without importing them."""
+    kind = type(exc)
+    return kind.__name__ == "ConfigException" and kind.__module__.startswith(
+        ("kubernetes.", "kubernetes_asyncio.")
+    )
+
+
+NO_CONFIG = (
+    "no Kubernetes configuration for {where}: no kubeconfig (neither config_file=, nor the "
+    "connection's kube_config_path or kube_config extra, nor $KUBECONFIG, nor ~/.kube/config) and "
+    "not inside a cluster (no service account: KUBERNETES_SERVICE_HOST is not set). Give the "
+    "connection a kubeconfig, pass config_file=, or run in a pod with in_cluster=True"
+)
+BAD_CONFIG = "the Kubernetes configuration of {where} cannot be used: {reason}"
+_NOTHING_FOUND = (
+    "No configuration found",
+    "Service host/port is not set",
+    "Expected key current-context",  # kubernetes_asyncio, given an empty kubeconfig
+)
+"""What the clients say when they found neither a kubeconfig nor an in-cluster account."""
+
+
+def config_error(settings: Settings, exc: BaseException) -> errors.TFJobConfigError | None:
+    """The provider's error for a client that could not be configured (``None`` for any other
+    exception): what was looked for, and where to set it."""
+    if not is_config_exception(exc):
+        return None
+    conn = settings.kubernetes_conn_id
+    where = f"connection {conn!r}" if conn else "kubernetes_conn_id=None"
+    import os
+
+    given = settings.config_file or settings.config_dict is not None
+    nothing = default_kubeconfig() is None and not os.environ.get("KUBERNETES_SERVICE_HOST")
+    if not given and nothing and any(text in str(exc) for text in _NOTHING_FOUND):
+        return errors.TFJobConfigError(NO_CONFIG.format(where=where))
+    return errors.TFJobConfigError(BAD_CONFIG.format(where=where, reason=exc))
+
+
 POD = "pods"
 REDACTED = "<kubeconfig: credentials redacted>"
 
@@ -98,6 +138,14 @@ class Settings:
         )
 
     __str__ = __repr__
+
+    def _failure(
+        self, exc: BaseException, verb: str, resource: str, namespace: str, name: str
+    ) -> BaseException:
+        """``exc`` as the provider's error: a configuration failure, else ``failure``."""
+        if isinstance(exc, errors.TFJobError):
+            return exc
+        return config_error(self, exc) or failure(exc, verb, resource, namespace, name)
 
     def _cncf_kwargs(self) -> dict[str, Any]:
         return {

@@ -16,8 +16,8 @@ from airflow_tfjob.hooks._base import (
     POD,
     ConnectionSettings,
     Settings,
+    config_error,
     default_kubeconfig,
-    failure,
     parse_kubeconfig,
     read_kubeconfig,
 )
@@ -54,7 +54,13 @@ class TFJobHook(Settings, BaseHook):
     def api_client(self) -> Any:
         """The ``kubernetes.client.ApiClient`` of this connection; its connections are closed
         when the hook goes away (the client's own ``close`` leaves its pool's sockets open)."""
-        client = self._kube.get_conn()
+        try:
+            client = self._kube.get_conn()
+        except Exception as exc:
+            config = config_error(self, exc)
+            if config is None:
+                raise
+            raise config from exc
         weakref.finalize(self, _close_client, client)
         return client
 
@@ -106,8 +112,10 @@ class TFJobHook(Settings, BaseHook):
             for attempt in Retrying(**_retry.retry_kwargs(self.max_attempts)):
                 with attempt:
                     return fn()
+        except errors.TFJobError:
+            raise
         except Exception as exc:
-            raise failure(exc, verb, resource, namespace, name) from exc
+            raise self._failure(exc, verb, resource, namespace, name) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     @cached_property
@@ -306,8 +314,10 @@ class TFJobHook(Settings, BaseHook):
         try:
             for raw in stream.stream(func, *args, **kwargs):
                 yield res.event(raw)
+        except errors.TFJobError:
+            raise
         except Exception as exc:
-            raise failure(exc, "watch", resource, namespace, "") from exc
+            raise self._failure(exc, "watch", resource, namespace, "") from exc
         finally:
             stream.stop()
 
@@ -355,8 +365,10 @@ class TFJobHook(Settings, BaseHook):
         try:
             for line in response:
                 yield line.decode("utf-8", "replace").rstrip("\n")
+        except errors.TFJobError:
+            raise
         except Exception as exc:
-            raise failure(exc, "follow log of", POD, namespace, pod) from exc
+            raise self._failure(exc, "follow log of", POD, namespace, pod) from exc
         finally:
             response.release_conn()
 

@@ -48,7 +48,7 @@ class TFJobEventTrigger(BaseEventTrigger):
 
     :param namespace: The namespace to watch.
     :param label_selector: Only jobs whose labels match (Kubernetes selector syntax; empty: all).
-    :param phases: ``["Succeeded"]`` (default), ``["Failed"]`` or both.
+    :param phases: ``("Succeeded",)`` (default), ``["Failed"]`` or both.
     :param kubernetes_conn_id: The ``kubernetes`` connection (read in the triggerer).
     :param config_file: A kubeconfig file on the triggerer's host, overriding the connection's.
     :param cluster_context: The kubeconfig context.

@@ -97,7 +97,11 @@ def _install_account(api: kubernetes.client.ApiClient) -> None:
             rbac.create_cluster_role(doc)
     binding = {
         "metadata": {"name": ACCOUNT},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ACCOUNT},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": ACCOUNT,
+        },
         "subjects": [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NAMESPACE}],
     }
     rbac.create_cluster_role_binding(binding)

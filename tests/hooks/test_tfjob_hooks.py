@@ -319,4 +319,3 @@ def test_lists_are_read_a_page_at_a_time_and_a_whole_list_is_every_page(
         # the operator makes pods for the jobs above; a job with none reads as one empty page
         ((pods, pods_version),) = call(hook.pod_pages, "no-such-job", namespace, limit=2)
         assert pods == [] and pods_version
-

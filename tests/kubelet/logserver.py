@@ -27,7 +27,6 @@ from tests.kubelet import certs, logstore, tlsserver
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class LogQuery:
     """The kubelet's log options, parsed from the forwarded query string."""

@@ -100,7 +100,7 @@ def test_demo_is_a_sub_command_and_the_help_lists_what_exists(tmp_path: Path) ->
     assert "render DAG_FILE TASK_ID" in usage.stdout and "demo [--dags DIR]" in usage.stdout
     demo = _cli("demo", "--help")
     assert demo.returncode == 0, demo.stderr
-    assert demo.stdout.startswith("usage: python -m airflow_tfjob demo [-h] [--dags DAGS]")
+    assert demo.stdout.startswith("usage: python -m airflow_tfjob demo [-h] [--dags DIR]")
     # its own arguments reach it (it used to refuse "demo" itself as an unrecognized argument)
     elsewhere = _cli("demo", "--dags", str(tmp_path))
     assert elsewhere.returncode == 2

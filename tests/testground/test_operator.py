@@ -101,7 +101,6 @@ def _nudge_until(kube_api, namespace, done, timeout: float = 45.0) -> None:
             time.sleep(0.1)
 
 
-
 def test_all_workers_policy_waits_for_every_worker(kube_api, namespace, replicas, core):
     replicas.set_fate("train", "Worker", 0, Fate(duration=0.1))
     replicas.set_fate("train", "Worker", 1, Fate(duration=1.2))
@@ -282,6 +281,7 @@ def test_clean_pod_policy_decides_which_pods_outlive_the_job(
     job = jobs.tfjob("train", {"Chief": 1, "PS": 1}, run_policy={"cleanPodPolicy": policy})
     jobs.create(kube_api, namespace, job)
     jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+
     # v1.9.4 applies cleanPodPolicy in a reconcile that starts from a finished status: usually the
     # one its own status write causes, but after a write conflict it can miss it and wait for the
     # next event on its pods (seen here: a PS pod kept running).
@@ -306,7 +306,9 @@ def test_ttl_after_finished_deletes_the_job_and_its_pods(kube_api, namespace, re
         ),
         timeout=5,
     )
-    jobs.eventually(lambda: not _pods(core, namespace))  # kube-controller-manager's garbage collector
+    jobs.eventually(
+        lambda: not _pods(core, namespace)
+    )  # kube-controller-manager's garbage collector
 
 
 def test_foreground_deletion_waits_for_the_pods(kube_api, namespace, replicas, core):

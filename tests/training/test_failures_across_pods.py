@@ -17,7 +17,7 @@ import pytest
 from tests.airflow_fixtures import task_instance
 from tests.kubelet.fates import REAL, Script
 
-RESUMING = r'''
+RESUMING = r"""
 import json, os, sys, time
 import tensorflow as tf
 
@@ -43,7 +43,7 @@ while int(step.numpy()) < 60:
     time.sleep(0.1)
 with open("/dev/termination-log", "w") as out:
     json.dump({"weight": round(float(weight.numpy()), 3), "steps": int(step.numpy())}, out)
-'''
+"""
 
 KILLED = """
 TFJobOperator(

@@ -105,9 +105,7 @@ def ui_jobs(
         "secret": "Succeeded",
     }
     for role, phase in phases.items():
-        tfjobs.wait_for(
-            kube_api, namespace, names[role], lambda j, p=phase: _is(j, p), timeout=60
-        )
+        tfjobs.wait_for(kube_api, namespace, names[role], lambda j, p=phase: _is(j, p), timeout=60)
     try:
         yield UiJobs(namespace, names, sim)
     finally:
