@@ -114,7 +114,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Kubeflow TFJob",
-                "python-modules": ["airflow_tfjob.operators.tfjob"],
+                "python-modules": [
+                    "airflow_tfjob.operators.tfjob",
+                    "airflow_tfjob.operators.reaper",
+                    "airflow_tfjob.operators.catch_up",
+                ],
             },
         ],
         "sensors": [

@@ -18,6 +18,7 @@ from airflow_tfjob.decorators.tfjob import _TFJobDecoratedOperator, tfjob_task
 from airflow_tfjob.get_provider_info import get_provider_info
 from airflow_tfjob.hooks._base import Settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
+from airflow_tfjob.operators.catch_up import TFJobEventCatchUpOperator
 from airflow_tfjob.operators.reaper import TFJobReaperOperator
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.sensors.tfjob import TFJobSensor
@@ -34,6 +35,7 @@ PARAMETER_TABLES: dict[tuple[str, str], list[Callable[..., Any]]] = {
     ("reference.md", "TFJobTrigger"): [TFJobTrigger.__init__],
     ("reference.md", "TFJobEventTrigger"): [TFJobEventTrigger.__init__],
     ("events.md", "`TFJobEventTrigger`"): [TFJobEventTrigger.__init__],
+    ("reference.md", "TFJobEventCatchUpOperator"): [TFJobEventCatchUpOperator.__init__],
     ("reference.md", "TFJobReaperOperator"): [TFJobReaperOperator.__init__],
     ("reference.md", "TFJobHook and AsyncTFJobHook"): [Settings.__init__],
     ("reference.md", "TfJob"): [airflow_tfjob.TfJob],

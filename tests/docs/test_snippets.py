@@ -78,6 +78,8 @@ def _quickstart(ns: dict[str, Any]) -> None:
 def _events(ns: dict[str, Any]) -> None:
     (watcher,) = ns["trained"].watchers
     assert watcher.trigger.namespace == "ml" and watcher.trigger.label_selector == "team=vision"
+    catch_up = ns["dag"].get_task("catch_up")
+    assert catch_up.upstream_task_ids == {"register"} and catch_up.asset is ns["trained"]
 
 
 def _reference(ns: dict[str, Any]) -> None:
