@@ -3,7 +3,9 @@ holds the jobs of tests/live/dags/live.py running (see its docstring)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import kubernetes
 
 from airflow_tfjob import Chief, TfJob, Worker
 from tests.live.deployment import Deployment
+from tests.waiting import eventually
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 
@@ -122,3 +125,23 @@ def last_condition(kube_api: kubernetes.client.ApiClient, namespace: str, name: 
         if c["status"] == "True"
     ]
     return true[-1] if true else ""
+
+
+@contextlib.contextmanager
+def watching_dags(
+    live: Deployment, proxy: Any, namespace: str, file_name: str, source: str, dag_ids: list[str]
+) -> Iterator[str]:
+    """A DAG file of watcher DAGs on ``namespace``: parsed, unpaused and watching (one watch of
+    the namespace's TFJobs through ``proxy``) inside; removed and its DAGs paused afterwards."""
+    path = live.add_dag_file(file_name, source)
+    with live.client("admin") as api:
+        for dag_id in dag_ids:
+            api.wait_for_dag(dag_id, timeout=120)
+        jobs = rf"/namespaces/{namespace}/tfjobs$"
+        eventually(lambda: proxy.open_streams(jobs) == 1, timeout=120)
+        try:
+            yield namespace
+        finally:
+            path.unlink()
+            for dag_id in dag_ids:
+                api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})

@@ -20,7 +20,7 @@ from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script
 from tests.live.conftest import report
 from tests.live.deployment import Deployment
-from tests.live.jobs import create_outside_airflow, last_condition
+from tests.live.jobs import create_outside_airflow, last_condition, watching_dags
 from tests.live.rest import AirflowClient
 from tests.waiting import eventually
 
@@ -73,17 +73,8 @@ def watching(
     """The two watcher DAGs, parsed, unpaused and watching; removed (and paused) afterwards."""
     namespace, _ = events_namespace
     source = DAG_FILE.format(namespace=namespace, all=ALL, vision=VISION)
-    path = live.add_dag_file("live_events.py", source)
-    with live.client("admin") as api:
-        for dag_id in (ALL, VISION):
-            api.wait_for_dag(dag_id, timeout=120)
-        eventually(lambda: live_proxy.open_streams(_jobs(namespace)) == 1, timeout=120)
-        try:
-            yield namespace
-        finally:
-            path.unlink()
-            for dag_id in (ALL, VISION):
-                api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    with watching_dags(live, live_proxy, namespace, "live_events.py", source, [ALL, VISION]):
+        yield namespace
 
 
 def _jobs(namespace: str) -> str:

@@ -11,6 +11,7 @@ events queues the next run, the other two are stored after it was queued."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script
 from tests.live.conftest import report
 from tests.live.deployment import Deployment
-from tests.live.jobs import create_outside_airflow, last_condition
+from tests.live.jobs import create_outside_airflow, last_condition, watching_dags
 from tests.live.rest import AirflowClient
 from tests.waiting import eventually
 
@@ -76,18 +77,8 @@ def watching(
     source = DAG_FILE.format(
         namespace=namespace, caught=CAUGHT, control=CONTROL, seconds=RUN_SECONDS
     )
-    path = live.add_dag_file("live_together.py", source)
-    with live.client("admin") as api:
-        for dag_id in (CAUGHT, CONTROL):
-            api.wait_for_dag(dag_id, timeout=120)
-        jobs = rf"/namespaces/{namespace}/tfjobs$"
-        eventually(lambda: live_proxy.open_streams(jobs) == 1, timeout=120)
-        try:
-            yield namespace
-        finally:
-            path.unlink()
-            for dag_id in (CAUGHT, CONTROL):
-                api.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+    with watching_dags(live, live_proxy, namespace, "live_together.py", source, [CAUGHT, CONTROL]):
+        yield namespace
 
 
 def _runs(api: AirflowClient, dag_id: str, state: str | None = None) -> list[dict[str, Any]]:
@@ -123,7 +114,7 @@ def test_jobs_finishing_together_each_reach_one_run_and_none_is_left_behind(
         replicas.set_fate(name, "Chief", 0, Fate(duration=1.0, message='{"auc": 0.9}'))
     create_outside_airflow(kube_api, namespace, "job-a", {})
     for dag_id in (CAUGHT, CONTROL):  # job A's run holds each DAG at max_active_runs
-        eventually(lambda dag_id=dag_id: _runs(live_api, dag_id, "running"), timeout=120)
+        eventually(functools.partial(_runs, live_api, dag_id, "running"), timeout=120)
     for name in ("job-b", "job-c", "job-d"):
         create_outside_airflow(kube_api, namespace, name, {})
     together = ("job-b", "job-c", "job-d")
