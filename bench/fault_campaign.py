@@ -1,6 +1,6 @@
 """The fault campaign at full size: M runs through real Airflow under seeded faults.
 
-Runs ``tests/campaign/test_campaign.py`` (the same runner and invariants CI uses on 30 runs) with
+Runs ``tests/campaign/test_campaign.py`` (the same runner and invariants CI uses on 20 runs) with
 ``CAMPAIGN_RUNS`` and ``CAMPAIGN_SEED`` set, and prints its report: runs, faults injected by
 kind, outcomes, violations with the seed and run that reproduce them, and the wall time of
 faulted runs against fault-free ones (p50 / p99, the baseline measured in the same campaign).
