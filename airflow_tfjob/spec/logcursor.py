@@ -9,6 +9,7 @@ cursor per replica.
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 TAIL_LINES = 20
 
@@ -28,6 +29,20 @@ class LogCursor:
         self.lines = 0
         self._last = ("", 0)  # (timestamp, lines printed with exactly that timestamp)
         self._skip_at, self._skip = "", 0
+
+    def position(self) -> list[Any]:
+        """Where the log was read to, as JSON: ``[timestamp, lines with it, lines in all]``."""
+        return [self._last[0], self._last[1], self.lines]
+
+    @classmethod
+    def at(cls, position: Any) -> LogCursor:
+        """A cursor that goes on from ``position`` (from :meth:`position`; anything else, e.g.
+        a value written by another version, starts from the beginning)."""
+        cursor = cls()
+        match position:
+            case [str(stamp), int(same), int(lines)] if stamp and same > 0 and lines >= same:
+                cursor._last, cursor.lines = (stamp, same), lines
+        return cursor
 
     def begin(self) -> str | None:
         """Start (again) to follow: the ``sinceTime`` to ask for, ``None`` the first time."""

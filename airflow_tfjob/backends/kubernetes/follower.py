@@ -125,6 +125,16 @@ class JobFollower:
         finally:
             await self.close()
 
+    def log_positions(self) -> dict[str, list[Any]]:
+        """Pod uid -> where its log has been read to (``LogCursor.position``)."""
+        return {uid: cursor.position() for uid, cursor in self._cursors.items() if cursor.lines}
+
+    def resume_logs(self, positions: dict[str, Any]) -> None:
+        """Go on from ``log_positions`` saved by an earlier follower of the same job (a trigger
+        handed over, a triggerer restarted): no line it printed is printed again."""
+        for uid, position in positions.items():
+            self._cursors[uid] = LogCursor.at(position)
+
     async def close(self) -> None:
         """Stop following logs (the job keeps running)."""
         for task in self._streams.values():
