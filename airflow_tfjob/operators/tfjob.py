@@ -428,6 +428,10 @@ class TFJobOperator(BaseOperator):
         job, ti = JobRef.of(obj), context["ti"]
         for field, value in job.to_dict().items():
             ti.xcom_push(key=f"tfjob_{field}", value=value)
+        if self.deferrable and self.get_logs and self.backend == "kubernetes":
+            from airflow_tfjob.triggers import _logpositions
+
+            ti.xcom_push(key=_logpositions.KEY, value={})  # nothing printed yet (see there)
         self._set_links(job)
         for link in self.operator_extra_links:
             if link.name in self.tfjob_links:

@@ -88,6 +88,11 @@ class StallGuard:
         while self._held or time.monotonic() < self._until:
             await asyncio.sleep(self.tick)
 
+    @property
+    def holding(self) -> bool:
+        """Whether lines are (or would now be) held: those read are not all printed."""
+        return bool(self._held) or time.monotonic() < self._until
+
     def drop(self) -> int:
         """Forget the held lines (the trigger was cancelled); how many there were."""
         dropped, self._held = len(self._held), []

@@ -33,3 +33,18 @@ async def push(ti: Any, xcoms: Mapping[str, Any]) -> bool:
     except Exception:  # no supervisor (not in a triggerer), an API error
         return False
     return True
+
+
+async def apush(ti: Any, key: str, value: Any) -> bool:
+    """Push one XCom for ``ti`` with the Task SDK's async call, on the trigger's loop; False
+    when it cannot (as ``push``)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    try:
+        await BaseXCom.aset(
+            key, value, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
+            map_index=ti.map_index,
+        )  # fmt: skip
+    except Exception:  # no supervisor (not in a triggerer), an API error
+        return False
+    return True

@@ -41,7 +41,7 @@ from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import orphans, outcome
 from airflow_tfjob.spec.follow import Limits
 from airflow_tfjob.spec.jobref import JobRef
-from airflow_tfjob.triggers import _taskstate, _xcoms
+from airflow_tfjob.triggers import _logpositions, _taskstate, _xcoms
 from airflow_tfjob.triggers._stall import StallGuard, health_threshold
 
 __all__ = ["TFJobEvent", "TFJobTrigger"]
@@ -139,6 +139,9 @@ class TFJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook = self.hook()
+        positions = {}
+        if self.task_instance is not None and self.get_logs:  # before the guard counts time
+            positions = await _logpositions.load(self.task_instance, self.log)
         if self.task_instance is not None:  # in a triggerer, which may lose the trigger
             self._guard = StallGuard(self.log, health_threshold())
         self._follower = JobFollower(
@@ -150,7 +153,7 @@ class TFJobTrigger(BaseTrigger):
             get_logs=self.get_logs,
             poll_interval=self.poll_interval,
         )
-        event = await self._follow(self._follower, self._guard)
+        event = await self._follow_logged(self._follower, positions)
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
             return
@@ -170,6 +173,26 @@ class TFJobTrigger(BaseTrigger):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.Event().wait(), REMOVAL_WAIT_SECONDS)
         await self._finish(hook, ended)
+
+    async def _follow_logged(self, follower: JobFollower, positions: dict[str, Any]) -> TFJobEvent:
+        """``_follow``; in a triggerer, going on with the logs from where an earlier owner of
+        the trigger read them, and storing where this one reads them to (``_logpositions``)."""
+        ti = self.task_instance
+        if ti is None or not self.get_logs:
+            return await self._follow(follower, self._guard)
+        if positions:
+            follower.resume_logs(positions)
+            self.log.info(
+                "Going on with the logs of %d replica(s) from where this trigger's previous "
+                "owner read them (a triggerer restart or hand-over)",
+                len(positions),
+            )
+        keeper = _logpositions.Keeper(ti, follower, self._guard)
+        storing = asyncio.create_task(keeper.run(), name="log-positions")
+        try:
+            return await self._follow(follower, self._guard)
+        finally:
+            storing.cancel()
 
     @staticmethod
     async def _follow(follower: JobFollower, guard: StallGuard | None) -> TFJobEvent:
