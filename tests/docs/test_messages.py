@@ -1,0 +1,525 @@
+"""Every message and log line the documents quote is checked, one way or another.
+
+What is quoted: each line of a ``text`` (or untagged) fenced block in README.md and docs/*.md, and
+each code span in the first column of a ``message`` table of troubleshooting.md. Each must be
+(a) made here by the code that makes it (``Made``: the spec's pure functions, the error
+translation, the message constants, the dry run's ``main``) and compared whole, ``...`` and
+``<placeholders>`` matching anything; or already made and compared by test_errors.py; or
+(b) ``Asserted`` by an existing test that makes it for real (a fake API server, local processes,
+a cluster): that test's source must assert a string that the quote contains, so changing the
+quote or the test fails here, and changing the code fails there; or (c) ``Exempt``, with the
+reason. A quote in none of them fails ``test_every_quote_is_checked``."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.docs import test_errors
+from tests.docs.markdown import DOCUMENTS, ROOT, code_spans, fences, tables
+
+
+@dataclass(frozen=True)
+class Made:
+    """(a) The text the code makes (an exception is made by raising it)."""
+
+    make: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Asserted:
+    """(b) An existing test makes the message and asserts ``text``, which the quote contains."""
+
+    test: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Exempt:
+    """(c) Not compared, for ``reason``."""
+
+    reason: str
+
+
+Check = Made | Asserted | Exempt
+
+
+# ---------------------------------------------------------------------------------------------
+# What makes the messages: the code's own functions and constants, with the quoted inputs.
+
+
+def _text(make: Callable[[], object]) -> str:
+    try:
+        made = make()
+    except Exception as exc:  # the message is what is compared
+        return f"{type(exc).__name__}: {exc}"
+    return str(made)
+
+
+def _status(message: str = "", causes: tuple[tuple[str, str], ...] = ()) -> str:
+    """The body of an API server's error: a ``Status``."""
+    details = {"name": "train", "causes": [{"field": f, "message": m} for f, m in causes]}
+    return json.dumps({"kind": "Status", "message": message, "details": details})
+
+
+def _api(status: int, body: object, verb: str = "create", name: str = "train") -> Exception:
+    from airflow_tfjob import errors
+
+    return errors.translate(
+        status, "Reason", body, verb=verb, resource="tfjobs.kubeflow.org", namespace="ml", name=name
+    )
+
+
+def _forbidden_check() -> object:
+    from airflow_tfjob.backends.kubernetes.submit import check_permissions
+    from airflow_tfjob.hooks._resource import ACCESS, LOG_ACCESS, describe_access
+
+    class Hook:  # what the access reviews answered: create and the logs refused
+        kubernetes_conn_id = "kubernetes_default"
+
+        def missing_permissions(self, namespace: str, *, logs: bool) -> list[str]:
+            return [describe_access(ACCESS[0]), describe_access(LOG_ACCESS)]
+
+    return check_permissions(Hook(), "ml", logs=True)  # type: ignore[arg-type]
+
+
+def _failure(status_code: int | None, exc: Exception) -> object:
+    from airflow_tfjob.hooks._base import failure
+
+    if status_code is not None:
+        exc.status = status_code  # type: ignore[attr-defined]
+    return failure(exc, "get", "tfjobs.kubeflow.org", "ml", "train")
+
+
+def _tls() -> object:
+    import ssl
+
+    exc = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    exc.verify_message = "unable to get local issuer certificate"
+    return _failure(None, exc)
+
+
+def _unreachable() -> object:
+    return _failure(None, ConnectionRefusedError(111, "Connection refused"))
+
+
+def _bad_config() -> object:
+    from airflow_tfjob.hooks._base import config_error
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+    class ConfigException(Exception):
+        __module__ = "kubernetes.config.config_exception"
+
+    hook = TFJobHook("team_cluster", config_file="/etc/kube/config")
+    return config_error(hook, ConfigException("Invalid kube-config file. Expected key contexts"))
+
+
+def _state(**kwargs: object) -> object:
+    from airflow_tfjob.spec.status import JobState
+
+    return JobState(**kwargs)  # type: ignore[arg-type]
+
+
+def _outcome(replica: str, **kwargs: object) -> object:
+    from airflow_tfjob.spec.status import ReplicaOutcome
+
+    kwargs = {"terminated": True, **kwargs}
+    return ReplicaOutcome(replica=replica, pod=f"train-{replica}", **kwargs)  # type: ignore[arg-type]
+
+
+def _failed(replicas: int = 2) -> str:
+    from airflow_tfjob.spec import report
+
+    state = _state(phase="Failed", reason="TFJobFailed", message="TFJob ml/train has failed")
+    failures = [
+        _outcome("worker-1", exit_code=2, message="ValueError: bad input"),
+        _outcome("worker-0", exit_code=137),
+    ][:replicas]
+    return report.failure_message("ml/train", state, failures, lambda _: [])  # type: ignore[arg-type]
+
+
+def _not_started(waiting: bool) -> str:
+    from airflow_tfjob.spec import report
+
+    outcomes = (
+        [
+            _outcome("worker-0", terminated=False, waiting_reason=""),
+            _outcome("chief-0", terminated=False, waiting_reason="ImagePullBackOff"),
+        ]
+        if waiting
+        else []
+    )
+    return report.not_started_message("ml/train", 600, outcomes)  # type: ignore[arg-type]
+
+
+def _follow(**limits: object) -> object:
+    from airflow_tfjob.spec.follow import Follow, Limits
+
+    obj = {
+        "metadata": {"name": "train", "namespace": "ml", "uid": "u1"},
+        "status": {
+            "startTime": "2026-01-01T00:00:00Z",
+            "conditions": [{"type": "Running", "status": "True"}],
+        },
+    }
+    return Follow(obj, Limits(**limits))  # type: ignore[arg-type]
+
+
+def _expired(**limits: object) -> str:
+    expiry = _follow(**limits).expired(4e9)  # type: ignore[attr-defined]
+    assert expiry is not None
+    return str(expiry.message)
+
+
+def _lost(replaced: bool) -> object:
+    from airflow_tfjob.spec.follow import Follow, Limits
+
+    obj = {"metadata": {"name": "train", "namespace": "ml", "uid": "u2"}}
+    if replaced:
+        return Follow(obj, Limits(), uid="u1")
+    return Follow(obj, Limits()).gone()
+
+
+def _deadline(ended: str) -> str:
+    from airflow_tfjob.spec import report
+
+    return report.deadline_message("ml/train", "Running", ended=ended)
+
+
+def _follower(name: str) -> str:
+    from airflow_tfjob.backends.kubernetes import follower
+
+    return str(getattr(follower, name))
+
+
+def _payload() -> object:
+    import random
+
+    from airflow.sdk import DAG
+
+    from airflow_tfjob.decorators.tfjob import tfjob_task
+
+    def train(data: str) -> None: ...
+
+    noise = random.Random(0).randbytes(85 * 1024).hex()  # hex compresses to half: 130 KiB encoded
+    with DAG("docs_payload", schedule=None):
+        task = tfjob_task(train, image="registry.example/tf:2.16")(noise).operator
+    return task.payload("chief-0")
+
+
+def _not_json() -> object:
+    from airflow.sdk import DAG
+
+    from airflow_tfjob.decorators.tfjob import tfjob_task
+
+    def train(data: object) -> None: ...
+
+    with DAG("docs_not_json", schedule=None):
+        return tfjob_task(train, image="registry.example/tf:2.16")({1, 2})
+
+
+def _local_env(**container: object) -> object:
+    from airflow_tfjob import TfJob, Worker
+    from airflow_tfjob.backends.local.plan import replicas
+
+    manifest = TfJob(worker=Worker(command=["python"])).to_manifest("train", "ml", image="i")
+    spec = manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    spec["containers"][0].update(container)
+    return replicas(manifest)
+
+
+def _summary(phase: str, counted: str) -> str:
+    statuses = {"Chief": {counted: 1}, "Worker": {counted: 2}}
+    return str(_state(phase=phase, replica_statuses=statuses).summary())  # type: ignore[attr-defined]
+
+
+def _dry_run(task: str, dag: str | None) -> str:
+    from airflow_tfjob.cli import render
+
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory() as home, contextlib.chdir(home):
+        Path("dags").mkdir()
+        if dag is not None:
+            Path("dags/train.py").write_text(dag)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = render.main(["dags/train.py" if dag is not None else "dags/nope.py", task])
+        os.environ.clear()
+        os.environ.update(saved)
+    assert code == 1
+    return stderr.getvalue().strip().splitlines()[-1]
+
+
+_DAG = """
+from airflow.sdk import DAG
+from airflow_tfjob.operators.tfjob import TFJobOperator
+with DAG("train", schedule=None):
+    TFJobOperator(task_id="train", image="i", command=["python"], {extra})
+    TFJobOperator(task_id="report", image="i", command=["python"])
+"""
+
+
+CHECKS: dict[str, Check] = {
+    # troubleshooting.md, Kubernetes
+    "cannot create tfjobs.kubeflow.org ml/<name>: the TFJob CRD": Made(lambda: _api(404, "")),
+    "forbidden: the identity of connection": Made(_forbidden_check),
+    "forbidden: cannot <verb>": Made(
+        lambda: _api(
+            403,
+            _status(
+                'tfjobs.kubeflow.org "train" is forbidden: User "bob" cannot create resource '
+                '"tfjobs" in API group "kubeflow.org" in the namespace "ml"'
+            ),
+        )
+    ),
+    "the API server rejected": Made(
+        lambda: _api(
+            422,
+            _status(
+                causes=(
+                    ("spec.runPolicy.backoffLimit", 'Invalid value: "string": must be integer'),
+                    ("spec.runPolicy.cleanPodPolicy", 'Unsupported value: "Some"'),
+                )
+            ),
+        )
+    ),
+    "no replica of TFJob ml/<name> started within": Made(lambda: _not_started(True)),
+    "... Waiting: no pods were created": Made(lambda: _not_started(False)),
+    "TFJob ml/<name> did not finish before the task's execution_timeout (<phase>)": Made(
+        lambda: _deadline("it was deleted")
+    ),
+    "...; it could not be deleted": Asserted("tests/triggers/test_trigger.py", "is still running"),
+    "TFJob ml/<name> ran past runPolicy": Made(lambda: _expired(active_deadline_seconds=3600)),
+    "TFJob ml/<name> failed: TFJobFailed: <condition message>": Made(_failed),
+    "Failed replicas: ": Made(lambda: _failed(2) + "\n" + _failed(1)),
+    "worker-1 termination message: ": Made(_failed),
+    "TFJob ml/<name> failed: TFJobFailed: ... backoff limit": Exempt(
+        "the training operator's own condition message, quoted in part"
+    ),
+    "a TFJob named ml/<name> already exists": Asserted(
+        "tests/operators/test_operator_lifecycle.py",
+        "already exists and was not created by this task instance",
+    ),
+    "TFJob ml/<name> from an earlier try is still being deleted": Exempt(
+        "made only after 120 s of a job that will not go; no test waits that long"
+    ),
+    "TFJob ml/<name> was deleted while the task waited": Made(lambda: _lost(False)),
+    "TFJob ml/<name> was replaced by another job": Made(lambda: _lost(True)),
+    "the API server kept failing to": Made(
+        lambda: _api(503, '{"message": "etcdserver: request timed out"}', verb="get")
+    ),
+    "TFJob ml/<name>: cannot read it now": Made(
+        lambda: _follower("AGAIN") % ("ml/train", "read it", "HTTP 503", 1.7)
+    ),
+    "TFJob ml/<name> did not finish before the task's execution_timeout (state unknown": Made(
+        lambda: _deadline("it was deleted").replace("(Running)", f"({_follower('UNREAD')}: x)")
+    ),
+    "...; it could NOT be deleted": Asserted(
+        "tests/triggers/test_follower_outages.py", "could NOT be deleted"
+    ),
+    "stopped following TFJob ml/<name>": Made(
+        lambda: f"stopped following TFJob ml/train: 403; {_follower('LEFT')}"
+    ),
+    "cannot <verb> <resource> <ns>/<name>: the API server is unreachable": Made(_unreachable),
+    "TLS with the API server failed": Made(_tls),
+    "the Kubernetes configuration of connection": Made(_bad_config),
+    "Invalid connection configuration.": Exempt(
+        "the cncf.kubernetes provider's message, not this provider's"
+    ),
+    # troubleshooting.md, @task.tfjob
+    "payload of <fn>()": Made(_payload),
+    "payload of train()": Made(_payload),  # outputs-and-logs.md
+    "arguments of <fn>()": Made(_not_json),
+    "the return value is <n> bytes of JSON": Exempt("written inside the replica by runtime.py"),
+    "PS replicas of @task.tfjob need TensorFlow": Exempt(
+        "written inside a PS replica by runtime.py, which needs TensorFlow missing"
+    ),
+    "args: ...": Exempt("an abbreviation of the message before it"),
+    "kubectl describe pod": Exempt("a command, not a message"),
+    "executable file not found in $PATH": Exempt("the container runtime's message"),
+    # troubleshooting.md, TFJobSensor
+    "TFJob <ns>/<name> does not exist (waited": Asserted(
+        "tests/sensors/test_sensor.py", "does not exist (waited"
+    ),
+    "TFJob <ns>/<name> failed: <reason>: <message>": Made(_failed),
+    "TFJob <ns>/<name> is <phase>": Exempt("made inline by the sensor's poke for a fail_on phase"),
+    "TFJob <ns>/<name> finished as": Exempt("made inline by the sensor's poke at a terminal phase"),
+    "TFJob <ns>/<name> did not reach Succeeded": Made(lambda: _expired(deadline=1, owned=False)),
+    # troubleshooting.md, local backend
+    "...envFrom: ... cannot be resolved on the local backend": Made(
+        lambda: _local_env(envFrom=[{"secretRef": {"name": "s3"}}])
+    ),
+    "<Type> env '<NAME>'": Made(
+        lambda: _local_env(
+            env=[{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "k"}}}]
+        )
+    ),
+    "Stopping worker-0, ps-0, still running": Asserted(
+        "tests/local/test_local_operator.py", "still running (cleanPodPolicy Running)"
+    ),
+    "Killed <n> processes the replicas left behind": Exempt(
+        "logged only when a replica leaves a process behind, which no test provokes"
+    ),
+    "TFJob <ns>/<name> failed: TFJobFailed: Job <name> has failed because it was active": Asserted(
+        "tests/local/test_local_operator.py", "was active longer than specified deadline ("
+    ),
+    "TFJob <ns>/<name> failed: TFJobFailed: Job <name> has failed because it has reached": Asserted(
+        "tests/local/test_local_operator.py", "has reached the specified backoff limit ("
+    ),
+    "could not start worker-0 of TFJob": Exempt(
+        "an OS error starting a process, which no test provokes"
+    ),
+    "cannot start '<cmd>'": Exempt("printed by the replica's launcher (backends/local/process.py)"),
+    "replicas of TFJob <ns>/<name> did not come up": Asserted(
+        "tests/local/test_local_operator.py", "did not come up within"
+    ),
+    "worker-1 lost a race for port": Asserted(
+        "tests/local/test_local_operator.py", "lost a race for port"
+    ),
+    "worker-1, ps-0 ignored SIGTERM": Asserted(
+        "tests/local/test_local_operator.py", "ignored SIGTERM and were killed with SIGKILL"
+    ),
+    "Killed <n> processes left by an earlier try": Asserted(
+        "tests/local/test_local_kill.py", "left by an earlier try"
+    ),
+    "TFJob <ns>/<name> did not finish before the task's execution_timeout (Running)": Asserted(
+        "tests/local/test_local_operator.py", "its replicas were stopped"
+    ),
+    "TFJob <ns>/<name> was stopped: the task was killed": Asserted(
+        "tests/local/test_local_kill.py", "was stopped: the task was killed"
+    ),
+    # outputs-and-logs.md, quickstart.md, orphans.md: task logs
+    "[": Exempt("a replica's own output, as the task log shows it with its [replica] prefix"),
+    "Created TFJob ml/": Exempt(
+        "logged by submit() after a create on a cluster; a live run shows it"
+    ),
+    "TFJob ml/train-job-3f2a9c01b7: Running": Made(
+        lambda: f"TFJob ml/train-job-3f2a9c01b7: {_summary('Running', 'active')}"
+    ),
+    "TFJob ml/train-job-3f2a9c01b7: Succeeded": Made(
+        lambda: f"TFJob ml/train-job-3f2a9c01b7: {_summary('Succeeded', 'succeeded')}"
+    ),
+    "TFJob default/tfjob-quickstart-train-24fa6f322d: Succeeded": Made(
+        lambda: (
+            f"TFJob default/tfjob-quickstart-train-24fa6f322d: {_summary('Succeeded', 'succeeded')}"
+        )
+    ),
+    "Deleted TFJob ml/": Asserted("tests/operators/test_operator_lifecycle.py", "Deleted TFJob"),
+    "Running TFJob default/": Exempt("logged inline by the local supervisor as a run starts"),
+    "Replica logs of TFJob": Exempt("logged by the local supervisor when a run ends"),
+    "Running example_tfjob_function": Exempt("printed by `python -m airflow_tfjob demo`"),
+    "Training result after": Exempt("printed by `python -m airflow_tfjob demo`"),
+    "Succeeded {'replicas': 3}": Exempt("printed by the quickstart DAG's own report task"),
+    "Deleted orphaned TFJob": Asserted("tests/operators/test_reaper.py", "Deleted orphaned TFJob"),
+    "User alice deleted orphaned TFJob": Asserted(
+        "tests/ui/test_orphans_page.py", " deleted orphaned TFJob "
+    ),
+    # reference.md, the dry run
+    "error: DAG file dags/nope.py": Made(lambda: _dry_run("train", None)),
+    "error: cannot import dags/train.py": Made(
+        lambda: _dry_run("train", _DAG.format(extra="namespace='ML'"))
+    ),
+    "error: task 'train' in dags/train.py": Made(
+        lambda: _dry_run("train", _DAG.format(extra="name='{{ \"Nightly_Run\" }}'"))
+    ),
+    "error: no task 'evaluate'": Made(lambda: _dry_run("evaluate", _DAG.format(extra=""))),
+}
+"""The start of a quote -> how it is checked."""
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _quotes() -> list[tuple[str, int, str]]:
+    """``(document, line, quote)``."""
+    found = []
+    for path in DOCUMENTS:
+        name = str(path.relative_to(ROOT))
+        for fence in fences(path):
+            if fence.info in ("text", "") and not fence.text.startswith("AirflowException"):
+                lines = [line.strip() for line in fence.text.splitlines()]
+                found += [(name, fence.line, line) for line in lines if line not in ("", "...")]
+    trouble = ROOT / "docs" / "troubleshooting.md"
+    for table in tables(trouble):
+        if table.header[0].startswith("message"):
+            for row in table.rows:
+                found += [
+                    ("docs/troubleshooting.md", table.line, span)
+                    for span in code_spans(row[0])
+                    if " " in span
+                ]
+    return found
+
+
+def _check(quote: str) -> Check | None:
+    quote = re.sub(r"^TFJob\w*: ", "", quote)
+    starts = [start for start in CHECKS if quote.startswith(start)]
+    return CHECKS[max(starts, key=len)] if starts else None
+
+
+def _pattern(quoted: str) -> re.Pattern[str]:
+    """``...`` and ``<placeholders>`` (``<name>``, ``<ErrorType>``, ``<OS error>``) match anything."""
+    parts = re.split(r"(\.\.\.|<[A-Za-z][^<>]*>)", quoted)
+    return re.compile("".join(".+" if i % 2 else re.escape(p) for i, p in enumerate(parts)))
+
+
+@cache
+def _asserted(test: str) -> list[str]:
+    """The string constants of the test's ``assert`` statements (f-strings' literal parts too)."""
+    tree = ast.parse((ROOT / test).read_text())
+    return [
+        node.value
+        for statement in ast.walk(tree)
+        if isinstance(statement, ast.Assert)
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+
+
+QUOTES = _quotes()
+
+
+@pytest.mark.parametrize(("document", "line", "quote"), QUOTES, ids=lambda v: str(v)[:40])
+def test_every_quote_is_checked(document: str, line: int, quote: str) -> None:
+    check = _check(quote)
+    made_by_test_errors = test_errors._producer(quote) is not None
+    assert check is not None or made_by_test_errors, (
+        f"{document}:{line}: {quote!r} is not checked: make it in CHECKS (a), name the test that "
+        "asserts it (b), or exempt it with a reason (c)"
+    )
+    if isinstance(check, Made):
+        made = _text(check.make)
+        lines = [made, made.split(": ", 1)[-1], *made.splitlines()]
+        pattern = _pattern(quote)
+        assert any(pattern.fullmatch(text) for text in lines), f"{document}:{line}: {made}"
+    elif isinstance(check, Asserted):
+        assert check.text in quote, f"{document}:{line}: {quote!r} lacks {check.text!r}"
+        asserted = _asserted(check.test)
+        assert any(check.text in text for text in asserted), (
+            f"{check.test} asserts no string containing {check.text!r}"
+        )
+    elif isinstance(check, Exempt):
+        assert check.reason
+
+
+def test_every_check_is_used() -> None:
+    used = {id(_check(quote)) for _, _, quote in QUOTES}
+    assert [start for start, check in CHECKS.items() if id(check) not in used] == []
+
+
+def test_the_quotes_are_found() -> None:
+    """A reader that finds nothing would pass: the tables and blocks are there."""
+    documents = {document for document, _, _ in QUOTES}
+    assert {"docs/troubleshooting.md", "docs/reference.md", "docs/outputs-and-logs.md"} <= documents
+    assert len(QUOTES) >= 80
