@@ -138,10 +138,11 @@ def _outcome(replica: str, **kwargs: object) -> object:
     return ReplicaOutcome(replica=replica, pod=f"train-{replica}", **kwargs)  # type: ignore[arg-type]
 
 
-def _failed(replicas: int = 2) -> str:
+def _failed(replicas: int = 2, condition: str = "TFJob ml/train has failed") -> str:
+    """What the training operator's condition and the pods make of a failed job."""
     from airflow_tfjob.spec import report
 
-    state = _state(phase="Failed", reason="TFJobFailed", message="TFJob ml/train has failed")
+    state = _state(phase="Failed", reason="TFJobFailed", message=condition)
     failures = [
         _outcome("worker-1", exit_code=2, message="ValueError: bad input"),
         _outcome("worker-0", exit_code=137),
@@ -239,6 +240,37 @@ def _local_env(**container: object) -> object:
     return replicas(manifest)
 
 
+_LOCAL = "airflow_tfjob.backends.local.supervisor"
+_JOB = "train-job-3f2a9c01b7"
+_QUICK = "tfjob-quickstart-train-24fa6f322d"
+_RUN_DIR = f"/opt/airflow/tfjob-local/default/{_QUICK}/29def130"
+
+
+def _log(module: str, name: str, *args: object) -> str:
+    """A task log line: the module's format with the quoted values."""
+    import importlib
+
+    return str(getattr(importlib.import_module(module), name)) % args
+
+
+def _poke(phase: str, **kwargs: object) -> object:
+    """What the sensor's poke says of a job in ``phase``."""
+    from airflow_tfjob.sensors.tfjob import TFJobSensor
+
+    class Hook:
+        def get(self, name: str, namespace: str) -> dict[str, object]:
+            condition = {"type": phase, "status": "True", "reason": "Why", "message": "said"}
+            meta = {"name": name, "namespace": namespace, "uid": "u1"}
+            return {"metadata": meta, "status": {"conditions": [condition]}}
+
+        def list_pods(self, name: str, namespace: str) -> tuple[list[object], str]:
+            return [], ""
+
+    sensor = TFJobSensor(task_id="wait", tfjob_name="train", namespace="ml", **kwargs)  # type: ignore[arg-type]
+    sensor.__dict__["hook"] = Hook()
+    return sensor.poke({"ti": None})  # type: ignore[arg-type]
+
+
 def _summary(phase: str, counted: str) -> str:
     statuses = {"Chief": {counted: 1}, "Worker": {counted: 2}}
     return str(_state(phase=phase, replica_statuses=statuses).summary())  # type: ignore[attr-defined]
@@ -304,8 +336,10 @@ CHECKS: dict[str, Check] = {
     "TFJob ml/<name> failed: TFJobFailed: <condition message>": Made(_failed),
     "Failed replicas: ": Made(lambda: _failed(2) + "\n" + _failed(1)),
     "worker-1 termination message: ": Made(_failed),
-    "TFJob ml/<name> failed: TFJobFailed: ... backoff limit": Exempt(
-        "the training operator's own condition message, quoted in part"
+    "TFJob ml/<name> failed: TFJobFailed: ... backoff limit": Made(
+        lambda: _failed(
+            0, "TFJob ml/train has failed because it has reached the specified backoff limit"
+        )
     ),
     "a TFJob named ml/<name> already exists": Asserted(
         "tests/operators/test_operator_lifecycle.py",
@@ -353,8 +387,8 @@ CHECKS: dict[str, Check] = {
         "tests/sensors/test_sensor.py", "does not exist (waited"
     ),
     "TFJob <ns>/<name> failed: <reason>: <message>": Made(_failed),
-    "TFJob <ns>/<name> is <phase>": Exempt("made inline by the sensor's poke for a fail_on phase"),
-    "TFJob <ns>/<name> finished as": Exempt("made inline by the sensor's poke at a terminal phase"),
+    "TFJob <ns>/<name> is <phase>": Made(lambda: _poke("Suspended", fail_on=("Suspended",))),
+    "TFJob <ns>/<name> finished as": Made(lambda: _poke("Succeeded", target_state="Running")),
     "TFJob <ns>/<name> did not reach Succeeded": Made(lambda: _expired(deadline=1, owned=False)),
     # troubleshooting.md, local backend
     "...envFrom: ... cannot be resolved on the local backend": Made(
@@ -368,8 +402,8 @@ CHECKS: dict[str, Check] = {
     "Stopping worker-0, ps-0, still running": Asserted(
         "tests/local/test_local_operator.py", "still running (cleanPodPolicy Running)"
     ),
-    "Killed <n> processes the replicas left behind": Exempt(
-        "logged only when a replica leaves a process behind, which no test provokes"
+    "Killed <n> processes the replicas left behind": Made(
+        lambda: _log(_LOCAL, "LEFT_BEHIND", 1, [4242])
     ),
     "TFJob <ns>/<name> failed: TFJobFailed: Job <name> has failed because it was active": Asserted(
         "tests/local/test_local_operator.py", "was active longer than specified deadline ("
@@ -416,8 +450,10 @@ CHECKS: dict[str, Check] = {
         )
     ),
     "Deleted TFJob ml/": Asserted("tests/operators/test_operator_lifecycle.py", "Deleted TFJob"),
-    "Running TFJob default/": Exempt("logged inline by the local supervisor as a run starts"),
-    "Replica logs of TFJob": Exempt("logged by the local supervisor when a run ends"),
+    "Running TFJob default/": Made(
+        lambda: _log(_LOCAL, "RUNNING", f"default/{_QUICK}", 3, _RUN_DIR, "python:3.11-slim", 4, 4)
+    ),
+    "Replica logs of TFJob": Made(lambda: _log(_LOCAL, "LOGS_KEPT", f"default/{_QUICK}", _RUN_DIR)),
     "Running example_tfjob_function": Exempt("printed by `python -m airflow_tfjob demo`"),
     "Training result after": Exempt("printed by `python -m airflow_tfjob demo`"),
     "Succeeded {'replicas': 3}": Exempt("printed by the quickstart DAG's own report task"),
