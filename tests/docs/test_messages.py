@@ -271,6 +271,50 @@ def _poke(phase: str, **kwargs: object) -> object:
     return sensor.poke({"ti": None})  # type: ignore[arg-type]
 
 
+def _two_sources() -> object:
+    """The cncf.kubernetes hook given a connection's in_cluster and a task's config_file."""
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+    return KubernetesHook(conn_id=None, in_cluster=True, config_file="/etc/kube/config").get_conn()
+
+
+def _termination(run: Callable[[object], object]) -> str:
+    """The termination message a replica's runtime writes (TensorFlow made unimportable)."""
+    import sys
+    from unittest import mock
+
+    from airflow_tfjob import runtime
+
+    with tempfile.NamedTemporaryFile() as log:
+        env = {runtime.TERMINATION_ENV: log.name}
+        with mock.patch.dict(os.environ, env), mock.patch.dict(sys.modules, {"tensorflow": None}):
+            assert run(runtime) == 1
+        return Path(log.name).read_text()
+
+
+def _still_deleting() -> object:
+    """An earlier try's job that never goes, on a clock that runs out at once."""
+    from unittest import mock
+
+    from airflow_tfjob.backends.kubernetes import submit
+
+    class Hook:
+        def get(self, name: str, namespace: str) -> dict[str, object]:
+            return {"metadata": {"uid": "u1"}}
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+        def sleep(self, seconds: float) -> None:
+            self.now += seconds
+
+    with mock.patch.object(submit, "time", Clock()):
+        return submit._wait_deleted(Hook(), "train", "ml", "u1")  # type: ignore[arg-type]
+
+
 def _summary(phase: str, counted: str) -> str:
     statuses = {"Chief": {counted: 1}, "Worker": {counted: 2}}
     return str(_state(phase=phase, replica_statuses=statuses).summary())  # type: ignore[attr-defined]
@@ -345,9 +389,7 @@ CHECKS: dict[str, Check] = {
         "tests/operators/test_operator_lifecycle.py",
         "already exists and was not created by this task instance",
     ),
-    "TFJob ml/<name> from an earlier try is still being deleted": Exempt(
-        "made only after 120 s of a job that will not go; no test waits that long"
-    ),
+    "TFJob ml/<name> from an earlier try is still being deleted": Made(_still_deleting),
     "TFJob ml/<name> was deleted while the task waited": Made(lambda: _lost(False)),
     "TFJob ml/<name> was replaced by another job": Made(lambda: _lost(True)),
     "the API server kept failing to": Made(
@@ -368,16 +410,16 @@ CHECKS: dict[str, Check] = {
     "cannot <verb> <resource> <ns>/<name>: the API server is unreachable": Made(_unreachable),
     "TLS with the API server failed": Made(_tls),
     "the Kubernetes configuration of connection": Made(_bad_config),
-    "Invalid connection configuration.": Exempt(
-        "the cncf.kubernetes provider's message, not this provider's"
-    ),
+    "Invalid connection configuration.": Made(_two_sources),
     # troubleshooting.md, @task.tfjob
     "payload of <fn>()": Made(_payload),
     "payload of train()": Made(_payload),  # outputs-and-logs.md
     "arguments of <fn>()": Made(_not_json),
-    "the return value is <n> bytes of JSON": Exempt("written inside the replica by runtime.py"),
-    "PS replicas of @task.tfjob need TensorFlow": Exempt(
-        "written inside a PS replica by runtime.py, which needs TensorFlow missing"
+    "the return value is <n> bytes of JSON": Made(
+        lambda: _termination(lambda runtime: runtime._write_output("x" * 5000, None))
+    ),
+    "PS replicas of @task.tfjob need TensorFlow": Made(
+        lambda: _termination(lambda runtime: runtime._serve_ps(None))
     ),
     "args: ...": Exempt("an abbreviation of the message before it"),
     "kubectl describe pod": Exempt("a command, not a message"),
@@ -435,6 +477,13 @@ CHECKS: dict[str, Check] = {
     ),
     # outputs-and-logs.md, quickstart.md, orphans.md: task logs
     "[": Exempt("a replica's own output, as the task log shows it with its [replica] prefix"),
+    "[chief-0] chief-0: 3 replicas in sync": Asserted(
+        "tests/examples/test_example_dags.py", ": 3 replicas in sync"
+    ),
+    "[worker-1] step 100: loss": Asserted(
+        "tests/examples/test_example_dags.py", "[worker-1] step 100: loss"
+    ),
+    "[chief-0] hello from chief-0": Asserted("tests/local/test_local_operator.py", "] hello from"),
     "Created TFJob ml/": Exempt(
         "logged by submit() after a create on a cluster; a live run shows it"
     ),
