@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from tests.docs import test_errors
-from tests.docs.markdown import DOCUMENTS, ROOT, code_spans, fences, tables
+from tests.docs.markdown import DOCUMENTS, ROOT, all_code_spans, code_spans, fences, tables
 
 
 @dataclass(frozen=True)
@@ -335,6 +335,22 @@ def _no_program() -> str:
     return done.stderr.strip()
 
 
+def _orphan_mark() -> str:
+    """The TFJobs page's mark of a job whose task failed 3 minutes ago (page.html adds the ⚠)."""
+    import datetime
+
+    from airflow_tfjob.ui import rows
+
+    now = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+    running = {"conditions": [{"type": "Running", "status": "True"}]}
+    obj = {"metadata": {"name": "train", "namespace": "ml"}, "status": running}
+    task = ("failed", now - datetime.timedelta(minutes=3))
+    mark = rows.with_task({}, obj, task, now=now, can_delete=False)["orphan"]
+    page = (ROOT / "airflow_tfjob" / "ui" / "page.html").read_text()
+    assert '"⚠ " + job.orphan' in page
+    return f"⚠ {mark}"
+
+
 def _summary(phase: str, counted: str) -> str:
     statuses = {"Chief": {counted: 1}, "Worker": {counted: 2}}
     return str(_state(phase=phase, replica_statuses=statuses).summary())  # type: ignore[attr-defined]
@@ -436,6 +452,9 @@ CHECKS: dict[str, Check] = {
     # troubleshooting.md, @task.tfjob
     "payload of <fn>()": Made(_payload),
     "payload of train()": Made(_payload),  # outputs-and-logs.md
+    "arguments of train()": Made(_not_json),  # outputs-and-logs.md
+    "<field>: got <value>; <what is allowed>": Exempt("the form of the messages, not one"),
+    "⚠ task failed 3 min ago; job still running": Made(_orphan_mark),
     "arguments of <fn>()": Made(_not_json),
     "the return value is <n> bytes of JSON": Made(
         lambda: _termination(lambda runtime: runtime._write_output("x" * 5000, None))
@@ -453,6 +472,7 @@ CHECKS: dict[str, Check] = {
     "TFJob <ns>/<name> failed: <reason>: <message>": Made(_failed),
     "TFJob <ns>/<name> is <phase>": Made(lambda: _poke("Suspended", fail_on=("Suspended",))),
     "TFJob <ns>/<name> finished as": Made(lambda: _poke("Succeeded", target_state="Running")),
+    "TFJob ml/<name> did not reach Succeeded": Made(lambda: _expired(deadline=1, owned=False)),
     "TFJob <ns>/<name> did not reach Succeeded": Made(lambda: _expired(deadline=1, owned=False)),
     # troubleshooting.md, local backend
     "...envFrom: ... cannot be resolved on the local backend": Made(
@@ -566,6 +586,12 @@ def _quotes() -> list[tuple[str, int, str]]:
             if fence.info in ("text", "") and not fence.text.startswith("AirflowException"):
                 lines = [line.strip() for line in fence.text.splitlines()]
                 found += [(name, fence.line, line) for line in lines if line not in ("", "...")]
+        in_tables = {cell for table in tables(path) for row in table.rows for cell in row}
+        found += [
+            (name, line, span)
+            for line, span in all_code_spans(path)
+            if _PROSE_MESSAGE.search(span) and not any(span in cell for cell in in_tables)
+        ]
     trouble = ROOT / "docs" / "troubleshooting.md"
     for table in tables(trouble):
         if table.header[0].startswith("message"):
@@ -576,6 +602,11 @@ def _quotes() -> list[tuple[str, int, str]]:
                     if " " in span
                 ]
     return found
+
+
+_PROSE_MESSAGE = re.compile(r"^TFJob \S+/\S+ |: got |^⚠ ")
+"""A code span in running text that quotes a message: a job's (``TFJob <ns>/<name> ...``), a
+spec error's (``<field>: got <value>; ...``), the TFJobs page's orphan mark (``⚠ ...``)."""
 
 
 def _check(quote: str) -> Check | None:
