@@ -254,12 +254,19 @@ def _log(module: str, name: str, *args: object) -> str:
     return str(getattr(importlib.import_module(module), name)) % args
 
 
-def _poke(phase: str, **kwargs: object) -> object:
-    """What the sensor's poke says of a job in ``phase``."""
+def _poke(phase: str | None, **kwargs: object) -> object:
+    """What the sensor's poke says of a job in ``phase`` (``None``: there is none, after a
+    minute and a half of the task's run)."""
+    import datetime
+    import types
+
+    from airflow_tfjob import errors
     from airflow_tfjob.sensors.tfjob import TFJobSensor
 
     class Hook:
         def get(self, name: str, namespace: str) -> dict[str, object]:
+            if phase is None:
+                raise errors.TFJobNotFound("not found", status=404, reason="NotFound")
             condition = {"type": phase, "status": "True", "reason": "Why", "message": "said"}
             meta = {"name": name, "namespace": namespace, "uid": "u1"}
             return {"metadata": meta, "status": {"conditions": [condition]}}
@@ -269,7 +276,8 @@ def _poke(phase: str, **kwargs: object) -> object:
 
     sensor = TFJobSensor(task_id="wait", tfjob_name="train", namespace="ml", **kwargs)  # type: ignore[arg-type]
     sensor.__dict__["hook"] = Hook()
-    return sensor.poke({"ti": None})  # type: ignore[arg-type]
+    started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=90)
+    return sensor.poke({"ti": types.SimpleNamespace(start_date=started)})  # type: ignore[arg-type]
 
 
 def _two_sources() -> object:
@@ -351,6 +359,14 @@ def _orphan_mark() -> str:
     return f"⚠ {mark}"
 
 
+def _foreign() -> object:
+    """A job of the task's name that this task instance did not create."""
+    from airflow_tfjob.backends.kubernetes import submit
+
+    meta = {"name": "train", "namespace": "ml", "labels": {"team": "vision"}}
+    return submit._resolve(None, None, {"metadata": meta}, "foreign")  # type: ignore[arg-type]
+
+
 def _summary(phase: str, counted: str) -> str:
     statuses = {"Chief": {counted: 1}, "Worker": {counted: 2}}
     return str(_state(phase=phase, replica_statuses=statuses).summary())  # type: ignore[attr-defined]
@@ -423,10 +439,7 @@ CHECKS: dict[str, Check] = {
             0, "TFJob ml/train has failed because it has reached the specified backoff limit"
         )
     ),
-    "a TFJob named ml/<name> already exists": Asserted(
-        "tests/operators/test_operator_lifecycle.py",
-        "already exists and was not created by this task instance",
-    ),
+    "a TFJob named ml/<name> already exists": Made(_foreign),
     "TFJob ml/<name> from an earlier try is still being deleted": Made(_still_deleting),
     "TFJob ml/<name> was deleted while the task waited": Made(lambda: _lost(False)),
     "TFJob ml/<name> was replaced by another job": Made(lambda: _lost(True)),
@@ -466,9 +479,7 @@ CHECKS: dict[str, Check] = {
     "kubectl describe pod": Exempt("a command, not a message"),
     "executable file not found in $PATH": Exempt("the container runtime's message"),
     # troubleshooting.md, TFJobSensor
-    "TFJob <ns>/<name> does not exist (waited": Asserted(
-        "tests/sensors/test_sensor.py", "does not exist (waited"
-    ),
+    "TFJob <ns>/<name> does not exist (waited": Made(lambda: _poke(None)),
     "TFJob <ns>/<name> failed: <reason>: <message>": Made(_failed),
     "TFJob <ns>/<name> is <phase>": Made(lambda: _poke("Suspended", fail_on=("Suspended",))),
     "TFJob <ns>/<name> finished as": Made(lambda: _poke("Succeeded", target_state="Running")),
