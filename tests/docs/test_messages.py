@@ -193,10 +193,11 @@ def _lost(replaced: bool) -> object:
     return Follow(obj, Limits()).gone()
 
 
-def _deadline(ended: str) -> str:
+def _deadline(ended: str, phase: str = "Running") -> str:
+    """As the follower says it at the task's deadline (``phase``: what it knew of the job)."""
     from airflow_tfjob.spec import report
 
-    return report.deadline_message("ml/train", "Running", ended=ended)
+    return report.deadline_message("ml/train", phase, ended=ended)
 
 
 def _follower(name: str) -> str:
@@ -452,7 +453,7 @@ CHECKS: dict[str, Check] = {
         lambda: _follower("AGAIN") % ("ml/train", "read it", "HTTP 503", 1.7)
     ),
     "TFJob ml/<name> did not finish before the task's execution_timeout (state unknown": Made(
-        lambda: _deadline("it was deleted").replace("(Running)", f"({_follower('UNREAD')}: x)")
+        lambda: _deadline("it was deleted", phase=f"{_follower('UNREAD')}: HTTP 503")
     ),
     "...; it could NOT be deleted": Asserted(
         "tests/triggers/test_follower_outages.py", "could NOT be deleted"
