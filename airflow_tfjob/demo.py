@@ -21,6 +21,18 @@ DAG_ID = "example_tfjob_function"
 SHOWN = re.compile(r"\[(chief|worker|ps|evaluator)-\d+\] |Running TFJob|TFJob \S+: |Replica logs")
 NOISE = re.compile(r"absl::InitializeLog|port\.cc|cpu_feature_guard|rebuild TensorFlow")
 """TensorFlow's start-up chatter: kept in the log file, left out of the demo's view."""
+STARTING = f"Running {DAG_ID} on the local backend (1 chief + 2 workers)..."
+
+
+def result_line(seconds: float, result: dict[str, Any]) -> str:
+    """The demo's last line: the chief's result from XCom."""
+    return (
+        f"Training result after {seconds:.0f} s: "
+        f"loss {result['loss']:.4f}, accuracy {result['accuracy']:.1%} "
+        f"({result['replicas']} replicas in sync, {result['steps']} steps)"
+    )
+
+
 _MESSAGE = re.compile(r"\[\w+\s*\]\s(.*?)(\s+\[airflow\.task\.operators\.[^\]]*\].*)?$")
 
 
@@ -95,18 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     if _airflow("db", "migrate", env=env, log=log) != 0:
         print(f"airflow db migrate failed; see {log}")
         return 1
-    print(f"Running {DAG_ID} on the local backend (1 chief + 2 workers)...", flush=True)
+    print(STARTING, flush=True)
     code = _airflow("dags", "test", DAG_ID, env=env, log=log)
     os.environ.update(env)
     result = latest_xcom(DAG_ID, "train") if code == 0 else None
     if code != 0 or not isinstance(result, dict):
         print(f"the DAG run failed; see {log}")
         return 1
-    print(
-        f"\nTraining result after {time.monotonic() - started:.0f} s: "
-        f"loss {result['loss']:.4f}, accuracy {result['accuracy']:.1%} "
-        f"({result['replicas']} replicas in sync, {result['steps']} steps)"
-    )
+    print("\n" + result_line(time.monotonic() - started, result))
     return 0
 
 

@@ -20,6 +20,8 @@ from airflow_tfjob.spec import backstop, orphans, status
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
 DELETE_WAIT_SECONDS = 120.0
+CREATED = "Created TFJob %s/%s (uid %s)"
+"""The task log's line for a created job (docs/ quote it)."""
 
 
 def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
@@ -83,9 +85,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
     for _ in range(MAX_ATTEMPTS):
         try:
             created = hook.create(request.manifest)
-            request.log.info(
-                "Created TFJob %s/%s (uid %s)", namespace, name, created["metadata"]["uid"]
-            )
+            request.log.info(CREATED, namespace, name, created["metadata"]["uid"])
             return created, False
         except errors.TFJobConflict:
             try:

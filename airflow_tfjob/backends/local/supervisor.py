@@ -37,6 +37,13 @@ BIND_RACE_ATTEMPTS = 3
 """Starts of the whole job on fresh ports before a lost bind race is a failure."""
 MAX_MESSAGE_BYTES = 4096
 MIN_INTEROP_THREADS = 2
+RUNNING = (
+    "Running TFJob %s on the local backend: %d replicas as local processes in %s "
+    "(images are ignored: %s); TensorFlow threads per replica: %d intra-op, %d inter-op"
+)
+LEFT_BEHIND = "Killed %d processes the replicas left behind: %s"
+LOGS_KEPT = "Replica logs of TFJob %s are kept in %s"
+"""What the task log says (formats, so that docs/ quoting them are checked against them)."""
 """One inter-op thread deadlocks ParameterServerStrategy: a step blocks it waiting for its own
 dataset iterator."""
 _HIDDEN_ENV = ("AIRFLOW", "_AIRFLOW")
@@ -162,8 +169,7 @@ class LocalJob:
             }
         )
         self.log.info(
-            "Running TFJob %s on the local backend: %d replicas as local processes in %s "
-            "(images are ignored: %s); TensorFlow threads per replica: %d intra-op, %d inter-op",
+            RUNNING,
             self.where,
             len(self.slots),
             self.directory,
@@ -412,7 +418,7 @@ class LocalJob:
             )
         left = reaper.kill(self.marker)
         if left:
-            self.log.warning("Killed %d processes the replicas left behind: %s", len(left), left)
+            self.log.warning(LEFT_BEHIND, len(left), left)
         phase = status.job_state(self.object()).phase
         action = self.request.on_finish_action
         if action == "delete_tfjob" or (
@@ -420,4 +426,4 @@ class LocalJob:
         ):
             for slot in self.slots:
                 shutil.rmtree(self.directory / slot.replica.name, ignore_errors=True)
-        self.log.info("Replica logs of TFJob %s are kept in %s", self.where, self.directory)
+        self.log.info(LOGS_KEPT, self.where, self.directory)
