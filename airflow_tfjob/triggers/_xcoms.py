@@ -37,7 +37,8 @@ async def push(ti: Any, xcoms: Mapping[str, Any]) -> bool:
 
 async def apush(ti: Any, key: str, value: Any) -> bool:
     """Push one XCom for ``ti`` with the Task SDK's async call, on the trigger's loop; False
-    when it cannot (as ``push``)."""
+    when it cannot (as ``push``, which stays synchronous in a thread: the in-process Task SDK of
+    ``dag.test()`` serves only the synchronous call)."""
     from airflow.sdk.bases.xcom import BaseXCom
 
     try:

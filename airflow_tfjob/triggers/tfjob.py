@@ -139,7 +139,7 @@ class TFJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook = self.hook()
-        positions = {}
+        positions = None  # None: this trigger keeps no log positions (see _follow_logged)
         if self.task_instance is not None and self.get_logs:  # before the guard counts time
             positions = await _logpositions.load(self.task_instance, self.log)
         if self.task_instance is not None:  # in a triggerer, which may lose the trigger
@@ -174,11 +174,13 @@ class TFJobTrigger(BaseTrigger):
             await asyncio.wait_for(asyncio.Event().wait(), REMOVAL_WAIT_SECONDS)
         await self._finish(hook, ended)
 
-    async def _follow_logged(self, follower: JobFollower, positions: dict[str, Any]) -> TFJobEvent:
-        """``_follow``; in a triggerer, going on with the logs from where an earlier owner of
-        the trigger read them, and storing where this one reads them to (``_logpositions``)."""
-        ti = self.task_instance
-        if ti is None or not self.get_logs:
+    async def _follow_logged(
+        self, follower: JobFollower, positions: dict[str, Any] | None
+    ) -> TFJobEvent:
+        """``_follow``; in a triggerer that follows logs (``positions`` loaded), going on with
+        them from where an earlier owner of the trigger read them, and storing where this one
+        reads them to (``_logpositions``)."""
+        if positions is None:
             return await self._follow(follower, self._guard)
         if positions:
             follower.resume_logs(positions)
@@ -187,7 +189,7 @@ class TFJobTrigger(BaseTrigger):
                 "owner read them (a triggerer restart or hand-over)",
                 len(positions),
             )
-        keeper = _logpositions.Keeper(ti, follower, self._guard)
+        keeper = _logpositions.Keeper(self.task_instance, follower, self._guard)
         storing = asyncio.create_task(keeper.run(), name="log-positions")
         try:
             return await self._follow(follower, self._guard)
