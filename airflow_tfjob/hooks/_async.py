@@ -65,7 +65,9 @@ class AsyncTFJobHook(Settings, BaseHook):
         from tenacity import AsyncRetrying
 
         try:
-            async for attempt in AsyncRetrying(**_retry.retry_kwargs(self.max_attempts)):
+            async for attempt in AsyncRetrying(
+                **_retry.retry_kwargs(self.max_attempts, self.retry_until)
+            ):
                 with attempt:
                     async with (await self._kube()).get_conn() as api:
                         return await fn(api)

@@ -120,6 +120,9 @@ class Settings:
         self.kubernetes_conn_id = kubernetes_conn_id
         self.max_attempts = max_attempts
         """Tries of one API call on 429, 5xx and connection errors (1: no retry)."""
+        self.retry_until: float | None = None
+        """No retry waits past this time (epoch seconds), when set: a caller with a deadline
+        of its own (the sensor's ``timeout``) sets it, and gets the error at its deadline."""
         self.config_file = config_file
         self.config_dict = config_dict
         self.cluster_context = cluster_context

@@ -61,6 +61,7 @@ class TFJobHook(Settings, BaseHook):
             if config is None:
                 raise
             raise config from exc
+        _without_urllib3_retries(client)
         weakref.finalize(self, _close_client, client)
         return client
 
@@ -109,7 +110,7 @@ class TFJobHook(Settings, BaseHook):
         from tenacity import Retrying
 
         try:
-            for attempt in Retrying(**_retry.retry_kwargs(self.max_attempts)):
+            for attempt in Retrying(**_retry.retry_kwargs(self.max_attempts, self.retry_until)):
                 with attempt:
                     return fn()
         except errors.TFJobError:
@@ -384,6 +385,17 @@ def _flag(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes", "on")
     return bool(value)
+
+
+def _without_urllib3_retries(client: Any) -> None:
+    """Leave retries to ``_call`` alone. urllib3's default (``Retry(3)``) also retries a GET
+    answered 429 or 503 with ``Retry-After``, sleeping as asked, inside each of our tries: a
+    throttled read took four times the waits we count, past a sensor's timeout."""
+    from kubernetes.client.rest import RESTClientObject
+
+    client.configuration.retries = False  # errors raise at once; _call retries what may pass
+    client.rest_client.pool_manager.clear()
+    client.rest_client = RESTClientObject(client.configuration)
 
 
 def _close_client(client: Any) -> None:

@@ -125,9 +125,16 @@ class TFJobSensor(BaseSensorOperator):
         """The job's result when it reached the target, None while waiting; raises on failure."""
         from airflow_tfjob.spec.follow import DELETED, Follow
 
-        where = self._where()
+        where, limits = self._where(), self._limits(context)
+        self.hook.retry_until = limits.deadline  # a throttled API does not stretch the timeout
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
+        except errors.TFJobUnavailable as exc:  # as the trigger does: look again, in time
+            again = float(self.poke_interval)
+            self.log.warning(
+                "TFJob %s: cannot read it now (%s); trying again in %.1f s", where, exc, again
+            )
+            return None
         except errors.TFJobNotFound:
             if self._seen:  # it existed a poke ago: deleted, not late; no grace to wait out
                 raise errors.TFJobError(f"TFJob {where} {DELETED}") from None
@@ -140,7 +147,7 @@ class TFJobSensor(BaseSensorOperator):
             self.log.info("TFJob %s does not exist yet", where)
             return None
         self._seen = True
-        follow = Follow(obj, self._limits(context))
+        follow = Follow(obj, limits)
         state = follow.state
         self.log.info("TFJob %s: %s", where, state.summary())
         if not follow.done:
@@ -202,11 +209,12 @@ class TFJobSensor(BaseSensorOperator):
                 return result
             try:
                 obj = self.hook.get(self.tfjob_name, self._namespace())
-            except errors.TFJobNotFound:
+            except (errors.TFJobNotFound, errors.TFJobUnavailable) as exc:
                 if deadline is not None and time.time() >= deadline:
+                    why = "it does not exist" if isinstance(exc, errors.TFJobNotFound) else exc
                     raise AirflowSensorTimeout(
                         f"TFJob {self._where()} did not reach {self.target_state} before the "
-                        "sensor's timeout (it does not exist)"
+                        f"sensor's timeout ({why})"
                     ) from None
                 time.sleep(float(self.poke_interval))
                 continue

@@ -3,14 +3,17 @@
 CI runs ``CAMPAIGN_RUNS`` (default 20: they cover all 17 fault kinds) runs of seed
 ``CAMPAIGN_SEED`` (default 20261128), ``CAMPAIGN_PARALLEL`` (3) at a time;
 ``bench/fault_campaign.py`` runs larger ones. ``CAMPAIGN_ONLY=3,17`` replays single runs. The
-report goes to stdout and ``artifacts/campaign/report-<seed>.json``.
+report goes to stdout and ``artifacts/campaign/report-<seed>.json``; a violating run's task logs
+and record to ``artifacts/campaign/violations/<namespace>/``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,16 @@ PARALLEL = int(os.environ.get("CAMPAIGN_PARALLEL", "3"))
 """Runs at once (each its own namespace, replica script and Airflow home)."""
 
 
+def _keep(ground: Ground, record: Any, found: list[Any]) -> None:
+    """Copy a violating run's task logs and record beside the report: pytest keeps only its
+    last three base temp folders, and a campaign's violations are read after it ends."""
+    kept = ROOT / "artifacts" / "campaign" / "violations" / record.namespace
+    shutil.copytree(ground.workdir / record.namespace, kept, dirs_exist_ok=True)
+    facts = {**dataclasses.asdict(record), "violations": [str(v) for v in found]}
+    (kept / "record.json").write_text(json.dumps(facts, indent=2, default=str))
+    print(f"  kept in {kept.relative_to(ROOT)}", flush=True)
+
+
 @pytest.mark.timeout(300 + 60 * RUNS)
 def test_the_seeded_fault_campaign_has_no_violations(ground: Ground) -> None:
     seed = int(os.environ.get("CAMPAIGN_SEED", "20261128"))
@@ -58,6 +71,8 @@ def test_the_seeded_fault_campaign_has_no_violations(ground: Ground) -> None:
                   f"{len(found)} violation(s)", flush=True)  # fmt: skip
             for violation in found:
                 print(f"  VIOLATION {violation}", flush=True)
+            if found:
+                _keep(ground, record, found)
             records.append(record)
             violations += found
     report = summary.summarize(seed, records, violations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,32 @@ def test_lists_are_read_a_page_at_a_time_and_a_whole_list_is_every_page(
         # the operator makes pods for the jobs above; a job with none reads as one empty page
         ((pods, pods_version),) = call(hook.pod_pages, "no-such-job", namespace, limit=2)
         assert pods == [] and pods_version
+
+
+@pytest.mark.parametrize("cls", [TFJobHook, AsyncTFJobHook], ids=["sync", "async"])
+def test_a_throttled_call_is_tried_by_the_hooks_policy_alone(
+    cls: type[Hook], fault_proxy: Any, namespace: str
+) -> None:
+    """One request per try: the sync client's urllib3 used to retry a GET answered 429 with
+    ``Retry-After`` three more times inside each of our tries, sleeping as asked each time."""
+    config = str(fault_proxy.kubeconfig)
+    hook: Hook = cls(kubernetes_conn_id=None, config_file=config, max_attempts=2)
+    fault_proxy.throttle(r"/tfjobs/throttled$", retry_after=1, times=None, method="GET")
+    with pytest.raises(errors.TFJobUnavailable):
+        call(hook.get, "throttled", namespace)
+    assert fault_proxy.requests(r"/tfjobs/throttled$", method="GET") == 2  # urllib3 made it 8
+
+
+@pytest.mark.parametrize("cls", [TFJobHook, AsyncTFJobHook], ids=["sync", "async"])
+def test_retries_end_at_the_callers_deadline(
+    cls: type[Hook], fault_proxy: Any, namespace: str
+) -> None:
+    hook: Hook = cls(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
+    fault_proxy.throttle(r"/tfjobs/late$", retry_after=2, times=None, method="GET")
+    hook.retry_until = time.time() + 3
+    began = time.monotonic()
+    with pytest.raises(errors.TFJobUnavailable):
+        call(hook.get, "late", namespace)
+    took = time.monotonic() - began
+    assert 1.9 < took < 3.5, took  # one wait of 2 s fits before the deadline, a second not
+    assert fault_proxy.requests(r"/tfjobs/late$", method="GET") == 2

@@ -134,6 +134,32 @@ def test_a_deferred_sensors_timeout_counts_from_the_task_start(
     assert ended - created[0] < 11  # not a fresh 12 s from the deferral
 
 
+@pytest.mark.parametrize("deferrable", MODES)
+def test_a_throttled_api_does_not_stretch_the_sensors_timeout(
+    run_dag: Callable[..., Any],
+    replicas: Script,
+    namespace: str,
+    fault_proxy: FaultProxy,
+    deferrable: bool,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A poke's own retries end at the sensor's timeout (found by the fault campaign on the real
+    operator, seed 20261206 run 198: a poke retrying five 503s ran the task 6 s past it)."""
+    replicas.set_default_fate("Chief", Fate(exit_code=None))
+    kubeconfig = fault_proxy.kubeconfig
+    _create(kubeconfig, "throttled", namespace)
+    fault_proxy.throttle(r"/tfjobs/throttled$", retry_after=3, times=None, method="GET")
+    body = SENSOR.format(deferrable=deferrable, extra="timeout=5,")
+    dagrun = run_dag(body, namespace=namespace, kubeconfig=str(kubeconfig), job="throttled")
+    ti = task_instance(dagrun, "wait")
+    assert ti.state == "failed"
+    out = capfd.readouterr().out
+    assert "cannot read it now" in out  # the poke looked again rather than failing
+    assert "Timeout" in out or "timeout" in out
+    took = (ti.end_date - ti.start_date).total_seconds()
+    assert took < 5 + 4, f"the sensor ran {took:.1f} s with timeout=5:\n{out}"  # 14 s before
+
+
 def test_a_deferred_sensor_times_out_while_the_job_is_still_missing(
     run_dag: Callable[..., Any],
     namespace: str,
