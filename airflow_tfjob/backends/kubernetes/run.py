@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import submit, watches
@@ -45,7 +47,7 @@ class KubernetesRun:
 
     def run(self) -> dict[str, Any]:
         """Follow the job to the end; the XCom result, or ``TFJobFailed``/``TFJobTimeout``."""
-        event = asyncio.run(self._submit_and_follow())
+        event = run_until_alarm(self._submit_and_follow())
         ending = outcome.Ending(on_finish_action=self.request.on_finish_action)
         result: dict[str, Any] = complete(self.hook, self.request.log, ending, event)
         return result
@@ -95,6 +97,47 @@ class KubernetesRun:
         """Delete the job (unless ``on_kill_action`` keeps it)."""
         if self.job is not None and self.on_kill_action == "delete_tfjob":
             delete(self.hook, self.request.log, self.job, why)
+
+
+T = TypeVar("T")
+
+
+def run_until_alarm(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)``, with Airflow's ``execution_timeout`` (a ``SIGALRM`` whose handler
+    raises ``AirflowTaskTimeout``) raised here, after the loop has ended, never inside one of
+    its tasks. Left to Python, the handler raises in whatever code runs when the signal comes:
+    in a log stream's or a watch's task, that task ended with the timeout and nobody saw it; the
+    task ran on past its deadline (fault campaign, seed 20261206 run 78). Here the signal only
+    cancels ``coro``; the handler then runs where ``run`` was called."""
+    handler = signal.getsignal(signal.SIGALRM)
+    if threading.current_thread() is not threading.main_thread() or not callable(handler):
+        return asyncio.run(coro)
+    fired: list[bool] = []
+
+    async def main() -> T:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+
+        def alarm() -> None:
+            fired.append(True)
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGALRM, alarm)
+        try:
+            return await coro
+        finally:  # asyncio's removal leaves SIG_DFL (which would end the process): put it back
+            loop.remove_signal_handler(signal.SIGALRM)
+            signal.signal(signal.SIGALRM, handler)
+
+    try:
+        result = asyncio.run(main())
+    except asyncio.CancelledError:
+        if fired:
+            handler(signal.SIGALRM, None)  # raises the timeout
+        raise
+    if fired:  # it came as the loop finished its work: the deadline still passed
+        handler(signal.SIGALRM, None)
+    return result
 
 
 WATCH_PATIENCE = 5.0
