@@ -43,7 +43,10 @@ def _import_error(dag_file: Path, errors: dict[str, str]) -> str:
 def _load_task(dag_file: Path, task_id: str) -> Any:
     import logging
 
-    from airflow.dag_processing.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]  # Airflow 3.1
 
     # its stdlib loggers too (the importer logs the traceback), not only Airflow's structlog ones
     logging.getLogger("airflow.dag_processing").setLevel(logging.CRITICAL)

@@ -62,7 +62,7 @@ class TFJobEventCatchUpOperator(BaseOperator):
         self.asset = asset
 
     def execute(self, context: Any) -> list[int]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.providers.common.compat.sdk import AirflowSkipException
 
         if _airflow_version() >= FIXED_IN:
             raise AirflowSkipException("this Airflow queues a run for every asset event")

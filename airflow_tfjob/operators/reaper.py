@@ -107,7 +107,7 @@ class TFJobReaperOperator(BaseOperator):
             elif done:
                 deleted.append(suspect.where)
         if failed:
-            from airflow.sdk.exceptions import AirflowException
+            from airflow.providers.common.compat.sdk import AirflowException
 
             raise AirflowException(f"could not delete orphaned TFJob(s) {', '.join(failed)}")
         return {

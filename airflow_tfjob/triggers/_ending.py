@@ -12,7 +12,7 @@ def in_triggerer(wanted: bool, log: Any) -> bool:
     listeners, the worker resumes and they see the task end."""
     if not wanted:
         return False
-    from airflow.sdk.listener import get_listener_manager
+    from airflow.providers.common.compat.sdk import get_listener_manager
 
     if get_listener_manager().has_listeners:
         log.info(

@@ -180,7 +180,7 @@ class TFJobEventTrigger(BaseEventTrigger):
         return "tfjob_events_" + settings_key(self.serialize()[1])[:16]
 
     async def _recall(self) -> jobevents.Fired:
-        stores = asset_stores(self.asset_state_store)
+        stores = asset_stores(_state_store(self))
         if not stores:
             self.log.warning("No asset state store: a triggerer restart may fire for jobs again")
             return jobevents.Fired()
@@ -194,8 +194,13 @@ class TFJobEventTrigger(BaseEventTrigger):
         return fired
 
     async def _remember(self, fired: jobevents.Fired) -> None:
-        for store in asset_stores(self.asset_state_store):
+        for store in asset_stores(_state_store(self)):
             await store.aset(self._memory_key(), fired.to_dict())
+
+
+def _state_store(trigger: Any) -> Any:
+    """The trigger's ``asset_state_store``: Airflow 3.3+ only (None before: no memory)."""
+    return getattr(trigger, "asset_state_store", None)
 
 
 def asset_stores(store: Any) -> list[Any]:

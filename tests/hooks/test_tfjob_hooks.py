@@ -189,7 +189,7 @@ def _kubeconfig_trusting(kubeconfig: Path, ca: Path, tmp_path: Path) -> Path:
 def test_an_untrusted_server_certificate_fails_at_once_and_is_not_retried(
     cls: type[Hook], kubeconfig: Path, tmp_path: Path
 ) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.providers.common.compat.sdk import AirflowFailException
 
     from airflow_tfjob.hooks import _retry
     from tests.kubelet import certs
@@ -235,7 +235,7 @@ def test_the_retry_policy_retries_the_network_but_not_certificates() -> None:
 
 
 def test_errors_a_retry_cannot_fix_are_airflow_fail_exceptions() -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.providers.common.compat.sdk import AirflowFailException
 
     never = (errors.TFJobInvalid, errors.TFJobForbidden, errors.TFJobCRDNotInstalled)
     for cls in (*never, errors.TFJobTLSError, errors.TFJobSpecFailure):

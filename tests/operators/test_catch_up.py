@@ -21,7 +21,7 @@ from tests.airflow_fixtures import task_instance
 DAG_FILE = """
 import datetime
 
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSkipException
 from airflow.sdk import DAG, Asset, task
 
 from airflow_tfjob.operators.catch_up import TFJobEventCatchUpOperator

@@ -236,7 +236,7 @@ def test_with_listener_plugins_the_worker_resumes_and_says_why() -> None:
     installed the deferring worker asks its trigger not to end the task."""
     import logging
 
-    from airflow.sdk.listener import get_listener_manager
+    from airflow.providers.common.compat.sdk import get_listener_manager
 
     from airflow_tfjob.triggers import _ending
 

@@ -104,7 +104,9 @@ def test_the_example_dags_parse_on_either_backend_without_heavy_imports(
     tmp_path: Path, backend: str
 ) -> None:
     code = (
-        "from airflow.dag_processing.dagbag import DagBag; import sys, json;"
+        "import sys, json\n"
+        "try:\n    from airflow.dag_processing.dagbag import DagBag\n"
+        "except ImportError:\n    from airflow.models.dagbag import DagBag  # Airflow 3.1\n"
         f"bag = DagBag(dag_folder={str(ROOT / 'dags')!r}, safe_mode=False);"
         "print(json.dumps({'errors': bag.import_errors, 'dags': sorted(bag.dags),"
         " 'modules': sorted(sys.modules)}))"
