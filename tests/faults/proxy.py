@@ -27,6 +27,7 @@ from typing import Any
 
 import kubernetes
 
+from tests.cluster.cluster import closing_client
 from tests.faults import rules as fault_rules
 from tests.faults.rules import Rule
 from tests.kubelet import certs, tlsserver
@@ -90,9 +91,7 @@ class FaultProxy:
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A new client through the proxy; the caller closes it."""
-        return kubernetes.config.new_client_from_config(
-            config_file=str(self.kubeconfig), persist_config=False
-        )
+        return closing_client(self.kubeconfig)
 
     # --- faults ----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from tests.airflow_fixtures import (
     tfjob_hook,
     write_dag,
 )
+from tests.cluster.cluster import closing_client
 from tests.kubelet.fates import Fate, Script
 from tests.waiting import eventually
 
@@ -165,7 +166,8 @@ def test_killing_the_task_deletes_the_job(
 
 def cluster_pods(kubeconfig: Path, namespace: str) -> list[str]:
     """Names of the pods left in the namespace."""
-    from kubernetes import client, config
+    from kubernetes import client
 
-    api = client.CoreV1Api(config.new_client_from_config(str(kubeconfig)))
-    return [p.metadata.name for p in api.list_namespaced_pod(namespace).items]
+    with closing_client(kubeconfig) as api_client:  # closed: no socket left to the GC
+        pods = client.CoreV1Api(api_client).list_namespaced_pod(namespace).items
+    return [p.metadata.name for p in pods]

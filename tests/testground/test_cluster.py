@@ -110,7 +110,7 @@ def test_strict_field_validation_refuses_an_unknown_field(
 def test_kubeconfig_names_the_tfjob_test_context(kube_cluster: cluster_mod.Cluster) -> None:
     _, current = kubernetes.config.list_kube_config_contexts(str(kube_cluster.kubeconfig))
     assert current["name"] == "tfjob-test"
-    with kubernetes.config.new_client_from_config(str(kube_cluster.kubeconfig)) as api:
+    with cluster_mod.closing_client(kube_cluster.kubeconfig) as api:
         assert CoreV1Api(api).list_namespace().items
 
 
