@@ -132,12 +132,14 @@ def run_until_alarm(coro: Coroutine[Any, Any, T]) -> T:
     try:
         result = asyncio.run(main())
     except asyncio.CancelledError:
-        if fired:
-            handler(signal.SIGALRM, None)  # raises the timeout
-        raise
-    if fired:  # it came as the loop finished its work: the deadline still passed
-        handler(signal.SIGALRM, None)
-    return result
+        if not fired:
+            raise
+    else:
+        if not fired:
+            return result
+    # here, outside the except: the task log's traceback shows the timeout alone
+    handler(signal.SIGALRM, None)  # raises the timeout
+    raise asyncio.CancelledError("the wait was cut by SIGALRM")  # a handler that did not raise
 
 
 WATCH_PATIENCE = 5.0
