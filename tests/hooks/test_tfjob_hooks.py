@@ -347,5 +347,5 @@ def test_retries_end_at_the_callers_deadline(
     with pytest.raises(errors.TFJobUnavailable):
         call(hook.get, "late", namespace)
     took = time.monotonic() - began
-    assert 1.9 < took < 3.5, took  # one wait of 2 s fits before the deadline, a second not
+    assert 1.9 < took < 4, took  # one wait of 2 s fits before the deadline, a second not
     assert fault_proxy.requests(r"/tfjobs/late$", method="GET") == 2
