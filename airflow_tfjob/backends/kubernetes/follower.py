@@ -57,6 +57,9 @@ LEFT = (
 )
 T = TypeVar("T")
 AGAIN = "TFJob %s: cannot %s now (%s); trying again in %.1f s"
+UNREAD_LOG = "TFJob %s: the log of %s was not read to its end (%d lines read): %s"
+"""A finished replica's lines that could not be read: said, never dropped silently
+(``cleanPodPolicy: All`` deletes pods the moment the job ends, sometimes before a read)."""
 
 
 class Unavailable(Exception):
@@ -343,37 +346,54 @@ class JobFollower:
         name, so it stops once another pod (a re-created replica) has taken the name."""
         cursor = self._cursors.setdefault(outcome.pod_key, LogCursor())
         backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
-        while True:
-            read, unavailable = cursor.lines, None
-            try:
-                lines = self.hook.stream_log(
-                    outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
-                )
-                async with contextlib.aclosing(lines):
-                    async for line in lines:
-                        text = cursor.accept(line)
-                        if text is not None:
-                            self.log.info("[%s] %s", outcome.replica, text)
-            except errors.TFJobNotFound:
-                return  # the pod is gone
-            except errors.TFJobUnavailable as exc:
-                unavailable = exc  # a dropped stream, or a 5xx/429: look again
-            except errors.TFJobError:
-                pass  # not started yet: look again
-            if self._ended(follow, outcome):
-                return
-            if cursor.lines > read:
-                backoff.reset()
-            delay = backoff.next()
-            if unavailable is not None:
-                what = f"follow the log of {outcome.pod}"
-                self.log.warning(AGAIN, self.job.where, what, unavailable, delay)
-            await asyncio.sleep(delay)
+        whole = False  # the last read ended where the log did (not cut, not refused)
+        try:
+            while True:
+                read, unavailable = cursor.lines, None
+                try:
+                    lines = self.hook.stream_log(
+                        outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
+                    )
+                    async with contextlib.aclosing(lines):
+                        async for line in lines:
+                            text = cursor.accept(line)
+                            if text is not None:
+                                self.log.info("[%s] %s", outcome.replica, text)
+                    whole = True
+                except errors.TFJobNotFound:
+                    if not whole:  # never silently: its lines were there, and are gone with it
+                        self._log_unread(outcome, cursor, "its pod was deleted first")
+                    return
+                except errors.TFJobUnavailable as exc:
+                    unavailable, whole = exc, False  # a dropped stream, a 5xx/429: look again
+                except errors.TFJobError:
+                    whole = False  # not started yet: look again (a finished pod's log is there)
+                # a finished pod's log not read to its end is read again, to its end or deletion
+                if self._renamed(outcome) or (whole and self._ended(follow, outcome)):
+                    return
+                if cursor.lines > read:
+                    backoff.reset()
+                delay = backoff.next()
+                if unavailable is not None:
+                    what = f"follow the log of {outcome.pod}"
+                    self.log.warning(AGAIN, self.job.where, what, unavailable, delay)
+                await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if not whole and outcome.pod_key in follow.ledger.finished_pods:
+                self._log_unread(outcome, cursor, f"stopped after {LOG_DRAIN_SECONDS:.0f} s")
+            raise
+
+    def _log_unread(self, outcome: status.ReplicaOutcome, cursor: LogCursor, why: str) -> None:
+        self.log.warning(UNREAD_LOG, self.job.where, outcome.pod, cursor.lines, why)
 
     def _ended(self, follow: Follow, outcome: status.ReplicaOutcome) -> bool:
         """Whether ``outcome``'s pod has finished, or another pod has taken its name."""
+        return outcome.pod_key in follow.ledger.finished_pods or self._renamed(outcome)
+
+    def _renamed(self, outcome: status.ReplicaOutcome) -> bool:
+        """Whether another pod (a re-created replica) has taken ``outcome``'s pod name."""
         key = outcome.pod_key
-        return key in follow.ledger.finished_pods or self._uids.get(outcome.pod, key) != key
+        return self._uids.get(outcome.pod, key) != key
 
     async def _drain(self, follow: Follow) -> None:
         """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
