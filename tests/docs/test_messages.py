@@ -452,6 +452,12 @@ CHECKS: dict[str, Check] = {
     "TFJob ml/<name>: cannot read it now": Made(
         lambda: _follower("AGAIN") % ("ml/train", "read it", "HTTP 503", 1.7)
     ),
+    "TFJob ml/<name>: the log of <pod> was not read to its end": Made(
+        lambda: (
+            _follower("UNREAD_LOG")
+            % ("ml/train", "train-worker-0", 37, "its pod was deleted first")
+        )
+    ),
     "TFJob ml/<name> did not finish before the task's execution_timeout (state unknown": Made(
         lambda: _deadline("it was deleted", phase=f"{_follower('UNREAD')}: HTTP 503")
     ),
