@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from tenacity import RetryCallState
-from tenacity.stop import stop_base
 
 MAX_ATTEMPTS = 8
 MAX_WAIT_SECONDS = 30.0
@@ -111,23 +110,14 @@ def wait_seconds(state: RetryCallState) -> float:
 def retry_kwargs(max_attempts: int = MAX_ATTEMPTS, until: float | None = None) -> dict[str, Any]:
     """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: ``max_attempts`` tries, and
     none whose wait would end past ``until`` (epoch seconds), when given."""
-    from tenacity import retry_if_exception, stop_after_attempt
+    from tenacity import retry_if_exception, stop_after_attempt, stop_before_delay
 
-    stop = stop_after_attempt(max_attempts)
+    stop: Any = stop_after_attempt(max_attempts)
+    if until is not None:  # a caller's own deadline (a sensor's timeout) is not overrun
+        stop = stop | stop_before_delay(max(0.0, until - time.time()))
     return {
         "retry": retry_if_exception(is_retryable),
         "wait": wait_seconds,
-        "stop": stop if until is None else stop | _WaitPast(until),
+        "stop": stop,
         "reraise": True,
     }
-
-
-class _WaitPast(stop_base):
-    """Stop when the next wait would end past ``until``: a caller's own deadline (a sensor's
-    ``timeout``) is not overrun by retries within one call."""
-
-    def __init__(self, until: float) -> None:
-        self.until = until
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return time.time() + (state.upcoming_sleep or 0.0) > self.until

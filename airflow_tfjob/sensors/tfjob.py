@@ -130,10 +130,9 @@ class TFJobSensor(BaseSensorOperator):
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
         except errors.TFJobUnavailable as exc:  # as the trigger does: look again, in time
-            again = float(self.poke_interval)
-            self.log.warning(
-                "TFJob %s: cannot read it now (%s); trying again in %.1f s", where, exc, again
-            )
+            from airflow_tfjob.backends.kubernetes.follower import AGAIN
+
+            self.log.warning(AGAIN, where, "read it", exc, float(self.poke_interval))
             return None
         except errors.TFJobNotFound:
             if self._seen:  # it existed a poke ago: deleted, not late; no grace to wait out

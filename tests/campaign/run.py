@@ -29,7 +29,6 @@ from tests.campaign.plan import API_FAULTS, ORPHAN_FAULTS, Fault, Scenario
 from tests.cluster.fixtures import wait_for_default_account
 from tests.faults.rules import Rule
 from tests.kubelet.fates import REAL, RUNS_FOR_EVER, Fate
-from tests.kubelet.fixtures import close_client
 
 RUN_ID = f"manual__{LOGICAL_DATE.isoformat()}"
 PROCESS_LIMIT = 240.0
@@ -208,7 +207,7 @@ class Run:
             record.deleted_unfinished = {k: list(v) for k, v in observer.deleted_unfinished.items()}
             self.ground.kubelet.forget(self.namespace)
             self.core.delete_namespace(self.namespace, _preload_content=False)
-            close_client(self.client)
+            self.client.close()
             self.ground.homes.put(self.home)
         return record
 

@@ -20,7 +20,6 @@ from tests.cluster.cluster import Cluster
 from tests.cluster.fixtures import wait_for_default_account
 from tests.kubelet import kubelet as kubelet_mod
 from tests.kubelet.fates import Fate, Script
-from tests.kubelet.fixtures import close_client
 from tests.waiting import eventually
 
 RBAC_YAML = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
@@ -96,7 +95,7 @@ def ground(kube_cluster: Cluster, kubelet: kubelet_mod.Kubelet) -> Iterator[Grou
     finally:
         kubelet.forget(namespace)
         kubernetes.client.CoreV1Api(admin).delete_namespace(namespace, _preload_content=False)
-        close_client(admin)
+        admin.close()
 
 
 def test_the_rules_of_deploy_rbac_yaml_are_enough_for_sync_and_deferred_runs(

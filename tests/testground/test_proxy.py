@@ -24,7 +24,6 @@ def via_proxy(fault_proxy: FaultProxy):
     client.configuration.retries = False  # see every fault, not urllib3's retries
     client.rest_client.pool_manager.connection_pool_kw["retries"] = False
     yield client
-    client.rest_client.pool_manager.clear()
     client.close()
 
 
