@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_tfjob import errors
+from airflow_tfjob import errors, features
 from airflow_tfjob.operators import _settings
 from airflow_tfjob.spec import naming, orphans
 
@@ -164,13 +164,8 @@ class TFJobReaperOperator(BaseOperator):
     def _known(self, ti: Any, dag_id: str, jobs: int) -> bool:
         """Whether this Airflow knows the DAG (asked once per run; the first "no" is logged)."""
         if dag_id not in self._dags:
-            try:
-                ti.get_dag(dag_id)
-                self._dags[dag_id] = True
-            except Exception as exc:
-                if not _not_found(exc):
-                    raise
-                self._dags[dag_id] = False
+            self._dags[dag_id] = _knows(ti, dag_id, self.log)
+            if not self._dags[dag_id]:
                 self.log.warning(
                     "Not touching %d TFJob(s) of DAG %r: this Airflow does not know the "
                     "DAG (deleted, or another deployment labelled %r: set [tfjob] "
@@ -212,6 +207,27 @@ class TFJobReaperOperator(BaseOperator):
                 suspect.where, meta["uid"], suspect.task_instance, suspect.orphan.reason,
             )  # fmt: skip
         return done
+
+
+def _knows(ti: Any, dag_id: str, log: Any) -> bool:
+    """Whether this Airflow knows DAG ``dag_id``: ``get_dag`` (Airflow 3.2+); before it, whether
+    the DAG has a run (a DAG all of whose runs were deleted counts as unknown there: its jobs
+    stay, which the log says once)."""
+    if not features.get_dag():
+        features.say_once(
+            log,
+            "get_dag",
+            "This Airflow (before 3.2) cannot tell a task whether it knows a DAG: the reaper "
+            "takes a DAG as known when it has a run, and leaves the jobs of a DAG without runs",
+        )
+        return bool(ti.get_dr_count(dag_id=dag_id))
+    try:
+        ti.get_dag(dag_id)
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        return False
+    return True
 
 
 def _not_found(exc: Exception) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_tfjob import backends, errors
+from airflow_tfjob import backends, errors, features
 from airflow_tfjob.backends.kubernetes.request import (
     ON_FINISH_ACTIONS,
     ON_KILL_ACTIONS,
@@ -325,7 +325,7 @@ class TFJobOperator(BaseOperator):
         request = RunRequest(
             **self._request(context, namespace),
             poll_interval=self.poll_interval,
-            stored=_stored(context.get("task_state_store")),
+            stored=_stored(context, self.log),
             on_submitted=lambda obj: self._on_submitted(context, obj),
         )
         backend = run.KubernetesRun(self.hook, request, on_kill_action=self.on_kill_action)
@@ -481,7 +481,16 @@ def _literal_template(template: object, extensions: Sequence[str]) -> bool:
     return isinstance(template, Mapping)
 
 
-def _stored(store: Any) -> dict[str, Any] | None:
+def _stored(context: Context, log: Any) -> dict[str, Any] | None:
+    """The job an earlier try recorded in the task state store (Airflow 3.3+)."""
+    if "task_state_store" not in context:
+        features.say_once(
+            log,
+            "task_state_store",
+            "This Airflow (before 3.3) has no task state store: a retry adopts its earlier "
+            "try's TFJob by name only (the reaper deletes one a retry renamed)",
+        )
+    store = context.get("task_state_store")
     if store is None:
         return None
     value = store.get(STATE_KEY)

@@ -38,11 +38,8 @@ LOAD_SECONDS = 10.0
 async def load(ti: Any, log: Any) -> dict[str, Any]:
     """What an earlier owner stored (the task pushes ``{}`` before it defers); ``{}`` when the
     Task SDK cannot say within ``LOAD_SECONDS``: then the logs start from the start."""
-    from airflow.sdk.bases.xcom import BaseXCom
-
     try:
-        where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id}
-        reading = BaseXCom.aget_one(key=KEY, map_index=ti.map_index, **where)
+        reading = _xcoms.get(ti, KEY)
         stored = await asyncio.wait_for(reading, LOAD_SECONDS)
     except Exception as exc:  # no supervisor (not in a triggerer), an API error, too slow
         log.warning("Following the logs from their start: %s reading %s", type(exc).__name__, KEY)

@@ -13,7 +13,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from airflow_tfjob.triggers import _sdk
+
 DEFERRED = "deferred"
+READ_SECONDS = 30.0
+"""How long Airflow may take to say (a triggerer shutting down may never answer)."""
 
 
 def _read_state(ti: Any) -> str:
@@ -33,9 +37,9 @@ async def ended(ti: Any) -> tuple[bool | None, str]:
     """Whether the task instance has ended (any state but ``deferred``), and its state; or
     ``(None, why)`` when Airflow could not say (never taken as "ended": the reaper deletes the
     job of a task that did end). Read in a thread: the Task SDK's call is synchronous (the
-    triggerer bridges it to its loop)."""
+    triggerer bridges it to its loop: ``_sdk``)."""
     try:
-        state = await asyncio.to_thread(_read_state, ti)
-    except Exception as exc:  # no supervisor, an API error
+        state = await asyncio.wait_for(_sdk.call(_read_state, ti), READ_SECONDS)
+    except Exception as exc:  # no supervisor, an API error, no answer in time
         return None, f"{type(exc).__name__}: {exc}"
     return state != DEFERRED, state

@@ -10,9 +10,11 @@ stores them. Sent in a thread: the Task SDK's call is synchronous.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
+
+from airflow_tfjob import features
+from airflow_tfjob.triggers import _sdk
 
 
 def _push(ti: Any, xcoms: Mapping[str, Any]) -> None:
@@ -29,23 +31,35 @@ async def push(ti: Any, xcoms: Mapping[str, Any]) -> bool:
     """Push ``xcoms`` for ``ti`` as a worker would; False when the Task SDK cannot here (then the
     event carries them, as Airflow stores them)."""
     try:
-        await asyncio.to_thread(_push, ti, xcoms)
+        await _sdk.call(_push, ti, xcoms)
     except Exception:  # no supervisor (not in a triggerer), an API error
         return False
     return True
 
 
 async def apush(ti: Any, key: str, value: Any) -> bool:
-    """Push one XCom for ``ti`` with the Task SDK's async call, on the trigger's loop; False
-    when it cannot (as ``push``, which stays synchronous in a thread: the in-process Task SDK of
-    ``dag.test()`` serves only the synchronous call)."""
+    """Push one XCom for ``ti`` with the Task SDK's async call, on the trigger's loop (Airflow
+    3.3+; before, the synchronous call in a thread); False when it cannot (as ``push``, which
+    stays synchronous in a thread: the in-process Task SDK of ``dag.test()`` serves only the
+    synchronous call)."""
     from airflow.sdk.bases.xcom import BaseXCom
 
+    where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id}
     try:
-        await BaseXCom.aset(
-            key, value, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id,
-            map_index=ti.map_index,
-        )  # fmt: skip
+        if features.async_xcom():
+            await BaseXCom.aset(key, value, map_index=ti.map_index, **where)
+        else:
+            await _sdk.call(BaseXCom.set, key, value, map_index=ti.map_index, **where)
     except Exception:  # no supervisor (not in a triggerer), an API error
         return False
     return True
+
+
+async def get(ti: Any, key: str) -> Any:
+    """The XCom ``key`` of ``ti`` (``aget_one`` on Airflow 3.3+, else ``get_one`` in a thread)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    where = {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id}
+    if features.async_xcom():
+        return await BaseXCom.aget_one(key=key, map_index=ti.map_index, **where)
+    return await _sdk.call(BaseXCom.get_one, key=key, map_index=ti.map_index, **where)

@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_tfjob import errors
+from airflow_tfjob import errors, features
 from airflow_tfjob.backends.kubernetes.follower import settings_key
 from airflow_tfjob.backends.kubernetes.objects import slim
 from airflow_tfjob.hooks import arguments
@@ -182,7 +182,13 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def _recall(self) -> jobevents.Fired:
         stores = asset_stores(_state_store(self))
         if not stores:
-            self.log.warning("No asset state store: a triggerer restart may fire for jobs again")
+            features.say_once(
+                self.log,
+                "asset_state_store",
+                "This Airflow (before 3.3) has no asset state store: a TFJob event watcher "
+                "fires for the jobs that finish after it starts, and misses those that finish "
+                "while no triggerer runs it",
+            )
             return jobevents.Fired()
         fired = None
         for store in stores:  # the same memory in each (``_remember``): the first one found

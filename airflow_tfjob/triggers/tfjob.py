@@ -35,7 +35,7 @@ from airflow.triggers.base import (
     TriggerEvent,
 )
 
-from airflow_tfjob import errors
+from airflow_tfjob import errors, features
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import orphans, outcome
@@ -109,6 +109,8 @@ class TFJobTrigger(BaseTrigger):
         self._follower: JobFollower | None = None
         self._guard: StallGuard | None = None
         """Holds the follower's lines after a stall of the loop (in a triggerer only)."""
+        self._fired = False
+        """Whether ``run`` has its event: from then on the job is the task's to finish."""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path (derived, never hand-written) and every constructor argument."""
@@ -154,6 +156,7 @@ class TFJobTrigger(BaseTrigger):
             poll_interval=self.poll_interval,
         )
         event = await self._follow_logged(self._follower, positions)
+        self._fired = True
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
             return
@@ -238,11 +241,24 @@ class TFJobTrigger(BaseTrigger):
     async def cleanup(self) -> None:
         """Release local resources only (log streams); the job keeps running. Lines held after
         a stall are dropped: the trigger was taken from this triggerer before they were known
-        to be its own."""
+        to be its own.
+
+        Airflow before 3.3 calls no ``on_kill``: there a trigger removed before it fired (a
+        user's kill, a hand-over and a triggerer restart alike) is told apart here, by its task
+        instance's state, as ``on_kill`` does (the cncf-kubernetes pattern)."""
         if self._follower is not None:
             await self._follower.close()
         if self._guard is not None and (dropped := self._guard.drop()):
             self.log.info("Dropped %d log lines held since the loop stalled", dropped)
+        if self._fired or self.task_instance is None or features.trigger_on_kill():
+            return  # fired: the job is the task's; no task instance: no triggerer removed it
+        features.say_once(
+            self.log,
+            "trigger_on_kill",
+            "This Airflow (before 3.3) calls no on_kill for a trigger: a removed TFJob trigger "
+            "reads its task instance's state in cleanup() instead",
+        )
+        await asyncio.shield(self._removed(self._hook or self.hook()))
 
     async def on_kill(self) -> None:
         """Airflow removed the trigger (3.3+): a user ended the task, or the trigger was handed to

@@ -6,6 +6,7 @@ once Airflow has recorded the task's end. The live tier (tests/live) runs the re
 from __future__ import annotations
 
 import asyncio
+import logging
 import types
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent
 
+from airflow_tfjob import features
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.spec.outcome import Ending
 from airflow_tfjob.triggers import tfjob as trigger_mod
@@ -240,6 +242,8 @@ def test_with_listener_plugins_the_worker_resumes_and_says_why() -> None:
 
     from airflow_tfjob.triggers import _ending
 
+    if not features.trigger_failure_retries():
+        pytest.skip("before Airflow 3.3.1 the worker resumes whatever the listeners (next test)")
     manager = get_listener_manager()
     assert not manager.has_listeners
     log = logging.getLogger("test-ending")
@@ -254,3 +258,26 @@ def test_with_listener_plugins_the_worker_resumes_and_says_why() -> None:
         assert messages and "Listener plugins are installed" in messages[0]
     finally:
         manager.pm.unregister(listener)
+
+
+def test_before_airflow_3_3_1_the_worker_resumes_and_the_log_says_why_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A ``TaskFailedEvent`` ignores the task's retries before Airflow 3.3.1: there the trigger
+    never ends the task, and the first deferral of the process says so."""
+    from airflow_tfjob.triggers import _ending
+
+    features._said.discard("end_from_trigger")
+    caplog.set_level("WARNING", logger="test-ending-once")
+    log = logging.getLogger("test-ending-once")
+    first, second = _ending.in_triggerer(True, log), _ending.in_triggerer(True, log)
+    said = [r.getMessage() for r in caplog.records if "before 3.3.1" in r.getMessage()]
+    if features.trigger_failure_retries():
+        assert (first, second, said) == (True, True, [])
+    else:
+        assert (first, second) == (False, False)
+        assert said == [
+            "This Airflow (before 3.3.1) fails a task its trigger fails without its retries: "
+            "the worker resumes when a TFJob ends, and the task ends there (end_from_trigger "
+            "applies from Airflow 3.3.1)"
+        ]
