@@ -29,6 +29,13 @@ def deployment() -> str:
     return f"{host}-{url.port}" if url.port else host
 
 
+def ui_base() -> str:
+    """The path prefix of the Airflow UI (from ``[api] base_url``), without a trailing slash:
+    ``/airflow`` for ``https://example.com/airflow/``, empty at the root."""
+    base = conf.get("api", "base_url", fallback="") or ""
+    return urlparse(base).path.rstrip("/")
+
+
 def targets() -> list[tuple[str, str | None]]:
     """(connection, namespace) pairs the TFJobs page lists and the reaper covers; a ``None``
     namespace: the connection's own."""

@@ -12,12 +12,15 @@ from urllib.parse import urlencode
 from airflow.configuration import conf
 from airflow.sdk import BaseOperatorLink
 
+from airflow_tfjob.operators import _settings
+
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
     from airflow_tfjob.spec.jobref import JobRef
 
 MONITOR_PATH = "/tfjob/"
+"""The TFJobs page, below the UI's path prefix (``[api] base_url``: ``/airflow/tfjob/``)."""
 
 
 def dashboard_template() -> str:
@@ -33,7 +36,7 @@ def urls(job: JobRef, conn_id: str | None) -> dict[str, str]:
         out[TFJobLink.name] = template.format(**job.to_dict())
     if conn_id:
         query = urlencode({"conn_id": conn_id, "namespace": job.namespace, "name": job.name})
-        out[TFJobMonitorLink.name] = f"{MONITOR_PATH}?{query}"
+        out[TFJobMonitorLink.name] = f"{_settings.ui_base()}{MONITOR_PATH}?{query}"
     return out
 
 

@@ -11,6 +11,11 @@ What the page trusts, and what it does not (``docs/orphans.md``, "Who sees which
   the user must be allowed to read its DAG (to edit it, to delete the job).
 
 Any other job does not exist for the page: not listed, its detail (and log) and DELETE are 404.
+
+The task-instance tab (``task``, Airflow's UI fills in the task instance) asks ``api/task`` for
+that task instance's jobs under the same rules: 404 unless the task instance exists and the user
+may read its DAG; then its jobs, found by their identity labels in the configured places. Every
+URL the pages use is relative, so they work when Airflow is served under a sub-path.
 """
 
 from __future__ import annotations
@@ -22,21 +27,25 @@ from importlib import resources
 from typing import Any, Literal
 
 from airflow.api_fastapi.core_api.security import GetUserDep
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse
 
 from airflow_tfjob import errors
-from airflow_tfjob.spec import naming, orphans, status
+from airflow_tfjob.spec import logcursor, naming, orphans, status
 from airflow_tfjob.ui import rows, settings, tasks
 
 LOG_LINES = 50
+TAIL = logcursor.TAIL_LINES
+"""Log lines of a failed replica in the failure report (as many as the task's report has)."""
+STATIC = {"tfjob.css": "text/css", "tfjob.js": "text/javascript"}
+"""What both pages load from ``static/``: their style and their shared script."""
 log = logging.getLogger(__name__)
 app = FastAPI(title="TFJobs", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 @cache
-def _page() -> str:
-    return resources.files("airflow_tfjob.ui").joinpath("page.html").read_text(encoding="utf-8")
+def _asset(name: str) -> str:
+    return resources.files("airflow_tfjob.ui").joinpath(name).read_text(encoding="utf-8")
 
 
 def _now() -> datetime.datetime:
@@ -66,7 +75,22 @@ def _unreachable(conn_id: str, namespace: str | None, exc: Exception) -> str:
 @app.get("/", response_class=HTMLResponse, include_in_schema=False)
 def page() -> str:
     """The page itself (it fetches ``api/jobs`` every few seconds)."""
-    return _page()
+    return _asset("page.html")
+
+
+@app.get("/task", response_class=HTMLResponse, include_in_schema=False)
+def task_page() -> str:
+    """The task-instance tab; it reads the task instance from its query (which Airflow's UI
+    fills in) and fetches ``api/task`` every few seconds."""
+    return _asset("task.html")
+
+
+@app.get("/static/{name}", include_in_schema=False)
+def static(name: str) -> Response:
+    """The pages' style sheet and shared script (nothing else)."""
+    if name not in STATIC:
+        raise HTTPException(404, f"{name!r} not found")
+    return Response(_asset(name), media_type=STATIC[name])
 
 
 @app.get("/api/jobs")
@@ -103,35 +127,136 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
     return {"generated_at": now.isoformat(), "ui_base": settings.ui_base(), "targets": out}
 
 
+@app.get("/api/task")
+def task_jobs(
+    user: GetUserDep, dag_id: str, run_id: str, task_id: str, map_index: str = "-1"
+) -> dict[str, Any]:
+    """The jobs of one task instance (every try's, newest first), each with its detail: pods,
+    failure report, the chief's (or worker 0's) last log lines. 404 unless the task instance
+    exists and the user may read its DAG."""
+    index = _map_index(map_index)
+    identity = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": index}
+    task = None
+    if dag_id in _readable(user):
+        task = tasks.states([identity]).get(tasks.key(identity))
+    if task is None:  # not: "forbidden"
+        raise HTTPException(404, f"task instance {_named(identity)} not found")
+    now = _now()
+    found, unreachable = _task_jobs(identity)
+    can_delete = bool(found) and dag_id in _readable(user, "PUT")
+    shown = []
+    for conn_id, hook, obj in found:
+        detail = _detail(hook, conn_id, obj, now=now, replica=None)
+        shown.append(rows.with_task(detail, obj, task, now=now, can_delete=can_delete))
+    shown.sort(key=lambda r: (r["created"] or "", r["try_number"] or 0), reverse=True)
+    return {
+        "generated_at": now.isoformat(),
+        "ui_base": settings.ui_base(),
+        "task": identity,
+        "task_state": task[0],
+        "errors": unreachable,
+        "jobs": shown,
+    }
+
+
+def _map_index(value: str) -> int:
+    """The tab's map index. Airflow's UI fills ``{MAP_INDEX}`` in only for a mapped task
+    instance (only its route has one): left as it is, or empty, it is -1."""
+    text = value.strip()
+    if text in {"", "{MAP_INDEX}"}:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise HTTPException(400, f"map_index must be a whole number, not {value!r}") from None
+
+
+def _named(identity: dict[str, Any]) -> str:
+    return (
+        f"{identity['dag_id']}.{identity['task_id']}[{identity['map_index']}] "
+        f"of run {identity['run_id']}"
+    )
+
+
+def _task_jobs(identity: dict[str, Any]) -> tuple[list[tuple[str, Any, dict[str, Any]]], list[str]]:
+    """This deployment's jobs of one task instance, of every try, in the configured places
+    (selected by its identity labels, kept when ``naming.labelled_identity`` agrees), and why
+    a place could not be read."""
+    deployment = settings.deployment()
+    labels = naming.identity(
+        naming.task_labels(
+            identity["dag_id"], identity["task_id"], identity["run_id"], identity["map_index"], 0
+        )
+    )
+    selector = ",".join([naming.selector(deployment), *(f"{k}={v}" for k, v in labels.items())])
+    found: list[tuple[str, Any, dict[str, Any]]] = []
+    unreachable: list[str] = []
+    for conn_id, configured in settings.targets():
+        namespace = configured
+        try:
+            hook = _hook(conn_id)
+            namespace = _namespace(hook, configured)
+            objs, _ = hook.list_jobs(namespace, label_selector=selector)
+        except Exception as exc:
+            unreachable.append(_unreachable(conn_id, namespace, exc))
+            continue
+        ours = (o for o in objs if naming.labelled_identity(o, deployment) == identity)
+        found.extend((conn_id, hook, obj) for obj in ours)
+    return found, unreachable
+
+
 def _namespace(hook: Any, configured: str | None) -> str:
     """The namespace a configured place names (``None``: the connection's own)."""
     return configured or hook.get_namespace() or "default"
 
 
 @app.get("/api/jobs/{conn_id}/{namespace}/{name}")
-def job(conn_id: str, namespace: str, name: str, user: GetUserDep) -> dict[str, Any]:
-    """One job: conditions, pods, and the chief's (or worker 0's) last log lines."""
+def job(
+    conn_id: str, namespace: str, name: str, user: GetUserDep, replica: str | None = None
+) -> dict[str, Any]:
+    """One job: conditions, pods, the failure report, and the last log lines of ``replica``
+    (default: the chief, or worker 0 without one)."""
 
     hook, obj = _read(conn_id, namespace, name)
     identity, task = _visible(obj, user, namespace, name)
+    now = _now()
+    detail = _detail(hook, conn_id, obj, now=now, replica=replica)
+    can_delete = identity["dag_id"] in _readable(user, "PUT")
+    detail = rows.with_task(detail, obj, task, now=now, can_delete=can_delete)
+    return {**detail, "ui_base": settings.ui_base()}
+
+
+def _detail(
+    hook: Any, conn_id: str, obj: dict[str, Any], *, now: datetime.datetime, replica: str | None
+) -> dict[str, Any]:
+    """``rows.job_detail`` of a job the user may see, with its pods and a replica's log."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     try:
         pods, _ = hook.list_pods(name, namespace)
     except Exception as exc:
         raise HTTPException(503, _unreachable(conn_id, namespace, exc)) from None
-    log: list[str] = []
-    replica = rows.log_replica(obj)
+    replica = replica or rows.log_replica(obj)
     pod = next((p for p in pods if status.replica_name(p) == replica), None)
-    if pod is not None:
+    log = _log(hook, pod["metadata"]["name"], namespace, LOG_LINES) if pod else []
+
+    def tail(failed: status.ReplicaOutcome) -> list[str]:
         try:
-            text = hook.read_log(pod["metadata"]["name"], namespace, tail_lines=LOG_LINES)
-            log = text.splitlines()
-        except errors.TFJobError as exc:
-            log = [f"(no log: {exc})"]
-    now = _now()
-    detail = rows.job_detail(obj, pods, log, conn_id=conn_id, now=now)
-    can_delete = identity["dag_id"] in _readable(user, "PUT")
-    detail = rows.with_task(detail, obj, task, now=now, can_delete=can_delete)
-    return {**detail, "ui_base": settings.ui_base()}
+            return str(hook.read_log(failed.pod, namespace, tail_lines=TAIL)).splitlines()
+        except errors.TFJobError:
+            return []
+
+    failure = rows.failure_report(obj, pods, tail)
+    return rows.job_detail(
+        obj, pods, log, conn_id=conn_id, now=now, replica=replica, failure=failure
+    )
+
+
+def _log(hook: Any, pod: str, namespace: str, lines: int) -> list[str]:
+    """The last ``lines`` of a pod's ``tensorflow`` container, or why there are none."""
+    try:
+        return str(hook.read_log(pod, namespace, tail_lines=lines)).splitlines()
+    except errors.TFJobError as exc:
+        return [f"(no log: {exc})"]
 
 
 Task = tuple[str | None, Any]

@@ -1,7 +1,8 @@
 """What the TFJobs page shows, read from TFJob and pod objects without I/O.
 
 A row per job (state, age, duration, replica counts per type, the task instance it belongs to)
-and a detail view (conditions timeline, each replica's pod, the output replica's last log lines).
+and a detail view (conditions timeline, each replica's pod, a replica's last log lines, and for a
+failed job the failure report the task gave, rebuilt from the pods still there).
 The task identity comes from the annotations the operator writes (unabridged, unlike labels);
 which jobs are shown at all, ``app`` decides (``naming.labelled_identity``).
 """
@@ -9,11 +10,11 @@ which jobs are shown at all, ``app`` decides (``naming.labelled_identity``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from airflow_tfjob.spec import naming, orphans, status
+from airflow_tfjob.spec import naming, orphans, report, status
 
 task_identity = naming.task_identity
 
@@ -59,9 +60,16 @@ def job_row(obj: Mapping[str, Any], *, conn_id: str, now: datetime.datetime) -> 
         "age_seconds": (now - created).total_seconds() if created else None,
         "duration_seconds": ((ended or now) - started).total_seconds() if started else None,
         "replicas": replicas,
+        "try_number": _try_number(meta),
         "task": identity,
         "task_instance_path": task_instance_path(identity) if identity else None,
     }
+
+
+def _try_number(meta: Mapping[str, Any]) -> int | None:
+    """The try that created the job (its ``try-number`` label), ``None`` when it has none."""
+    value = (meta.get("labels") or {}).get(f"{naming.LABEL_PREFIX}/try-number", "")
+    return int(value) if str(value).isdigit() else None
 
 
 _COUNTS = ("active", "succeeded", "failed")
@@ -87,8 +95,11 @@ def job_detail(
     *,
     conn_id: str,
     now: datetime.datetime,
+    replica: str | None = None,
+    failure: str | None = None,
 ) -> dict[str, Any]:
-    """The detail view: the row, the conditions in time order, every pod, the log tail."""
+    """The detail view: the row, the conditions in time order, every pod, the log tail of
+    ``replica`` (default: ``log_replica``) and the failure report (``failure_report``)."""
     conditions = sorted(
         (dict(c) for c in status.job_state(obj).conditions),
         key=lambda c: c.get("lastTransitionTime") or "",
@@ -97,9 +108,34 @@ def job_detail(
         **job_row(obj, conn_id=conn_id, now=now),
         "conditions": conditions,
         "pods": sorted((pod_row(p) for p in pods), key=lambda p: _replica_order(p["replica"])),
-        "log_replica": log_replica(obj),
+        "log_replica": replica or log_replica(obj),
         "log": log,
+        "failure": failure,
     }
+
+
+def failure_report(
+    obj: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]],
+    tail: Callable[[status.ReplicaOutcome], list[str]],
+) -> str | None:
+    """What the task said when the job failed (``report.failure_message``: failing replicas and
+    exit codes, the earliest failure's termination message or ``tail`` of its pod, the
+    condition), from the pods still there; ``None`` unless the job failed."""
+    state = status.job_state(obj)
+    if state.phase != "Failed":
+        return None
+    ledger = status.ReplicaLedger.for_job(obj)
+    for pod in sorted(pods, key=_finished_at):  # the ledger keeps failures in time order
+        ledger.observe(pod)
+    meta = obj.get("metadata") or {}
+    where = f"{meta.get('namespace')}/{meta.get('name')}"
+    return report.failure_message(where, state, ledger.failures, tail)
+
+
+def _finished_at(pod: Mapping[str, Any]) -> tuple[bool, str]:
+    finished = status.replica_outcome(pod).finished_at
+    return finished is None, str(finished or "")
 
 
 def log_replica(obj: Mapping[str, Any]) -> str:

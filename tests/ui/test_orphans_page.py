@@ -131,7 +131,7 @@ def test_an_editor_deletes_an_orphan_from_the_page_in_a_browser(
             browser = playwright.chromium.launch(executable_path=_browser_path())
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 950})
-                login(page, ui_server.url, "admin", "/tfjob/")  # the login redirects there
+                login(page, ui_server, "admin", "/tfjob/")  # the login redirects there
                 page.wait_for_url("**/tfjob/", timeout=90_000)
                 row = page.locator(f'tr.job[data-name="{name}"]')
                 expect(row.locator(".orphan")).to_contain_text(

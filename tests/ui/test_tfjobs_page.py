@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.ui.conftest import ROOT, UiJobs, UiServer
 
@@ -20,12 +21,14 @@ def _browser_path() -> str:
     return found
 
 
-def login(page: Any, url: str, user: str, next_path: str = "/") -> None:
-    """Log ``user`` in through the Airflow login form (password = user name in these tests)."""
-    page.goto(f"{url}/auth/login?next={next_path}")
+def login(page: Any, server: UiServer, user: str, next_path: str = "/") -> None:
+    """Log ``user`` in through the Airflow login form (password = user name in these tests);
+    it then goes to ``next_path`` under the server's base path."""
+    page.goto(f"{server.url}/auth/login?next={quote(server.base_path + next_path, safe='/')}")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", user)
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/auth/" not in url, timeout=90_000)  # logged in: gone on
 
 
 def test_a_viewer_watches_tfjobs_in_the_airflow_ui(ui_server: UiServer, ui_jobs: UiJobs) -> None:
@@ -37,7 +40,7 @@ def test_a_viewer_watches_tfjobs_in_the_airflow_ui(ui_server: UiServer, ui_jobs:
         browser = playwright.chromium.launch(executable_path=_browser_path())
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
-            login(page, ui_server.url, "viewer")
+            login(page, ui_server, "viewer")
             page.get_by_role("button", name="Browse").click()
             page.get_by_role("menuitem", name="TFJobs").click()
             page.wait_for_url(
@@ -70,7 +73,7 @@ def test_a_viewer_watches_tfjobs_in_the_airflow_ui(ui_server: UiServer, ui_jobs:
             link = frame.locator(f'tr.job[data-name="{names["succeeded"]}"] a')
             expect(link).to_have_attribute(
                 "href",
-                "/dags/public_train/runs/manual__2026-11-01T00%3A00%3A00%2B00%3A00/tasks/train",
+                "/airflow/dags/public_train/runs/manual__2026-11-01T00%3A00%3A00%2B00%3A00/tasks/train",
             )
             page.screenshot(path=str(ARTIFACTS / "tfjobs-list.png"), full_page=True)
 
