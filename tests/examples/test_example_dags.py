@@ -153,6 +153,17 @@ def test_example_tfjob_reaper_runs_against_the_cluster(
     assert "0 TFJobs of deployment 'localhost-8080', 0 orphaned at first sight" in output
 
 
+class _ByAsset:
+    """``triggering_asset_events`` as the task sees it: the events of one asset, by the asset."""
+
+    def __init__(self, asset: Any, events: list[Any]) -> None:
+        self.asset, self.events = asset, events
+
+    def __getitem__(self, key: Any) -> list[Any]:
+        assert key == self.asset, f"the task asked for the events of {key!r}"
+        return self.events
+
+
 def test_example_tfjob_asset_watcher_registers_each_job_that_triggered_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,8 +191,10 @@ def test_example_tfjob_asset_watcher_registers_each_job_that_triggered_it(
          "completion_time": "2026-12-05T10:00:00Z", "output": {"auc": a}}
         for n, a in (("nb-1", 0.91), ("ci-7", 0.88))
     ]  # fmt: skip
-    events = {asset: [SimpleNamespace(extra={"payload": p}) for p in payloads]}
-    events[asset].insert(1, SimpleNamespace(extra={"airflow_tfjob_catch_up": {"events": [7]}}))
+    found = [SimpleNamespace(extra={"payload": p}) for p in payloads]
+    found.insert(1, SimpleNamespace(extra={"airflow_tfjob_catch_up": {"events": [7]}}))
+    # Airflow's accessor is looked up by the asset (3.1's Asset is not hashable: no plain dict).
+    events = _ByAsset(asset, found)
     assert dag.get_task("catch_up").upstream_task_ids == {"register"}
     register = dag.get_task("register").python_callable  # type: ignore[attr-defined]
     assert register(triggering_asset_events=events) == [
