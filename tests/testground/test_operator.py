@@ -189,8 +189,10 @@ def test_a_retried_worker_restarts_a_job_whose_chief_is_running(
     replicas.set_fate("train", "Worker", 0, Fate(duration=0.2, exit_code=137), Fate(duration=0.3))
     job = jobs.tfjob("train", {"Chief": 1, "Worker": 1}, restart_policy="ExitCode")
     jobs.create(kube_api, namespace, job)
-    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
-    assert any(("Restarting", "True") in kinds for kinds in _types(seen))
+    seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"), timeout=60)
+    assert replicas.runs[("train", "worker", 0)] == 2  # restarted once, then succeeded
+    # Whether a status with Restarting=True is written at all depends on how the operator's
+    # reconciles fall (under load one may go from the failure straight to Running): not asserted.
     assert all(("Failed", "True") not in kinds for kinds in _types(seen))
 
 
@@ -253,12 +255,12 @@ def test_active_deadline_is_enforced_at_the_operators_next_reconcile_not_on_time
     whose pods change nothing runs past ``activeDeadlineSeconds`` until some event makes the
     operator reconcile it. The provider enforces a task's deadlines itself for that reason."""
     replicas.set_fate("train", "Worker", 0, FOREVER)
-    replicas.set_fate("train", "Worker", 1, Fate(duration=6.0))
+    replicas.set_fate("train", "Worker", 1, Fate(duration=15.0))
     job = jobs.tfjob("train", {"Worker": 2}, run_policy={"activeDeadlineSeconds": 1})
     jobs.create(kube_api, namespace, job)
-    jobs.wait_for(kube_api, namespace, "train", has("Running"))
+    jobs.wait_for(kube_api, namespace, "train", has("Running"), timeout=60)
     time.sleep(4)  # three seconds past the deadline, and nothing happened
-    assert not has("Failed")(jobs.get(kube_api, namespace, "train"))
+    assert not has("Failed")(jobs.get(kube_api, namespace, "train"))  # worker 1 runs 15 s
     seen = jobs.wait_for(kube_api, namespace, "train", has("Failed"), timeout=60)  # worker 1 ends
     assert jobs.condition(seen[-1], "Failed")["message"] == (
         "Job train has failed because it was active longer than specified deadline"
