@@ -109,3 +109,24 @@ def test_the_monitor_link_is_below_the_uis_path(
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
     urls = links.urls(JobRef("train-1", "ml", "u-1"), "k8s")
     assert urls["TFJob monitor"] == f"{prefix}/tfjob/?conn_id=k8s&namespace=ml&name=train-1"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("", "localhost-8080"),
+        ("http://localhost:8080", "localhost-8080"),
+        ("https://airflow.example.com/airflow/", "airflow.example.com"),
+        ("https://10.0.0.7:8443/", "10.0.0.7-8443"),
+    ],
+)
+def test_the_default_deployment_is_the_host_of_the_uis_base_url(
+    base_url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[tfjob] deployment`` unset: the host (and port) users reach this Airflow at, with the
+    path of a sub-path deployment left out (the UI tests set it explicitly)."""
+    from airflow_tfjob.operators import _settings
+
+    monkeypatch.delenv("AIRFLOW__TFJOB__DEPLOYMENT", raising=False)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
+    assert _settings.deployment() == expected
