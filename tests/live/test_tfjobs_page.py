@@ -20,7 +20,7 @@ def _rows_seen_by(live: Deployment, user: str, names: dict[str, str]) -> dict[st
         browser = playwright.chromium.launch(executable_path=_browser_path())
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 950})
-            login(page, live.url, user)
+            login(page, live, user)
             page.get_by_role("button", name="Browse").click()
             page.get_by_role("menuitem", name="TFJobs").click()
             page.wait_for_url(

@@ -21,10 +21,12 @@ def _browser_path() -> str:
     return found
 
 
-def login(page: Any, server: UiServer, user: str, next_path: str = "/") -> None:
+def login(page: Any, server: Any, user: str, next_path: str = "/") -> None:
     """Log ``user`` in through the Airflow login form (password = user name in these tests);
-    it then goes to ``next_path`` under the server's base path."""
-    page.goto(f"{server.url}/auth/login?next={quote(server.base_path + next_path, safe='/')}")
+    it then goes to ``next_path`` under the server's base path (``server``: a ``UiServer``, or
+    the live tier's ``Deployment``, served at the root)."""
+    base_path = getattr(server, "base_path", "")
+    page.goto(f"{server.url}/auth/login?next={quote(base_path + next_path, safe='/')}")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", user)
     page.click("button[type=submit]")
