@@ -47,9 +47,11 @@ DEPLOYMENT = "localhost-8080"
 ``[api] base_url``, differs per server): every server shows the same simulated jobs."""
 BASE_PATH = "/airflow"
 """The path of every test server's ``[api] base_url``: Airflow served under a sub-path."""
-AIRFLOWS = {"3.1": ROOT / ".venv-airflow-3.1", "3.2": ROOT / ".venv-airflow-3.2"}
+AIRFLOWS = {"3.1": ROOT / ".venv-airflow-3.1"}
 """The older Airflow versions the page is checked on besides this venv's (``airflow_ui``): each
-in a venv of its own with this package installed editable (``.ci/setup`` makes them)."""
+in a venv of its own with this package installed editable (``.ci/setup`` makes them). The
+oldest supported minor only: 3.2's UI embeds plugin views as 3.3's does (checked by hand on
+2026-12-07, 20 passed with it), and CI's time is kept for the version matrix (.ci/matrix)."""
 RUNS = {
     "succeeded": ("public_train", "manual__2026-11-01T00:00:00+00:00"),
     "failed": ("public_train", "manual__2026-11-02T00:00:00+00:00"),
