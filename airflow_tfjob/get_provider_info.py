@@ -56,6 +56,14 @@ CONFIG_SECTION: dict[str, Any] = {
             "",
             "https://kubeflow.example/tfjobs/{namespace}/{name}",
         ),
+        "max_log_streams": _option(
+            "Replica logs a process (a triggerer, a worker) follows live at once; the others are "
+            "read when their replica ends, from where they were read. Each job's output replica "
+            "(the chief, or worker 0) comes first.\n",
+            "integer",
+            "1000",
+            "300",
+        ),
         "ui_connections": _option(
             "Kubernetes connections whose TFJobs the TFJobs page lists and the reaper covers "
             "(comma-separated).\n",

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from airflow.sdk import BaseHook
 
 from airflow_tfjob import errors
+from airflow_tfjob.hooks import _clients, _retry
 from airflow_tfjob.hooks import _resource as res
-from airflow_tfjob.hooks import _retry
 from airflow_tfjob.hooks._base import POD, Settings, read_kubeconfig
 
 YIELD_EVERY = 32
@@ -41,6 +41,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         self._cncf: Any = None
         self._log_api: Any = None
         """The API client this hook's log streams share, inside ``log_session``."""
+        self._shared_api: Any = None
+        """The process's client of this cluster, inside ``client_session`` (``_clients``)."""
 
     async def _kube(self) -> Any:
         if self._cncf is None:
@@ -69,7 +71,7 @@ class AsyncTFJobHook(Settings, BaseHook):
                 **_retry.retry_kwargs(self.max_attempts, self.retry_until)
             ):
                 with attempt:
-                    async with (await self._kube()).get_conn() as api:
+                    async with self._api() as api:
                         return await fn(api)
         except asyncio.CancelledError:
             raise
@@ -327,11 +329,31 @@ class AsyncTFJobHook(Settings, BaseHook):
                 self._log_api = None
 
     @contextlib.asynccontextmanager
+    async def client_session(self, key: str, streams: int) -> AsyncIterator[None]:
+        """Within it, this hook's requests and log streams go through the process's one client
+        of its cluster (``key``: equal connection settings share it), whose pool holds
+        ``streams`` log streams and some requests (``_clients``); not a client per call."""
+        async with _clients.shared(await self._kube(), key, streams) as api:
+            self._shared_api = api
+            try:
+                yield
+            finally:
+                self._shared_api = None
+
+    @contextlib.asynccontextmanager
+    async def _api(self) -> AsyncIterator[Any]:
+        if self._shared_api is not None:
+            yield self._shared_api
+        else:
+            async with (await self._kube()).get_conn() as api:
+                yield api
+
+    @contextlib.asynccontextmanager
     async def _log_api_client(self) -> AsyncIterator[Any]:
         if self._log_api is not None:
             yield self._log_api
         else:
-            async with (await self._kube()).get_conn() as api:
+            async with self._api() as api:
                 yield api
 
     async def stream_log(

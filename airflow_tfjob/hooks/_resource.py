@@ -21,6 +21,10 @@ PAGE_SIZE = 500
 read and decoded 500 at a time, never whole."""
 CONNECT_TIMEOUT = 10.0
 STALL_SLACK_SECONDS = 15
+LOG_SILENCE_SECONDS = 300.0
+"""A followed log silent this long is read again from where it stopped (a connection that died
+without a word is found so); a stream lives as long as its container otherwise, with no total
+timeout (cncf's client would cut every request, streams included, after 60 s)."""
 """A watch stream silent this much longer than its server-side timeout is stalled: give up."""
 MERGE_PATCH = "application/merge-patch+json"
 STRICT_SINCE = (1, 25)
@@ -126,7 +130,9 @@ def log_request(
         query,
         {"Accept": "*/*"},
     )
-    timeout = (CONNECT_TIMEOUT, read_timeout) if read_timeout else None
+    follow = ("follow", "true") in query
+    silence = read_timeout or (LOG_SILENCE_SECONDS if follow else None)
+    timeout = (CONNECT_TIMEOUT, silence) if silence else None
     kwargs = {"auth_settings": ["BearerToken"], "_preload_content": False}
     return args, {**kwargs, "_request_timeout": timeout}
 

@@ -130,7 +130,7 @@ class TFJobSensor(BaseSensorOperator):
         try:
             obj = self.hook.get(self.tfjob_name, self._namespace())
         except errors.TFJobUnavailable as exc:  # as the trigger does: look again, in time
-            from airflow_tfjob.backends.kubernetes.follower import AGAIN
+            from airflow_tfjob.backends.kubernetes.messages import AGAIN
 
             self.log.warning(AGAIN, where, "read it", exc, float(self.poke_interval))
             return None

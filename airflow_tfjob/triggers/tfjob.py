@@ -36,6 +36,7 @@ from airflow.triggers.base import (
 )
 
 from airflow_tfjob import errors, features
+from airflow_tfjob.backends.kubernetes import logstreams
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.spec import orphans, outcome
@@ -155,7 +156,8 @@ class TFJobTrigger(BaseTrigger):
             get_logs=self.get_logs,
             poll_interval=self.poll_interval,
         )
-        event = await self._follow_logged(self._follower, positions)
+        async with hook.client_session(self._key, logstreams.max_live()):
+            event = await self._follow_logged(self._follower, positions)
         self._fired = True
         if not (self.end_from_trigger and self.task_instance is not None):
             yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]

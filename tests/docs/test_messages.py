@@ -201,9 +201,9 @@ def _deadline(ended: str, phase: str = "Running") -> str:
 
 
 def _follower(name: str) -> str:
-    from airflow_tfjob.backends.kubernetes import follower
+    from airflow_tfjob.backends.kubernetes import follower, messages
 
-    return str(getattr(follower, name))
+    return str(getattr(messages, name, None) or getattr(follower, name))
 
 
 def _payload() -> object:

@@ -33,13 +33,14 @@ from typing import Any, Literal, TypedDict, TypeVar
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.backends.kubernetes.inbox import Events
+from airflow_tfjob.backends.kubernetes.messages import AGAIN
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
+from airflow_tfjob.backends.kubernetes.replicalogs import ReplicaLogs
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, ConnectionSettings
-from airflow_tfjob.spec import report, status
-from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
+from airflow_tfjob.spec import report
+from airflow_tfjob.spec.backoff import Backoff
 from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
 from airflow_tfjob.spec.jobref import JobRef
-from airflow_tfjob.spec.logcursor import LogCursor
 
 EventKind = Literal["finished", "deadline", "error"]
 FIRST_LIST_PATIENCE = 60.0
@@ -56,10 +57,6 @@ LEFT = (
     "the reaper deletes it (docs/orphans.md)"
 )
 T = TypeVar("T")
-AGAIN = "TFJob %s: cannot %s now (%s); trying again in %.1f s"
-UNREAD_LOG = "TFJob %s: the log of %s was not read to its end (%d lines read): %s"
-"""A finished replica's lines that could not be read: said, never dropped silently
-(``cleanPodPolicy: All`` deletes pods the moment the job ends, sometimes before a read)."""
 
 
 class Unavailable(Exception):
@@ -106,13 +103,7 @@ class JobFollower:
     ) -> None:
         self.hook, self.job, self.limits, self.key, self.log = hook, job, limits, key, log
         self.get_logs, self.poll_interval, self.shared = get_logs, poll_interval, shared
-        self._streams: dict[str, asyncio.Task[None]] = {}
-        """Pod uid -> the task following its log. By uid, not name: the training operator
-        re-creates an evicted or ``ExitCode``-retried replica under the same pod name."""
-        self._cursors: dict[str, LogCursor] = {}
-        """Pod uid -> where its log was read to, and its last lines (for the failure message)."""
-        self._uids: dict[str, str] = {}
-        """Pod name -> the uid of the last pod seen under it."""
+        self.logs = ReplicaLogs(hook, job, log)
 
     async def run(self) -> TFJobEvent:
         """Follow the job to its end, or until a limit passes or it is lost."""
@@ -130,19 +121,16 @@ class JobFollower:
 
     def log_positions(self) -> dict[str, list[Any]]:
         """Pod uid -> where its log has been read to (``LogCursor.position``)."""
-        return {uid: cursor.position() for uid, cursor in self._cursors.items() if cursor.lines}
+        return self.logs.positions()
 
     def resume_logs(self, positions: dict[str, Any]) -> None:
         """Go on from ``log_positions`` saved by an earlier follower of the same job (a trigger
         handed over, a triggerer restarted): no line it printed is printed again."""
-        for uid, position in positions.items():
-            self._cursors[uid] = LogCursor.at(position)
+        self.logs.resume(positions)
 
     async def close(self) -> None:
         """Stop following logs (the job keeps running)."""
-        for task in self._streams.values():
-            task.cancel()
-        await asyncio.gather(*self._streams.values(), return_exceptions=True)
+        await self.logs.close()
 
     async def _follow(self) -> TFJobEvent:
         job, hook = self.job, self.hook
@@ -184,7 +172,7 @@ class JobFollower:
                 await self._reread(follow)
         await self._settle(follow, inbox)
         if self.get_logs:
-            await self._drain(follow)
+            await self.logs.drain(follow)
         return self._finished(follow)
 
     async def _start(self, jobs: watches.Subscription, inbox: Events) -> tuple[Follow, str]:
@@ -327,88 +315,21 @@ class JobFollower:
     def _update(self, follow: Follow, obj: dict[str, Any]) -> None:
         if follow.job(obj):
             self.log.info("TFJob %s: %s", follow.where, follow.state.summary())
+        if follow.state.is_terminal:
+            self.logs.job_ended()
 
     def _pod_event(self, follow: Follow, event: dict[str, Any]) -> None:
         pod = event["object"]
         if event["type"] == "ABSENT" or not pod.get("status"):
             return
         outcome = follow.pod(pod, deleted=event["type"] == "DELETED")
-        if event["type"] != "DELETED":
-            self._uids[outcome.pod] = outcome.pod_key
-        if self.get_logs and status.has_run(pod) and outcome.pod_key not in self._streams:
-            self._streams[outcome.pod_key] = asyncio.create_task(
-                self._stream_log(follow, outcome), name=outcome.pod
-            )
-
-    async def _stream_log(self, follow: Follow, outcome: status.ReplicaOutcome) -> None:
-        """Print a pod's log until it has finished: a container restarted in place is followed
-        again from where its log was read (no line twice, none lost). The log is read by pod
-        name, so it stops once another pod (a re-created replica) has taken the name."""
-        cursor = self._cursors.setdefault(outcome.pod_key, LogCursor())
-        backoff = Backoff(cap=LOG_BACKOFF_CAP)  # short: a drain must not wait out a delay
-        whole = False  # the last read ended where the log did (not cut, not refused)
-        try:
-            while True:
-                read, unavailable = cursor.lines, None
-                try:
-                    lines = self.hook.stream_log(
-                        outcome.pod, self.job.namespace, since_time=cursor.begin(), timestamps=True
-                    )
-                    async with contextlib.aclosing(lines):
-                        async for line in lines:
-                            text = cursor.accept(line)
-                            if text is not None:
-                                self.log.info("[%s] %s", outcome.replica, text)
-                    whole = True
-                except errors.TFJobNotFound:
-                    if not whole:  # never silently: its lines were there, and are gone with it
-                        self._log_unread(outcome, cursor, "its pod was deleted first")
-                    return
-                except errors.TFJobUnavailable as exc:
-                    unavailable, whole = exc, False  # a dropped stream, a 5xx/429: look again
-                except errors.TFJobError:
-                    whole = False  # not started yet: look again (a finished pod's log is there)
-                # a finished pod's log not read to its end is read again, to its end or deletion
-                if self._renamed(outcome) or (whole and self._ended(follow, outcome)):
-                    return
-                if cursor.lines > read:
-                    backoff.reset()
-                delay = backoff.next()
-                if unavailable is not None:
-                    what = f"follow the log of {outcome.pod}"
-                    self.log.warning(AGAIN, self.job.where, what, unavailable, delay)
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            if not whole and outcome.pod_key in follow.ledger.finished_pods:
-                self._log_unread(outcome, cursor, f"stopped after {LOG_DRAIN_SECONDS:.0f} s")
-            raise
-
-    def _log_unread(self, outcome: status.ReplicaOutcome, cursor: LogCursor, why: str) -> None:
-        self.log.warning(UNREAD_LOG, self.job.where, outcome.pod, cursor.lines, why)
-
-    def _ended(self, follow: Follow, outcome: status.ReplicaOutcome) -> bool:
-        """Whether ``outcome``'s pod has finished, or another pod has taken its name."""
-        return outcome.pod_key in follow.ledger.finished_pods or self._renamed(outcome)
-
-    def _renamed(self, outcome: status.ReplicaOutcome) -> bool:
-        """Whether another pod (a re-created replica) has taken ``outcome``'s pod name."""
-        key = outcome.pod_key
-        return self._uids.get(outcome.pod, key) != key
-
-    async def _drain(self, follow: Follow) -> None:
-        """Let the logs of finished pods be read to their end (up to ``LOG_DRAIN_SECONDS``)
-        before the outcome is told: the last lines come before the failure message."""
-        ending = [t for key, t in self._streams.items() if key in follow.ledger.finished_pods]
-        if ending:
-            await asyncio.wait(ending, timeout=LOG_DRAIN_SECONDS)
+        if self.get_logs:
+            self.logs.pod(follow, outcome, pod, event["type"])
 
     def _finished(self, follow: Follow) -> TFJobEvent:
         event = self._event("finished", f"TFJob {follow.where} {follow.state.phase}")
         event["result"] = follow.result()
-        cursors = self._cursors
-        event["failure"] = follow.failure(
-            lambda failed: list(cursors[failed.pod_key].tail) if failed.pod_key in cursors else []
-        )
+        event["failure"] = follow.failure(lambda failed: self.logs.tail(failed.pod_key))
         return event
 
     def _event(self, kind: EventKind, message: str) -> TFJobEvent:

@@ -1,0 +1,63 @@
+"""One API client per cluster and event loop, shared by every async hook of a process.
+
+cncf's ``AsyncKubernetesHook.get_conn()`` builds a client (an aiohttp session, its TLS context, a
+connection pool) per call: a triggerer following thousands of jobs would open a TLS connection
+for every request and every log stream. Within ``shared(hook, key)``, a hook's requests and log
+streams go through the one client of its cluster instead (``key``: the connection settings, so
+equal settings share), with a pool sized for the log streams a process may follow
+(``logstreams.max_live`` live, plus ``REQUEST_CONNECTIONS`` for requests and end reads). The
+last user closes it. The client reads its configuration at each request, so refreshed
+credentials apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+REQUEST_CONNECTIONS = 64
+"""Connections a shared client keeps beside its live log streams (requests, watches' lists, logs
+read at their end)."""
+
+
+@dataclass
+class _Shared:
+    client: Any
+    users: int = 0
+
+
+_CLIENTS: dict[tuple[int, str], _Shared] = {}
+
+
+def open_clients() -> int:
+    """How many shared clients this process holds (for tests and benchmarks)."""
+    return len(_CLIENTS)
+
+
+@contextlib.asynccontextmanager
+async def shared(cncf: Any, key: str, streams: int) -> AsyncIterator[Any]:
+    """The shared client of ``key`` on this loop, built from ``cncf`` (an
+    ``AsyncKubernetesHook``) by the first user, closed by the last; its pool holds ``streams``
+    log streams plus ``REQUEST_CONNECTIONS``."""
+    slot = (id(asyncio.get_running_loop()), key)
+    if slot not in _CLIENTS:
+        from airflow.providers.cncf.kubernetes.kube_client import _TimeoutAsyncK8sApiClient
+
+        await cncf._load_config()  # what cncf's get_conn does before building its client
+        if slot not in _CLIENTS:  # (another user may have built it meanwhile)
+            configuration = copy.copy(cncf.client_configuration)
+            configuration.connection_pool_maxsize = streams + REQUEST_CONNECTIONS
+            _CLIENTS[slot] = _Shared(_TimeoutAsyncK8sApiClient(configuration))
+    entry = _CLIENTS[slot]
+    entry.users += 1
+    try:
+        yield entry.client
+    finally:
+        entry.users -= 1
+        if entry.users == 0 and _CLIENTS.get(slot) is entry:
+            del _CLIENTS[slot]
+            await entry.client.close()
