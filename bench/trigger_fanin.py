@@ -27,8 +27,15 @@ JOBS TFJobs that Airflow did not create (no ``app.kubernetes.io/managed-by`` lab
 their pods in ours' namespaces, each crowd pod and job changing status once at a random moment
 of the wait (written by 4 threads beside the finishing schedule).
 
+``--logs SECONDS`` measures the triggers' log streams with the operator's default
+``get_logs=True``: each N runs twice, logs off and then on, ``--replicas`` worker pods per job
+(3 with logs), each printing a numbered line every SECONDS (``bench/_fanin_logs.py``: a kubelet
+log endpoint behind the API server's log proxy). Added per pass: log requests (and reconnects:
+log requests beyond one per pod), the trigger process's peak open file descriptors, and the
+lines lost or repeated in what the triggers printed.
+
     python bench/trigger_fanin.py [--n 100,500,1000] [--wait 600] [--poll 10] [--namespaces 1]
-        [--no-poll-baseline] [--crowd 5000,20000]
+        [--no-poll-baseline] [--crowd 5000,20000] [--logs 3 --replicas 3]
 
 The wait starts once ours are in sync (watches listed, every trigger holding its job, the loop
 idle); the start-up's time and CPU are printed apart, with ours' loop lag and full garbage
@@ -59,6 +66,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._fanin_logs import (  # noqa: E402 - after the path
+    NODE,
+    CountingLog,
+    Printer,
+    new_seen,
+    open_fds,
+    sample_fds,
+    tally,
+)
+
 JOB_LABEL = "training.kubeflow.org/job-name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}  # naming.MANAGED_BY
 ROWS = (
@@ -67,6 +84,8 @@ ROWS = (
     *((key, "{:.1f}") for key in ("cpu_wait", "cpu_total")),
     ("cpu_per_1k_changes", "{:.2f}"),
     ("peak_rss_mib", "{:.0f}"),
+    *((key, "{:.0f}") for key in ("log_requests", "log_reconnects", "peak_fds")),
+    *((key, "{:.0f}") for key in ("lines_printed", "lines_shown", "lines_lost", "lines_repeated")),
     ("rss_growth_mib", "{:.0f}"),
     ("end_rss_growth_mib", "{:.0f}"),
 )
@@ -97,7 +116,13 @@ class PollingTrigger:
 
 
 async def _wait_all(
-    role: str, jobs: list[dict[str, str]], kubeconfig: str, poll: float, ready: str
+    role: str,
+    jobs: list[dict[str, str]],
+    kubeconfig: str,
+    poll: float,
+    ready: str,
+    *,
+    seen: dict[str, list[int]] | None = None,
 ) -> Any:
     import airflow.providers.cncf.kubernetes.hooks.kubernetes  # noqa: F401 - a triggerer has it
     import kubernetes_asyncio.client  # noqa: F401
@@ -117,9 +142,12 @@ async def _wait_all(
                 "uid": job["uid"],
                 "settings": settings,
                 "poll_interval": poll,
+                "get_logs": seen is not None,
             }
         )
         trigger = TFJobTrigger(**json.loads(kwargs))
+        if seen is not None:  # count the replica lines it prints (LoggingMixin keeps _log)
+            trigger._log = CountingLog(seen)
         async for event in trigger.run():
             payload = event.payload
             done[job["name"]] = (time.time(), (payload.get("result") or {}).get("output"))
@@ -230,6 +258,9 @@ def _cpu() -> float:
 def trigger_process(args: argparse.Namespace) -> None:
     """One side's trigger process: wait for every job, then report to ``--out``."""
     jobs = json.loads(Path(args.jobs).read_text())
+    seen = new_seen() if args.get_logs else None
+    fds, stop_fds = [open_fds()], threading.Event()
+    threading.Thread(target=sample_fds, args=(fds, stop_fds), daemon=True).start()
     profile = os.environ.get("FANIN_PROFILE") if args.role == "ours" else None
     if profile:  # where the trigger process spends its time (pstats file)
         import cProfile
@@ -237,8 +268,9 @@ def trigger_process(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     done, cpu = asyncio.run(
-        _wait_all(args.role, jobs, args.kubeconfig, args.poll, f"{args.out}.ready")
+        _wait_all(args.role, jobs, args.kubeconfig, args.poll, f"{args.out}.ready", seen=seen)
     )
+    stop_fds.set()
     if profile:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -251,6 +283,8 @@ def trigger_process(args: argparse.Namespace) -> None:
                 "cpu_total": usage.ru_utime + usage.ru_stime,
                 "peak_rss_mib": usage.ru_maxrss / 1024,
                 "end_rss_mib": _rss_now(),
+                "peak_fds": fds[0],
+                "lines": seen or {},
             }
         )
     )
@@ -284,7 +318,7 @@ def _owner(meta: dict[str, Any]) -> dict[str, Any]:
             "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
 
 
-def _pod(job: dict[str, Any], index: int = 0) -> dict[str, Any]:
+def _pod(job: dict[str, Any], index: int = 0, node: str | None = None) -> dict[str, Any]:
     """A worker pod as the training operator makes it: its template's labels and the operator's."""
     meta = job["metadata"]
     template = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]
@@ -303,7 +337,8 @@ def _pod(job: dict[str, Any], index: int = 0) -> dict[str, Any]:
             },
             "ownerReferences": [_owner(meta)],
         },
-        "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}]},
+        "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}],
+                 **({"nodeName": node} if node else {})},
     }
 
 
@@ -314,7 +349,7 @@ def _container(state: dict[str, Any]) -> dict[str, Any]:
                                               "state": state}]}}  # fmt: skip
 
 
-def _job_status(phase: str) -> dict[str, Any]:
+def _job_status(phase: str, replicas: int = 1) -> dict[str, Any]:
     now = _now()
     conditions = [{"type": "Created", "status": "True", "reason": "TFJobCreated",
                    "lastUpdateTime": now, "lastTransitionTime": now}]  # fmt: skip
@@ -324,10 +359,10 @@ def _job_status(phase: str) -> dict[str, Any]:
         running["status"] = "False"
         conditions += [running, {"type": "Succeeded", "status": "True", "reason": "TFJobSucceeded",
                                  "lastUpdateTime": now, "lastTransitionTime": now}]  # fmt: skip
-        counts = {"Worker": {"succeeded": 1}}
+        counts = {"Worker": {"succeeded": replicas}}
     else:
         conditions.append(running)
-        counts = {"Worker": {"active": 1}}
+        counts = {"Worker": {"active": replicas}}
     body: dict[str, Any] = {"status": {"conditions": conditions, "replicaStatuses": counts,
                                        "startTime": now}}  # fmt: skip
     if phase == "Succeeded":
@@ -348,6 +383,8 @@ class Ground:
         self.proxy = FaultProxy.for_cluster(self.cluster, workdir=workdir).start()
         self.local = threading.local()
         self.kubernetes = kubernetes
+        self.printer: Printer | None = None
+        """With ``--logs``: the replicas' log endpoint and the writer of their lines."""
 
     def apis(self) -> tuple[Any, Any]:
         if not hasattr(self.local, "apis"):
@@ -357,48 +394,64 @@ class Ground:
         return self.local.apis  # type: ignore[no-any-return]
 
     def stop(self) -> None:
+        if self.printer is not None:
+            self.printer.stop()
         self.proxy.stop()
         self.cluster.stop()
 
 
-def _prepare(ground: Ground, namespace: str, name: str) -> dict[str, str]:
+def _prepare(ground: Ground, namespace: str, name: str, replicas: int = 1) -> dict[str, Any]:
     core, custom = ground.apis()
-    job = custom.create_namespaced_custom_object("kubeflow.org", "v1", namespace, "tfjobs",
-                                                 _job(name, namespace))  # fmt: skip
-    custom.patch_namespaced_custom_object_status(
-        "kubeflow.org", "v1", namespace, "tfjobs", name, _job_status("Running")
+    manifest = _job(name, namespace, workers=replicas)
+    job = custom.create_namespaced_custom_object(
+        "kubeflow.org", "v1", namespace, "tfjobs", manifest
     )
-    pod = core.create_namespaced_pod(namespace, _pod(job))
-    started = {"running": {"startedAt": _now()}}
-    core.patch_namespaced_pod_status(pod.metadata.name, namespace, _container(started))
-    return {"name": name, "namespace": namespace, "uid": job["metadata"]["uid"]}
+    custom.patch_namespaced_custom_object_status(
+        "kubeflow.org", "v1", namespace, "tfjobs", name, _job_status("Running", replicas)
+    )
+    printer = ground.printer
+    for index in range(replicas):
+        pod = core.create_namespaced_pod(namespace, _pod(job, index, printer and NODE))
+        if printer is not None:  # its container runs, and prints, from now
+            printer.add(namespace, pod.metadata.name, pod.metadata.uid)
+        started = {"running": {"startedAt": _now()}}
+        core.patch_namespaced_pod_status(pod.metadata.name, namespace, _container(started))
+    return {"name": name, "namespace": namespace, "uid": job["metadata"]["uid"],
+            "replicas": replicas}  # fmt: skip
 
 
-def _finish(ground: Ground, job: dict[str, str]) -> float:
-    """Terminate the job's container with its output, then mark the job Succeeded; the time the
-    job's status write was sent (the latency's start)."""
+def _finish(ground: Ground, job: dict[str, Any]) -> float:
+    """Terminate the job's containers (worker 0's with the output), then mark the job
+    Succeeded; the time the job's status write was sent (the latency's start)."""
     core, custom = ground.apis()
-    now = _now()
-    message = json.dumps({"job": job["name"]})
-    ended = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
-                            "finishedAt": now, "message": message}}  # fmt: skip
-    core.patch_namespaced_pod_status(f"{job['name']}-worker-0", job["namespace"], _container(ended))
+    replicas = job.get("replicas", 1)
+    for index in reversed(range(replicas)):  # worker 0, the output, last
+        pod = f"{job['name']}-worker-{index}"
+        if ground.printer is not None:
+            ground.printer.end(job["namespace"], pod)
+        now = _now()
+        message = json.dumps({"job": job["name"]}) if index == 0 else ""
+        ended = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now,
+                                "finishedAt": now, "message": message}}  # fmt: skip
+        core.patch_namespaced_pod_status(pod, job["namespace"], _container(ended))
     sent = time.time()
     custom.patch_namespaced_custom_object_status(
-        "kubeflow.org", "v1", job["namespace"], "tfjobs", job["name"], _job_status("Succeeded")
-    )
+        "kubeflow.org", "v1", job["namespace"], "tfjobs", job["name"],
+        _job_status("Succeeded", replicas),
+    )  # fmt: skip
     return sent
 
 
 def _side(
-    ground: Ground, role: str, n: int, namespaces: int, pool: Any, *, tag: str = ""
-) -> list[dict[str, str]]:
+    ground: Ground, role: str, n: int, namespaces: int, pool: Any, *, tag: str = "",
+    replicas: int = 1,
+) -> list[dict[str, Any]]:
     core, _ = ground.apis()
     spaces = [f"fanin-{role}-{n}{tag}-{i}" for i in range(namespaces)]
     for ns in spaces:
         core.create_namespace({"metadata": {"name": ns}})
     names = [(spaces[i % namespaces], f"job-{i:05d}") for i in range(n)]
-    return list(pool.map(lambda nn: _prepare(ground, *nn), names))
+    return list(pool.map(lambda nn: _prepare(ground, *nn, replicas), names))
 
 
 def _crowd(ground: Ground, spaces: list[str], jobs: int, pods: int, pool: Any) -> list[Any]:
@@ -439,10 +492,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run_one(
-    ground: Ground, n: int, args: argparse.Namespace, workdir: Path, crowd: tuple[int, int] = (0, 0)
+    ground: Ground,
+    n: int,
+    args: argparse.Namespace,
+    workdir: Path,
+    crowd: tuple[int, int] = (0, 0),
+    *,
+    logs: Printer | None = None,
 ) -> dict[str, Any]:
     rng = random.Random(args.seed + n)
-    tag = f"-c{crowd[0]}" if crowd[0] else ""
+    tag = (f"-c{crowd[0]}" if crowd[0] else "") + ("-logs" if logs else "")
+    ground.printer = logs
     roles = ("ours", "baseline") if args.poll_baseline else ("ours",)
     sides, crowd_writes = _populate(ground, n, args, roles, tag=tag, crowd=crowd)
     ground.proxy.history.clear()
@@ -457,7 +517,7 @@ def run_one(
         procs[role] = subprocess.Popen(
             [sys.executable, __file__, "--role", role, "--jobs", str(jobs_file),
              "--out", str(outs[role]), "--kubeconfig", str(ground.proxy.kubeconfig),
-             "--poll", str(args.poll)],
+             "--poll", str(args.poll), *(["--get-logs"] if logs and role == "ours" else [])],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
     for role, proc in procs.items():  # the trigger logs go to a file: a pipe left unread blocks
@@ -498,7 +558,7 @@ def run_one(
     loop = json.loads(stalls_file.read_text()) if stalls_file.exists() else {}
     idle = results["idle"]
     report = {role: _report(ground, role, sides[role], results[role], written, peak=peaks[role],
-                            idle=idle)
+                            idle=idle, printed=logs.printed if logs else None)
               for role in sides}  # fmt: skip
     report["idle"] = {"cpu_wait": idle["cpu_wait"], "cpu_total": idle["cpu_total"],
                       "peak_rss_mib": idle["peak_rss_mib"]}  # fmt: skip
@@ -521,7 +581,8 @@ def _populate(
     """Each side's jobs, and the crowd's (in ours' namespaces) with its status writes to make."""
     began = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        sides = {r: _side(ground, r, n, args.namespaces, pool, tag=tag) for r in roles}
+        sides = {r: _side(ground, r, n, args.namespaces, pool, tag=tag, replicas=args.replicas)
+                 for r in roles}  # fmt: skip
         crowd_writes: list[Any] = []
         if crowd[0]:
             spaces = sorted({j["namespace"] for j in sides["ours"]})
@@ -552,9 +613,9 @@ def _sample(ground: Ground, sides: dict[str, list[dict[str, str]]], peaks: dict[
         peaks[role] = max(peaks[role], ground.proxy.open_streams(f"/namespaces/({spaces})/"))
 
 
-def _report(ground: Ground, role: str, jobs: list[dict[str, str]], out: dict[str, Any],
-            written: dict[str, float], *, peak: int,
-            idle: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _report(ground: Ground, role: str, jobs: list[dict[str, Any]], out: dict[str, Any],
+            written: dict[str, float], *, peak: int, idle: dict[str, Any],
+            printed: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
     spaces = "|".join(sorted({j["namespace"] for j in jobs}))
     latency, wrong = [], 0
     for job in jobs:
@@ -571,7 +632,19 @@ def _report(ground: Ground, role: str, jobs: list[dict[str, str]], out: dict[str
             if re.search(f"/namespaces/({spaces})/", p)
         )
         print(role, seen.most_common(8))
+    pods = sum(job.get("replicas", 1) for job in jobs)
+    log_requests = ground.proxy.requests(f"/namespaces/({spaces})/pods/[^/]+/log$")
+    mine = {
+        f"{j['namespace']}/{j['name']}-worker-{i}"
+        for j in jobs
+        for i in range(j.get("replicas", 1))
+    }
+    lines = tally({p: c for p, c in (printed or {}).items() if p in mine}, out.get("lines", {}))
     return {
+        **lines,
+        "log_requests": log_requests,
+        "log_reconnects": max(0, log_requests - pods) if printed is not None else 0,
+        "peak_fds": out.get("peak_fds", 0),
         "requests": ground.proxy.requests(f"/namespaces/({spaces})/"),
         "watch_requests": ground.proxy.requests(f"/namespaces/({spaces})/", watch=True),
         "peak_streams": peak,
@@ -621,11 +694,19 @@ def main() -> None:
         help="also run N per-job polling triggers (slow at large N)",
     )
     parser.add_argument("--crowd", default="", help="JOBS,PODS not ours: run with and without")
+    parser.add_argument(
+        "--logs", type=float, default=0.0,
+        help="also run each N with get_logs=True, each replica printing a line every LOGS s",
+    )
+    parser.add_argument("--replicas", type=int, default=None, help="worker pods per job")
+    parser.add_argument("--get-logs", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=("ours", "baseline", "idle"))
     parser.add_argument("--jobs"), parser.add_argument("--out"), parser.add_argument("--kubeconfig")
     args = parser.parse_args()
     if args.role:
         return trigger_process(args)
+    if args.replicas is None:
+        args.replicas = 3 if args.logs else 1
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     with tempfile.TemporaryDirectory(prefix="fanin-") as tmp:
         ground = Ground(Path(tmp))
@@ -634,13 +715,30 @@ def main() -> None:
                   f"every {args.poll:.0f} s; {args.namespaces} namespace(s) per side; "
                   f"crowd {args.crowd or 'none'}")  # fmt: skip
             crowd = tuple(int(x) for x in args.crowd.split(",")) if args.crowd else (0, 0)
+            printer = None
+            if args.logs:
+                printer = Printer(ground.cluster.api_client(), args.logs)
+                print(f"logs: {args.replicas} replicas per job, each prints a line every "
+                      f"{args.logs:g} s; each N with get_logs off, then on")  # fmt: skip
             for n in (int(x) for x in args.n.split(",")):
-                passes = {"": (0, 0)} if not crowd[0] else {"alone": (0, 0), "crowded": crowd}
+                passes: dict[str, tuple[Any, Printer | None]] = (
+                    {"": ((0, 0), None)} if not crowd[0]
+                    else {"alone": ((0, 0), None), "crowded": (crowd, None)}
+                )  # fmt: skip
+                if printer is not None:
+                    passes = {"logs off": ((0, 0), None), "logs on": ((0, 0), printer)}
                 runs = {}
-                for label, c in passes.items():
+                for label, (c, logs) in passes.items():
                     started = time.monotonic()
-                    r = runs[label] = run_one(ground, n, args, Path(tmp), c)  # type: ignore[arg-type]
+                    r = runs[label] = run_one(ground, n, args, Path(tmp), c, logs=logs)
                     _print(n, label, r, time.monotonic() - started)
+                if printer is not None:
+                    off, on = runs["logs off"]["ours"], runs["logs on"]["ours"]
+                    print(f"\nN={n}  logs on / logs off (ours)")
+                    for key in ("requests", "peak_streams", "p50", "p99", "cpu_wait",
+                                "peak_rss_mib", "rss_growth_mib", "peak_fds"):  # fmt: skip
+                        ratio = on[key] / off[key] if off[key] else float("inf")
+                        print(f"{key:20}{off[key]:>12.3f}{on[key]:>12.3f}{ratio:>9.2f}x")
                 if crowd[0]:
                     alone, crowded = runs["alone"]["ours"], runs["crowded"]["ours"]
                     print(f"\nN={n}  crowded / alone (ours)")
@@ -649,6 +747,7 @@ def main() -> None:
                         ratio = crowded[key] / alone[key] if alone[key] else float("inf")
                         print(f"{key:20}{alone[key]:>12.3f}{crowded[key]:>12.3f}{ratio:>9.2f}x")
         finally:
+            ground.printer = printer if args.logs else None
             ground.stop()
 
 

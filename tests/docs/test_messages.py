@@ -452,6 +452,9 @@ CHECKS: dict[str, Check] = {
     "TFJob ml/<name>: cannot read it now": Made(
         lambda: _follower("AGAIN") % ("ml/train", "read it", "HTTP 503", 1.7)
     ),
+    "TFJob ml/train-1: the log of worker-2 is read when it ends": Made(
+        lambda: _follower("LATER") % ("ml/train-1", "worker-2", 1000)
+    ),
     "TFJob ml/<name>: the log of <pod> was not read to its end": Made(
         lambda: (
             _follower("UNREAD_LOG")
