@@ -85,6 +85,7 @@ ROWS = (
     ("cpu_per_1k_changes", "{:.2f}"),
     ("peak_rss_mib", "{:.0f}"),
     *((key, "{:.0f}") for key in ("log_requests", "log_reconnects", "peak_fds")),
+    ("peak_connections", "{:.0f}"),
     *((key, "{:.0f}") for key in ("lines_printed", "lines_shown", "lines_lost", "lines_repeated")),
     ("rss_growth_mib", "{:.0f}"),
     ("end_rss_growth_mib", "{:.0f}"),
@@ -560,6 +561,7 @@ def run_one(
     report = {role: _report(ground, role, sides[role], results[role], written, peak=peaks[role],
                             idle=idle, printed=logs.printed if logs else None)
               for role in sides}  # fmt: skip
+    report["ours"]["peak_connections"] = peaks.get("connections", 0)  # every side's, at the proxy
     report["idle"] = {"cpu_wait": idle["cpu_wait"], "cpu_total": idle["cpu_total"],
                       "peak_rss_mib": idle["peak_rss_mib"]}  # fmt: skip
     report["run"] = {"wall_s": time.monotonic() - start, "writer_late_s": late,
@@ -607,7 +609,8 @@ def _crowd_schedule(ground: Ground, at: list[Any], start: float) -> None:
             future.result()
 
 
-def _sample(ground: Ground, sides: dict[str, list[dict[str, str]]], peaks: dict[str, int]) -> None:
+def _sample(ground: Ground, sides: dict[str, list[dict[str, Any]]], peaks: dict[str, int]) -> None:
+    peaks["connections"] = max(peaks.get("connections", 0), ground.proxy.open_connections())
     for role, jobs in sides.items():
         spaces = "|".join(sorted({j["namespace"] for j in jobs}))
         peaks[role] = max(peaks[role], ground.proxy.open_streams(f"/namespaces/({spaces})/"))
@@ -674,8 +677,9 @@ def _print(n: int, label: str, r: dict[str, Any], seconds: float) -> None:
     for key, fmt in ROWS:
         line = f"{key:20}{fmt.format(ours[key]):>12}"
         if base:
-            ratio = base[key] / ours[key] if ours[key] else float("inf")
-            line += f"{fmt.format(base[key]):>12}{ratio:>10.1f}x"
+            theirs = base.get(key, 0)
+            ratio = theirs / ours[key] if ours[key] else float("inf")
+            line += f"{fmt.format(theirs):>12}{ratio:>10.1f}x"
         print(line)
     print("json " + json.dumps({"n": n, "pass": label, **r}), flush=True)
 
@@ -735,8 +739,9 @@ def main() -> None:
                 if printer is not None:
                     off, on = runs["logs off"]["ours"], runs["logs on"]["ours"]
                     print(f"\nN={n}  logs on / logs off (ours)")
-                    for key in ("requests", "peak_streams", "p50", "p99", "cpu_wait",
-                                "peak_rss_mib", "rss_growth_mib", "peak_fds"):  # fmt: skip
+                    keys = ("requests", "peak_streams", "peak_connections", "p50", "p99",
+                            "cpu_wait", "peak_rss_mib", "rss_growth_mib", "peak_fds")  # fmt: skip
+                    for key in keys:
                         ratio = on[key] / off[key] if off[key] else float("inf")
                         print(f"{key:20}{off[key]:>12.3f}{on[key]:>12.3f}{ratio:>9.2f}x")
                 if crowd[0]:

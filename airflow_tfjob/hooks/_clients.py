@@ -33,6 +33,15 @@ class _Shared:
 _CLIENTS: dict[tuple[int, str], _Shared] = {}
 
 
+def _client_class() -> Any:
+    """cncf's client (its default timeout for a request that sets none), as its get_conn
+    builds; kubernetes_asyncio's own where a cncf release has no such class."""
+    from airflow.providers.cncf.kubernetes import kube_client
+    from kubernetes_asyncio.client import ApiClient
+
+    return getattr(kube_client, "_TimeoutAsyncK8sApiClient", ApiClient)
+
+
 def open_clients() -> int:
     """How many shared clients this process holds (for tests and benchmarks)."""
     return len(_CLIENTS)
@@ -45,13 +54,11 @@ async def shared(cncf: Any, key: str, streams: int) -> AsyncIterator[Any]:
     log streams plus ``REQUEST_CONNECTIONS``."""
     slot = (id(asyncio.get_running_loop()), key)
     if slot not in _CLIENTS:
-        from airflow.providers.cncf.kubernetes.kube_client import _TimeoutAsyncK8sApiClient
-
         await cncf._load_config()  # what cncf's get_conn does before building its client
         if slot not in _CLIENTS:  # (another user may have built it meanwhile)
             configuration = copy.copy(cncf.client_configuration)
             configuration.connection_pool_maxsize = streams + REQUEST_CONNECTIONS
-            _CLIENTS[slot] = _Shared(_TimeoutAsyncK8sApiClient(configuration))
+            _CLIENTS[slot] = _Shared(_client_class()(configuration))
     entry = _CLIENTS[slot]
     entry.users += 1
     try:

@@ -166,6 +166,11 @@ class FaultProxy:
             and (watch is None or fault_rules.is_watch(p, q) == watch)
         )
 
+    def open_connections(self) -> int:
+        """Client connections (TCP, TLS) open to the proxy now."""
+        with self._server._lock:
+            return len(self._server._sockets)
+
     def open_streams(self, path: str = "") -> int:
         """Streaming responses (watches, log follows) currently open, on paths matching ``path``."""
         with self.lock:
