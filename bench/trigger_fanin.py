@@ -412,13 +412,26 @@ def _prepare(ground: Ground, namespace: str, name: str, replicas: int = 1) -> di
     )
     printer = ground.printer
     for index in range(replicas):
-        pod = core.create_namespaced_pod(namespace, _pod(job, index, printer and NODE))
+        pod = _create_pod(core, namespace, _pod(job, index, printer and NODE))
         if printer is not None:  # its container runs, and prints, from now
             printer.add(namespace, pod.metadata.name, pod.metadata.uid)
         started = {"running": {"startedAt": _now()}}
         core.patch_namespaced_pod_status(pod.metadata.name, namespace, _container(started))
     return {"name": name, "namespace": namespace, "uid": job["metadata"]["uid"],
             "replicas": replicas}  # fmt: skip
+
+
+def _create_pod(core: Any, namespace: str, body: dict[str, Any]) -> Any:
+    """Create a pod; one the client's own retry of the POST created already is read back (a
+    loaded API server answered 409 to a retried create once)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return core.create_namespaced_pod(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        return core.read_namespaced_pod(body["metadata"]["name"], namespace)
 
 
 def _finish(ground: Ground, job: dict[str, Any]) -> float:
