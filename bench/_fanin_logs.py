@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import re
 import threading
 from typing import Any
@@ -109,12 +110,20 @@ def new_seen() -> dict[str, list[int]]:
 def tally(printed: dict[str, int], seen: dict[str, list[int]]) -> dict[str, int]:
     """Lines printed, shown, lost (printed, never shown) and repeated (shown more than once)."""
     lost = repeated = shown = 0
+    missing: dict[str, list[int]] = {}
     for pod, count in printed.items():
         indices = seen.get(pod, [])
         shown += len(indices)
         distinct = set(indices)
-        lost += sum(1 for i in range(count) if i not in distinct)
+        gone = [i for i in range(count) if i not in distinct]
+        if gone:
+            missing[pod] = gone
+        lost += len(gone)
         repeated += len(indices) - len(distinct)
+    if missing and os.environ.get("FANIN_DEBUG"):
+        print("lost lines (pod: indices of printed count):", flush=True)
+        for pod, gone in sorted(missing.items())[:20]:
+            print(f"  {pod}: {gone} of {printed[pod]}", flush=True)
     return {"lines_printed": sum(printed.values()), "lines_shown": shown,
             "lines_lost": lost, "lines_repeated": repeated}  # fmt: skip
 
