@@ -132,6 +132,12 @@ def replica_name(pod: Mapping[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("name", "?"))
 
 
+def replica_index(replica: str) -> int:
+    """The index of a ``<type>-<index>`` replica name (``worker-2`` -> 2; 0 without one)."""
+    _, _, index = replica.rpartition("-")
+    return int(index) if index.isdigit() else 0
+
+
 def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> ReplicaOutcome:
     """Read the ``container`` status of a pod dict; eviction counts as a failed termination."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}

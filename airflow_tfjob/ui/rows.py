@@ -144,9 +144,9 @@ def log_replica(obj: Mapping[str, Any]) -> str:
 
 
 def _replica_order(replica: str) -> tuple[int, str, int]:
-    kind, _, index = replica.rpartition("-")
+    kind = replica.rpartition("-")[0]
     rank = {"chief": 0, "master": 0, "worker": 1, "ps": 2, "evaluator": 3}.get(kind, 4)
-    return rank, kind, int(index) if index.isdigit() else 0
+    return rank, kind, status.replica_index(replica)
 
 
 def with_task(

@@ -8,7 +8,7 @@ then first come. Every job's output replica is followed live before any job's se
 A request that arrives while the cap is full with streams of a higher rank takes the slot of the
 most recent of them; that replica's follower stops and goes on from where it read
 (``LogCursor``) when a slot frees or when its pod ends. A replica whose pod has ended is read to
-its end at once (``end_read``: its lines are all there), beside the cap, ``END_READS`` at a
+its end at once (``Budget.end_reads``: its lines are all there), beside the cap, ``END_READS`` at a
 time. So no line is lost to the cap: it only decides which lines are printed as they come and
 which when their replica ends.
 """
@@ -16,10 +16,8 @@ which when their replica ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 DEFAULT_MAX_LIVE = 1000
@@ -55,6 +53,7 @@ class Budget:
         self.waiting: list[Slot] = []
         self._order = itertools.count()
         self.end_reads = asyncio.Semaphore(END_READS)
+        """Room to read ended replicas' logs to their end, beside the cap."""
 
     def request(self, rank: int) -> Slot:
         """Ask for a live stream; ``slot.granted`` is set when it may stream."""
@@ -88,12 +87,6 @@ class Budget:
         slot.revoked.clear()
         slot.granted.set()
         self.live.add(slot)
-
-    @contextlib.asynccontextmanager
-    async def end_read(self) -> AsyncIterator[None]:
-        """Room to read an ended replica's log to its end."""
-        async with self.end_reads:
-            yield
 
 
 _Budgets = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Budget]

@@ -94,7 +94,7 @@ class ReplicaLogs:
                 if ended.is_set():  # all its lines are there: read them to the end
                     self._give_back(budget, slot)
                     slot = None
-                    async with budget.end_read():
+                    async with budget.end_reads:
                         read_to_end, unavailable = await self._read(outcome, cursor, whole)
                 else:
                     slot = slot or self._ask(budget, follow, outcome)
@@ -127,7 +127,7 @@ class ReplicaLogs:
     ) -> logstreams.Slot:
         """A live stream for ``outcome``'s log, by its rank; said once if it must wait."""
         output = outcome.replica == follow.ledger.output_replica
-        slot = budget.request(0 if output else 1 + _index(outcome.replica))
+        slot = budget.request(0 if output else 1 + status.replica_index(outcome.replica))
         if not slot.granted.is_set():
             self.log.info(LATER, self.job.where, outcome.replica, budget.cap)
         return slot
@@ -215,9 +215,3 @@ async def _first(first: asyncio.Event | asyncio.Task[None], other: asyncio.Event
         if waiting is not first:
             waiting.cancel()
     return came()
-
-
-def _index(replica: str) -> int:
-    """``worker-2`` -> 2."""
-    _, _, index = replica.rpartition("-")
-    return int(index) if index.isdigit() else 0
