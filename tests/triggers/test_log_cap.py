@@ -88,7 +88,9 @@ def test_beyond_the_cap_replicas_are_read_at_their_end_and_no_line_is_lost_or_re
         assert f"TFJob {namespace}/{job}: the log of chief-0" not in "\n".join(later)
     said = [line for job in durations for line in logs[job].lines if "is read when it ends" in line]
     assert said, "four workers of two jobs, with two live streams: some waited"
-    assert said[0] == LATER % (f"{namespace}/short", said[0].split(" of ")[1].split(" ")[0], 2)
+    expected = {LATER % (f"{namespace}/{job}", worker, 2) for job in durations
+                for worker in ("worker-0", "worker-1")}  # fmt: skip
+    assert set(said) <= expected, said  # which job's workers wait first is the loop's to decide
     assert peak[0] <= 2 + 4, peak  # the cap, and at most the ended replicas read at their end
 
 
