@@ -242,10 +242,15 @@ def test_an_evicted_pod_with_on_failure_is_recreated_and_the_job_restarts(
 ):
     replicas.set_fate("train", "Worker", 0, Fate(duration=0.1, evicted=True), Fate(duration=0.3))
     jobs.create(kube_api, namespace, jobs.tfjob("train", {"Worker": 1}, restart_policy="OnFailure"))
+    first = jobs.eventually(lambda: _pods(core, namespace).get("train-worker-0"))
     seen = jobs.wait_for(kube_api, namespace, "train", has("Succeeded"))
+    assert replicas.runs[("train", "worker", 0)] == 2  # evicted once, then succeeded
+    second = _pods(core, namespace)["train-worker-0"]
+    assert second.metadata.uid != first.metadata.uid  # an evicted pod is re-created, not restarted
     kinds = _types(seen)
-    restarting_at = next(i for i, k in enumerate(kinds) if ("Restarting", "True") in k)
-    assert any(("Running", "True") in k for k in kinds[restarting_at:])  # they replace each other
+    assert all(("Failed", "True") not in k for k in kinds)
+    # Restarting=True may be replaced by Running within one status write (CI saw a watch that
+    # never showed it, at c1e7df3); where it shows, the two replace each other, never together
     assert not any(("Restarting", "True") in k and ("Running", "True") in k for k in kinds)
 
 
