@@ -3,8 +3,9 @@
 For each N, 2 x N TFJobs (one worker pod each) are created on the test kube-apiserver; a writer
 finishes every job at a random moment within ``--wait`` seconds, as the training operator does:
 the pod's container terminates (with a termination message), then the job's status becomes
-Succeeded. Two trigger processes wait for them at once, through the fault proxy, which counts
-every request and open stream:
+Succeeded. The writer plays the operator (it creates the pods and writes every status): the
+cluster runs without the real one, which would race it. Two trigger processes wait for them at
+once, through the fault proxy, which counts every request and open stream:
 
 - ``ours``: N ``TFJobTrigger`` (shared watches) in one asyncio loop, as a triggerer runs them;
 - ``baseline``: N per-job polling triggers in one loop (the approach of the cncf provider's
@@ -338,8 +339,10 @@ def _pod(job: dict[str, Any], index: int = 0, node: str | None = None) -> dict[s
             },
             "ownerReferences": [_owner(meta)],
         },
-        "spec": {"containers": [{"name": "tensorflow", "image": "tf:2"}],
-                 **({"nodeName": node} if node else {})},
+        "spec": {
+            "containers": [{"name": "tensorflow", "image": "tf:2"}],
+            **({"nodeName": node} if node else {}),
+        },
     }
 
 
@@ -380,7 +383,9 @@ class Ground:
         from tests.cluster import cluster as cluster_mod
         from tests.faults.proxy import FaultProxy
 
-        self.cluster = cluster_mod.start_cluster(workdir=workdir / "cluster")
+        # the writer plays the training operator (pods, statuses): the real one would race it
+        # (it creates each job's pods first, bound to no node: their logs answer 204)
+        self.cluster = cluster_mod.start_cluster(workdir=workdir / "cluster", operator=False)
         self.proxy = FaultProxy.for_cluster(self.cluster, workdir=workdir).start()
         self.local = threading.local()
         self.kubernetes = kubernetes
@@ -412,26 +417,13 @@ def _prepare(ground: Ground, namespace: str, name: str, replicas: int = 1) -> di
     )
     printer = ground.printer
     for index in range(replicas):
-        pod = _create_pod(core, namespace, _pod(job, index, printer and NODE))
+        pod = core.create_namespaced_pod(namespace, _pod(job, index, printer and NODE))
         if printer is not None:  # its container runs, and prints, from now
             printer.add(namespace, pod.metadata.name, pod.metadata.uid)
         started = {"running": {"startedAt": _now()}}
         core.patch_namespaced_pod_status(pod.metadata.name, namespace, _container(started))
     return {"name": name, "namespace": namespace, "uid": job["metadata"]["uid"],
             "replicas": replicas}  # fmt: skip
-
-
-def _create_pod(core: Any, namespace: str, body: dict[str, Any]) -> Any:
-    """Create a pod; one the client's own retry of the POST created already is read back (a
-    loaded API server answered 409 to a retried create once)."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        return core.create_namespaced_pod(namespace, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        return core.read_namespaced_pod(body["metadata"]["name"], namespace)
 
 
 def _finish(ground: Ground, job: dict[str, Any]) -> float:
@@ -457,7 +449,13 @@ def _finish(ground: Ground, job: dict[str, Any]) -> float:
 
 
 def _side(
-    ground: Ground, role: str, n: int, namespaces: int, pool: Any, *, tag: str = "",
+    ground: Ground,
+    role: str,
+    n: int,
+    namespaces: int,
+    pool: Any,
+    *,
+    tag: str = "",
     replicas: int = 1,
 ) -> list[dict[str, Any]]:
     core, _ = ground.apis()
@@ -712,7 +710,9 @@ def main() -> None:
     )
     parser.add_argument("--crowd", default="", help="JOBS,PODS not ours: run with and without")
     parser.add_argument(
-        "--logs", type=float, default=0.0,
+        "--logs",
+        type=float,
+        default=0.0,
         help="also run each N with get_logs=True, each replica printing a line every LOGS s",
     )
     parser.add_argument("--replicas", type=int, default=None, help="worker pods per job")

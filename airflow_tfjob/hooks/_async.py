@@ -434,7 +434,11 @@ async def _log_request(
     api: Any, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
 ) -> Any:
     args, kwargs = res.log_request(pod, namespace, query, read_timeout)
-    return await _ok(await api.call_api(*args, **kwargs))
+    response = await _ok(await api.call_api(*args, **kwargs))
+    if (error := res.no_log(response.status, pod, namespace)) is not None:
+        response.release()
+        raise error
+    return response
 
 
 async def _ok(response: Any) -> Any:

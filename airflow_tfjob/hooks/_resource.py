@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_tfjob import errors
 from airflow_tfjob.spec.status import JOB_NAME_LABEL
 
 GROUP = "kubeflow.org"
@@ -21,11 +22,14 @@ PAGE_SIZE = 500
 read and decoded 500 at a time, never whole."""
 CONNECT_TIMEOUT = 10.0
 STALL_SLACK_SECONDS = 15
+"""A watch stream silent this much longer than its server-side timeout is stalled: give up."""
 LOG_SILENCE_SECONDS = 300.0
 """A followed log silent this long is read again from where it stopped (a connection that died
 without a word is found so); a stream lives as long as its container otherwise, with no total
 timeout (cncf's client would cut every request, streams included, after 60 s)."""
-"""A watch stream silent this much longer than its server-side timeout is stalled: give up."""
+NO_LOG_STATUS = 204
+"""kube-apiserver's answer to a log request for a pod bound to no node (``LogLocation`` finds no
+kubelet to ask): no content, not an empty log."""
 MERGE_PATCH = "application/merge-patch+json"
 STRICT_SINCE = (1, 25)
 """The first Kubernetes minor with ``fieldValidation`` on by default (beta in 1.25, GA in 1.27;
@@ -135,6 +139,19 @@ def log_request(
     timeout = (CONNECT_TIMEOUT, silence) if silence else None
     kwargs = {"auth_settings": ["BearerToken"], "_preload_content": False}
     return args, {**kwargs, "_request_timeout": timeout}
+
+
+def no_log(status: int, pod: str, namespace: str) -> errors.TFJobAPIError | None:
+    """The error of a log answer with no log in it (``NO_LOG_STATUS``), else ``None``. Taken as
+    a log that ended, it would read as a replica that printed nothing: its lines, once it runs
+    on a node, would never be read."""
+    if status != NO_LOG_STATUS:
+        return None
+    return errors.TFJobAPIError(
+        f"cannot read the log of pod {namespace}/{pod} yet: the API server has none to give "
+        f"(HTTP {status}: the pod is bound to no node)",
+        status=status,
+    )
 
 
 def event(raw: dict[str, Any]) -> dict[str, Any]:

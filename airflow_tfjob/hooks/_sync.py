@@ -377,7 +377,11 @@ class TFJobHook(Settings, BaseHook):
         self, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None
     ) -> Any:
         args, kwargs = res.log_request(pod, namespace, query, read_timeout)
-        return self.api_client.call_api(*args, **kwargs)
+        response = self.api_client.call_api(*args, **kwargs)
+        if (error := res.no_log(response.status, pod, namespace)) is not None:
+            response.release_conn()
+            raise error
+        return response
 
 
 def _flag(value: Any) -> bool:

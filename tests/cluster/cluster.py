@@ -143,10 +143,14 @@ def ensure_built() -> Binaries:
     )
 
 
-def start_cluster(*, workdir: Path | None = None, crd: bool = True) -> Cluster:
+def start_cluster(
+    *, workdir: Path | None = None, crd: bool = True, operator: bool = True
+) -> Cluster:
     """Start etcd, kube-apiserver and kube-controller-manager on free loopback ports; with
-    ``crd`` (the default) also install the TFJob CRD and start the training operator with its
-    webhook registered.
+    ``crd`` (the default) also install the TFJob CRD and, with ``operator`` (the default),
+    start the training operator with its webhook registered. Without it, nothing reconciles
+    TFJobs: for a benchmark that plays the operator itself (writes the pods and statuses), which
+    the real one would race (it creates the pods first, unbound to any node).
 
     Raises :class:`ClusterError` with the tail of the failing process's log.
     """
@@ -177,6 +181,7 @@ def start_cluster(*, workdir: Path | None = None, crd: bool = True) -> Cluster:
         )
         if crd:
             _install_crd(cluster, binaries.operator_crd)
+        if crd and operator:
             with cluster.api_client() as client:
                 cluster.operator = operator_mod.start(binaries.operator, client, cluster)
     except BaseException:

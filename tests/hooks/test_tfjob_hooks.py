@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 
 from airflow_tfjob import TfJob, Worker, errors
@@ -102,6 +103,23 @@ def test_a_missing_pods_log_is_not_found_and_a_refused_list_is_an_error_not_an_e
     fault_proxy.fail("/tfjobs$", status=403, watch=False)
     with pytest.raises(errors.TFJobForbidden):
         call(proxied.list_jobs, namespace)
+
+
+def test_the_log_of_a_pod_on_no_node_is_an_error_not_an_empty_log(
+    hook: Hook, namespace: str, kube_api: Any
+) -> None:
+    """kube-apiserver answers a log request for a pod bound to no node with 204 No Content;
+    read as an empty log, it would pass for a replica that printed nothing (the fan-in bench
+    lost whole logs so)."""
+    core = kubernetes.client.CoreV1Api(kube_api)
+    spec = {"schedulerName": "nobody", "containers": [{"name": "tensorflow", "image": "tf:2"}]}
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "unbound-0"}, "spec": spec})
+    said = f"cannot read the log of pod {namespace}/unbound-0 yet: the API server has none to give"
+    for method in (hook.read_log, hook.stream_log):
+        with pytest.raises(errors.TFJobAPIError, match=said) as caught:
+            call(method, "unbound-0", namespace)
+        assert caught.value.status == 204
+        assert not isinstance(caught.value, errors.TFJobUnavailable | errors.TFJobNotFound)
 
 
 def test_watch_sees_changes_and_a_too_old_version_is_410(hook: Hook, namespace: str) -> None:

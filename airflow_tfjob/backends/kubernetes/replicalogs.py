@@ -88,6 +88,7 @@ class ReplicaLogs:
         budget, ended = logstreams.budget(), self.ended(outcome.pod_key)
         slot: logstreams.Slot | None = None
         whole = False  # the last read ended where the log did (not cut, not refused)
+        failed: errors.TFJobError | None = None  # why the last read did not, if refused
         try:
             while True:
                 read = cursor.lines
@@ -95,14 +96,12 @@ class ReplicaLogs:
                     self._give_back(budget, slot)
                     slot = None
                     async with budget.end_reads:
-                        read_to_end, unavailable = await self._read(outcome, cursor, whole)
+                        read_to_end, failed = await self._read(outcome, cursor, whole)
                 else:
                     slot = slot or self._ask(budget, follow, outcome)
                     if not await _first(slot.granted, ended):
                         continue  # its pod ended before a stream was free: read it at its end
-                    read_to_end, unavailable = await self._read(
-                        outcome, cursor, whole, slot.revoked
-                    )
+                    read_to_end, failed = await self._read(outcome, cursor, whole, slot.revoked)
                 if read_to_end is None:  # its pod was deleted
                     return
                 whole = read_to_end
@@ -111,13 +110,16 @@ class ReplicaLogs:
                 if cursor.lines > read:
                     backoff.reset()
                 delay = backoff.next()
-                if unavailable is not None:
+                if isinstance(failed, errors.TFJobUnavailable):
                     what = f"follow the log of {outcome.pod}"
-                    self.log.warning(AGAIN, self.job.where, what, unavailable, delay)
+                    self.log.warning(AGAIN, self.job.where, what, failed, delay)
                 await asyncio.sleep(delay)
         except asyncio.CancelledError:
             if not whole and outcome.pod_key in follow.ledger.finished_pods:
-                self._log_unread(outcome, cursor, f"stopped after {LOG_DRAIN_SECONDS:.0f} s")
+                why = f"stopped after {LOG_DRAIN_SECONDS:.0f} s"
+                if failed is not None:
+                    why = f"{why}; the last try: {failed}"
+                self._log_unread(outcome, cursor, why)
             raise
         finally:
             self._give_back(budget, slot)
@@ -143,10 +145,10 @@ class ReplicaLogs:
         cursor: LogCursor,
         whole: bool,
         revoked: asyncio.Event | None = None,
-    ) -> tuple[bool | None, Exception | None]:
+    ) -> tuple[bool | None, errors.TFJobError | None]:
         """Print ``outcome``'s log from the cursor on, until it ends or ``revoked`` is set:
         whether it was read to its end (None: its pod is gone), and why not when the API
-        server was unavailable. ``whole``: the last read did end where the log did."""
+        server refused it. ``whole``: the last read did end where the log did."""
         reading = asyncio.create_task(self._print(outcome, cursor))
         try:
             if revoked is not None and not await _first(reading, revoked):
@@ -160,10 +162,10 @@ class ReplicaLogs:
             if not whole:  # never silently: its lines were there, and are gone with it
                 self._log_unread(outcome, cursor, "its pod was deleted first")
             return None, None
-        except errors.TFJobUnavailable as exc:
-            return False, exc  # a dropped stream, a 5xx/429: look again
-        except errors.TFJobError:
-            return False, None  # not started yet: look again (a finished pod's log is there)
+        except errors.TFJobError as exc:
+            # a dropped stream, a 5xx/429 (said), or no log yet (not started, on no node): look
+            # again (a finished pod's log is there)
+            return False, exc
         finally:
             reading.cancel()
 
