@@ -39,10 +39,11 @@ class AsyncTFJobHook(Settings, BaseHook):
         Settings.__init__(self, kubernetes_conn_id, **kwargs)
         BaseHook.__init__(self)
         self._cncf: Any = None
-        self._log_api: Any = None
-        """The API client this hook's log streams share, inside ``log_session``."""
         self._shared_api: Any = None
         """The process's client of this cluster, inside ``client_session`` (``_clients``)."""
+        self._sessions = 0
+        """How many ``client_session`` are open on this hook (a shared watch opens one on the
+        hook of its first subscriber, and may outlive that subscriber's)."""
 
     async def _kube(self) -> Any:
         if self._cncf is None:
@@ -283,7 +284,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         resource: str,
     ) -> AsyncGenerator[dict[str, Any], None]:
         try:
-            async with (await self._kube()).get_conn() as api, _json_watch() as stream:
+            async with self._api() as api, _json_watch() as stream:
                 async for raw in stream.stream(func(api), *args, **kwargs):
                     yield res.event(raw)
         except (asyncio.CancelledError, GeneratorExit):
@@ -315,30 +316,22 @@ class AsyncTFJobHook(Settings, BaseHook):
         return data.decode("utf-8", "replace")
 
     @contextlib.asynccontextmanager
-    async def log_session(self) -> AsyncIterator[None]:
-        """Within it, this hook's log streams share one API client, built now: a stream then
-        opens in the time of one request, not of building a client (its TLS context) first,
-        which is what a replica that prints and exits at once, its pod deleted the moment the
-        job ends, leaves time for. The client reads the hook's configuration at each request,
-        so refreshed credentials apply. For a hook that follows one job (a worker's)."""
-        async with (await self._kube()).get_conn() as api:
-            self._log_api = api
-            try:
-                yield
-            finally:
-                self._log_api = None
-
-    @contextlib.asynccontextmanager
     async def client_session(self, key: str, streams: int) -> AsyncIterator[None]:
-        """Within it, this hook's requests and log streams go through the process's one client
-        of its cluster (``key``: equal connection settings share it), whose pool holds
-        ``streams`` log streams and some requests (``_clients``); not a client per call."""
+        """Within it, this hook's requests, watches and log streams go through the process's
+        one client of its cluster (``key``: equal connection settings share it), whose pool holds
+        ``streams`` log streams and some requests (``_clients``); not a client per call. Built
+        now: a log then opens in the time of one request, which is what a replica that prints
+        and exits at once, its pod deleted the moment its job ends, leaves time for. Sessions on
+        one hook nest. The client reads the configuration at each request, so refreshed
+        credentials apply."""
         async with _clients.shared(await self._kube(), key, streams) as api:
-            self._shared_api = api
+            self._shared_api, self._sessions = api, self._sessions + 1
             try:
                 yield
             finally:
-                self._shared_api = None
+                self._sessions -= 1
+                if not self._sessions:
+                    self._shared_api = None
 
     @contextlib.asynccontextmanager
     async def _api(self) -> AsyncIterator[Any]:
@@ -346,14 +339,6 @@ class AsyncTFJobHook(Settings, BaseHook):
             yield self._shared_api
         else:
             async with (await self._kube()).get_conn() as api:
-                yield api
-
-    @contextlib.asynccontextmanager
-    async def _log_api_client(self) -> AsyncIterator[Any]:
-        if self._log_api is not None:
-            yield self._log_api
-        else:
-            async with self._api() as api:
                 yield api
 
     async def stream_log(
@@ -373,7 +358,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         """
         query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
         try:
-            async with self._log_api_client() as api:
+            async with self._api() as api:
                 response = await _log_request(api, pod, namespace, query, read_timeout)
                 try:
                     read = 0
@@ -396,6 +381,14 @@ def _json_watch() -> Any:
     from kubernetes_asyncio import watch
 
     class JsonWatch(watch.Watch):
+        def __init__(self) -> None:
+            # The base builds an ApiClient of its own (an aiohttp session and a TLS context,
+            # 20 ms of the loop's CPU) only to build models: none here. The stream goes through
+            # the client of the function it watches.
+            self._raw_return_type, self._stop = None, False
+            self._api_client = None  # type: ignore[assignment]
+            self.resource_version, self.resp = None, None
+
         def get_return_type(self, func: object) -> str:
             return ""  # falsy: no model
 
@@ -403,11 +396,8 @@ def _json_watch() -> Any:
             # The base class releases a stream cut short: aiohttp then starts closing its TLS
             # connection and forgets it, so the session's close does not wait for it.
             response, self.resp = self.resp, None
-            try:
-                if response is not None:
-                    await _discard(response)
-            finally:
-                await self._api_client.close()
+            if response is not None:
+                await _discard(response)
 
     return JsonWatch()
 

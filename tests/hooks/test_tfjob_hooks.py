@@ -34,9 +34,9 @@ def test_the_twins_have_identical_public_methods_and_parameters() -> None:
         }
 
     sync, asyn = surface(TFJobHook), surface(AsyncTFJobHook)
-    # the worker's log streams share one async client (log_session), a triggerer's requests and
-    # streams the process's one client per cluster (client_session): the sync hook has neither
-    sessions = {"log_session", "client_session"}
+    # an async hook's requests, watches and streams go through its process's one client per
+    # cluster and event loop (client_session): the sync hook has none
+    sessions = {"client_session"}
     assert set(sync) - {"get_namespace", "trigger_settings"} == set(asyn) - sessions
     for name in set(asyn) - sessions:
         assert sync[name] == asyn[name], name

@@ -11,7 +11,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 from airflow_tfjob import errors
-from airflow_tfjob.backends.kubernetes import submit, watches
+from airflow_tfjob.backends.kubernetes import logstreams, submit, watches
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
 from airflow_tfjob.backends.kubernetes.objects import PODS
 from airflow_tfjob.backends.kubernetes.request import RunRequest
@@ -60,14 +60,15 @@ class KubernetesRun:
         hook, key = AsyncTFJobHook(None, **settings), settings_key(settings)
         meta = request.manifest["metadata"]
         async with contextlib.AsyncExitStack() as stack:
+            # one client for every request, watch and log stream of this loop, built now: a
+            # replica's log then opens in the time of a request
+            await stack.enter_async_context(hook.client_session(key, logstreams.max_live()))
             subscriptions = [
                 await stack.enter_async_context(
                     watches.subscribe(key, hook, meta["namespace"], kind, meta["name"], alone=True)
                 )
                 for kind in ("tfjobs", PODS)
             ]  # the follower subscribes to these very watches (one per job and kind)
-            if request.get_logs:  # replicas' logs open in the time of a request
-                await stack.enter_async_context(hook.log_session())
             await _listed(subscriptions, WATCH_PATIENCE)
             # in threads: the loop keeps reading the watches, and opens logs, meanwhile
             fresh = self.submitted is None

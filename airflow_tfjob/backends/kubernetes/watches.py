@@ -50,6 +50,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from airflow_tfjob import errors
+from airflow_tfjob.backends.kubernetes import logstreams
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import (
     OUR_PODS,
@@ -287,6 +288,16 @@ class SharedWatch:
             closing.add_done_callback(_CLOSING.discard)
 
     async def _run(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            key = self.ident[0]
+            if key:  # its lists and streams through the process's one client of its cluster
+                session = self.hook.client_session(key, logstreams.max_live())
+                # a configuration that fails fails each call too, which says why as it retries
+                with contextlib.suppress(Exception):
+                    await stack.enter_async_context(session)
+            await self._follow()
+
+    async def _follow(self) -> None:
         backoff = Backoff()
         while True:
             try:
