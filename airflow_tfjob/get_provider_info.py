@@ -61,7 +61,7 @@ CONFIG_SECTION: dict[str, Any] = {
             "read when their replica ends, from where they were read. Each job's output replica "
             "(the chief, or worker 0) comes first.\n",
             "integer",
-            "1000",
+            "500",
             "300",
         ),
         "ui_connections": _option(

@@ -261,6 +261,10 @@ def trigger_process(args: argparse.Namespace) -> None:
     """One side's trigger process: wait for every job, then report to ``--out``."""
     jobs = json.loads(Path(args.jobs).read_text())
     seen = new_seen() if args.get_logs else None
+    if os.environ.get("FANIN_DEBUG") and args.role == "ours":  # the triggers' messages, timed
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(created).3f %(message)s")
     fds, stop_fds = [open_fds()], threading.Event()
     threading.Thread(target=sample_fds, args=(fds, stop_fds), daemon=True).start()
     profile = os.environ.get("FANIN_PROFILE") if args.role == "ours" else None
@@ -573,6 +577,7 @@ def run_one(
                             idle=idle, printed=logs.printed if logs else None)
               for role in sides}  # fmt: skip
     report["ours"]["peak_connections"] = peaks.get("connections", 0)  # every side's, at the proxy
+    _slowest(sides["ours"], results["ours"], written, Path(log.name))
     report["idle"] = {"cpu_wait": idle["cpu_wait"], "cpu_total": idle["cpu_total"],
                       "peak_rss_mib": idle["peak_rss_mib"]}  # fmt: skip
     report["run"] = {"wall_s": time.monotonic() - start, "writer_late_s": late,
@@ -580,6 +585,21 @@ def run_one(
                      "sync_s": synced[0], "sync_cpu": synced[1], "sync_rss_mib": synced[2],
                      "loop": loop}  # fmt: skip
     return report
+
+
+def _slowest(jobs: list[dict[str, Any]], out: dict[str, Any], written: dict[str, float],
+             log: Path, count: int = 3) -> None:  # fmt: skip
+    """With ``FANIN_DEBUG``: the slowest events, and what the triggers said of their jobs."""
+    if not os.environ.get("FANIN_DEBUG"):
+        return
+    late = sorted((out["events"][j["name"]][0] - written[f"ours/{j['name']}"], j["name"])
+                  for j in jobs)[-count:]  # fmt: skip
+    text = log.read_text(errors="replace").splitlines()
+    for latency, name in reversed(late):
+        print(f"slow: {name} {latency:.2f} s after its status write at "
+              f"{written[f'ours/{name}']:.3f}", flush=True)  # fmt: skip
+        for line in [t for t in text if f"{name}" in t][-12:]:
+            print(f"  {line[:220]}", flush=True)
 
 
 def _populate(

@@ -19,9 +19,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-REQUEST_CONNECTIONS = 64
-"""Connections a shared client keeps beside its live log streams (requests, watches' lists, logs
-read at their end)."""
+REQUEST_CONNECTIONS = 96
+"""Connections a shared client keeps beside its live log streams: the logs read at their end
+(``logstreams.END_READS``, 64), and requests and watches."""
 
 
 @dataclass

@@ -453,7 +453,7 @@ CHECKS: dict[str, Check] = {
         lambda: _follower("AGAIN") % ("ml/train", "read it", "HTTP 503", 1.7)
     ),
     "TFJob ml/train-1: the log of worker-2 is read when it ends": Made(
-        lambda: _follower("LATER") % ("ml/train-1", "worker-2", 1000)
+        lambda: _follower("LATER") % ("ml/train-1", "worker-2", 500)
     ),
     "TFJob ml/<name>: the log of <pod> was not read to its end": Made(
         lambda: (
