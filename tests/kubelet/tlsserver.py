@@ -20,6 +20,10 @@ class LoopbackServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024
+    """The listen backlog, as a Go server's (the kernel's ``somaxconn``), not socketserver's 5:
+    hundreds of clients connecting at once (a triggerer opening its log streams) overflowed 5,
+    the kernel dropped their SYNs, and each connect waited out the retransmits (1, 3, 7 s...)."""
 
     def __init__(self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), handler)
