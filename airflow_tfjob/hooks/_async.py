@@ -39,8 +39,9 @@ class AsyncTFJobHook(Settings, BaseHook):
         Settings.__init__(self, kubernetes_conn_id, **kwargs)
         BaseHook.__init__(self)
         self._cncf: Any = None
-        self._shared_api: Any = None
-        """The process's client of this cluster, inside ``client_session`` (``_clients``)."""
+        self._session: tuple[str, int] | None = None
+        """``client_session``'s key and streams while one is open: calls go through the
+        process's client of this cluster (``_clients``)."""
         self._sessions = 0
         """How many ``client_session`` are open on this hook (a shared watch opens one on the
         hook of its first subscriber, and may outlive that subscriber's)."""
@@ -324,19 +325,22 @@ class AsyncTFJobHook(Settings, BaseHook):
         and exits at once, its pod deleted the moment its job ends, leaves time for. Sessions on
         one hook nest. The client reads the configuration at each request, so refreshed
         credentials apply."""
-        async with _clients.shared(await self._kube(), key, streams) as api:
-            self._shared_api, self._sessions = api, self._sessions + 1
+        async with _clients.shared(await self._kube(), key, streams):
+            self._session, self._sessions = (key, streams), self._sessions + 1
             try:
                 yield
             finally:
                 self._sessions -= 1
                 if not self._sessions:
-                    self._shared_api = None
+                    self._session = None
 
     @contextlib.asynccontextmanager
     async def _api(self) -> AsyncIterator[Any]:
-        if self._shared_api is not None:
-            yield self._shared_api
+        if self._session is not None:
+            # each call is a user of the shared client too: it is not closed under a call made
+            # while only another session on this hook (a shared watch's) holds it
+            async with _clients.shared(await self._kube(), *self._session) as api:
+                yield api
         else:
             async with (await self._kube()).get_conn() as api:
                 yield api
