@@ -5,7 +5,7 @@ parse. Operators, sensors, triggers and hooks live in their Airflow provider mod
 (``airflow_tfjob.operators.tfjob`` and so on) and import their heavy dependencies lazily.
 """
 
-from airflow_tfjob.spec import (
+from airflow_tfjob.model import (
     PS,
     Chief,
     CleanPodPolicy,

@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
-from airflow_tfjob.spec.errors import TFJobSpecError
+from airflow_tfjob.model.errors import TFJobSpecError
 
 if TYPE_CHECKING:
-    from airflow_tfjob.spec.outcome import Verdict
+    from airflow_tfjob.rules.outcome import Verdict
 
 MAX_BODY_CHARS = 256
 
@@ -157,7 +157,7 @@ class TFJobTimeout(TFJobError):
 
 
 def for_verdict(ended: Verdict) -> TFJobError:
-    """The exception a worker raises for a task that did not succeed (``spec.outcome``)."""
+    """The exception a worker raises for a task that did not succeed (``rules.outcome``)."""
     kinds: dict[str, type[TFJobError]] = {
         "finished": TFJobFailed,
         "deadline": TFJobTimeout,

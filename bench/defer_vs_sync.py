@@ -104,7 +104,8 @@ class Sampler(threading.Thread):
 
 
 def _variant(ground: dict[str, Any], dag: str) -> dict[str, Any]:
-    from airflow_tfjob.spec import jobevents, naming
+    from airflow_tfjob.model import naming
+    from airflow_tfjob.rules import jobevents
 
     live, api, proxy = ground["live"], ground["api"], ground["proxy"]
     cpu0 = live.cpu_seconds()

@@ -103,7 +103,7 @@ class PollingTrigger:
         self.hook, self.name, self.namespace, self.poll = hook, name, namespace, poll
 
     async def run(self, delay: float) -> dict[str, Any]:
-        from airflow_tfjob.spec import report, status
+        from airflow_tfjob.rules import report, status
 
         await asyncio.sleep(delay)
         while True:
@@ -307,8 +307,8 @@ def _job(name: str, namespace: str, *, ours: bool = True, workers: int = 1) -> d
     """A TFJob labelled as the provider labels what it creates (``ours``: the job, and each
     replica's pod template with the task identity), or a crowd's (neither)."""
     from airflow_tfjob import TfJob, Worker
+    from airflow_tfjob.model import naming
     from airflow_tfjob.operators._build import label_pods
-    from airflow_tfjob.spec import naming
 
     manifest = TfJob(worker=Worker(replicas=workers)).to_manifest(name, namespace, image="tf:2")
     if not ours:

@@ -52,7 +52,7 @@ class Run(Protocol):
 
 def check(name: object) -> str:
     """The backend name, or a ``TFJobSpecError`` naming what is allowed (at DAG parse time)."""
-    from airflow_tfjob.spec.errors import TFJobSpecError
+    from airflow_tfjob.model.errors import TFJobSpecError
 
     if not isinstance(name, str) or name not in BACKENDS:
         allowed = f"must be one of {', '.join(map(repr, BACKENDS))}"

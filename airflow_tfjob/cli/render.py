@@ -95,8 +95,8 @@ def render(
     sets none (where a run would take the connection's)."""
     import yaml
 
+    from airflow_tfjob.model import TFJobSpecError
     from airflow_tfjob.operators.tfjob import TFJobOperator
-    from airflow_tfjob.spec import TFJobSpecError
 
     task = _load_task(dag_file, task_id)
     if not isinstance(task, TFJobOperator):

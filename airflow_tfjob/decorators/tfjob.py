@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
-from airflow_tfjob import errors, runtime
-from airflow_tfjob.hooks import arguments
+from airflow_tfjob import arguments, errors, runtime
+from airflow_tfjob.model import TfJob, TFJobSpecError
 from airflow_tfjob.operators.tfjob import TFJobOperator
-from airflow_tfjob.spec import TfJob, TFJobSpecError, outcome, status
+from airflow_tfjob.rules import outcome, status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

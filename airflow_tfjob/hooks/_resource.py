@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_tfjob import errors
-from airflow_tfjob.spec.status import JOB_NAME_LABEL
+from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 GROUP = "kubeflow.org"
 VERSION = "v1"

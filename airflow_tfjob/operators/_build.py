@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from airflow_tfjob.spec import (
+from airflow_tfjob.model import (
     TfJob,
     TFJobSpecError,
-    backstop,
     checks,
     naming,
     schema,
     template,
     validate_name,
 )
+from airflow_tfjob.rules import backstop
 
 
 def load_template(value: Mapping[str, Any] | str) -> dict[str, Any]:

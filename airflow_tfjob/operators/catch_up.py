@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator
 
-from airflow_tfjob.spec.errors import TFJobSpecError
+from airflow_tfjob.model.errors import TFJobSpecError
 
 CATCH_UP_KEY = "airflow_tfjob_catch_up"
 """The ``extra`` key of this operator's own events (their value says which run stored them)."""

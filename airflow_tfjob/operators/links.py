@@ -17,7 +17,7 @@ from airflow_tfjob.operators import _settings
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
 
-    from airflow_tfjob.spec.jobref import JobRef
+    from airflow_tfjob.rules.jobref import JobRef
 
 MONITOR_PATH = "/tfjob/"
 """The TFJobs page, below the UI's path prefix (``[api] base_url``: ``/airflow/tfjob/``)."""

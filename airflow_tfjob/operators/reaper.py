@@ -25,8 +25,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_tfjob import errors, features
+from airflow_tfjob.model import naming
 from airflow_tfjob.operators import _settings
-from airflow_tfjob.spec import naming, orphans
+from airflow_tfjob.rules import orphans
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """``TFJobOperator``: run a Kubeflow TFJob from Airflow and return its outcome through XCom.
 
-Thin orchestration: the manifest comes from ``spec`` (validated at DAG parse time), all API calls
+Thin orchestration: the manifest comes from ``model`` (validated at DAG parse time), all API calls
 go through ``hooks``, and the running, waiting and collecting is the backend's.
 """
 
@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_tfjob import backends, errors, features
+from airflow_tfjob import arguments, backends, errors, features
 from airflow_tfjob.backends.kubernetes.request import (
     ON_FINISH_ACTIONS,
     ON_KILL_ACTIONS,
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.hooks import arguments
+from airflow_tfjob.model import TfJob, TFJobSpecError, checks, validate_name
 from airflow_tfjob.operators import _build, _local, _settings, links
-from airflow_tfjob.spec import TfJob, TFJobSpecError, checks, outcome, validate_name
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.rules import outcome
+from airflow_tfjob.rules.jobref import JobRef
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -295,7 +295,7 @@ class TFJobOperator(BaseOperator):
     def _provider_annotations(self) -> dict[str, str]:
         """What the reaper and the TFJobs page read off the job: a job submitted without
         waiting outlives its task on purpose; one to keep when the task is killed is kept."""
-        from airflow_tfjob.spec import orphans
+        from airflow_tfjob.rules import orphans
 
         found = {orphans.HANDED_OFF: "true"} if not self.wait_until_finished else {}
         if self.on_kill_action == "keep_tfjob":
@@ -379,7 +379,7 @@ class TFJobOperator(BaseOperator):
     def _defer_unless_finished(self, backend: Any) -> None:
         """Submit or reattach here, then wait in the triggerer; a job already finished is not
         deferred (the caller collects it at once from the same submission)."""
-        from airflow_tfjob.spec import status
+        from airflow_tfjob.rules import status
         from airflow_tfjob.triggers import _ending
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 

@@ -16,16 +16,15 @@ from airflow.configuration import conf
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 
-from airflow_tfjob import errors
-from airflow_tfjob.hooks import arguments
-from airflow_tfjob.spec import TFJobSpecError, checks
+from airflow_tfjob import arguments, errors
+from airflow_tfjob.model import TFJobSpecError, checks
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
-    from airflow_tfjob.spec.follow import Follow, Limits
-    from airflow_tfjob.spec.outcome import Ending
+    from airflow_tfjob.rules.follow import Follow, Limits
+    from airflow_tfjob.rules.outcome import Ending
 
 
 class TFJobSensor(BaseSensorOperator):
@@ -123,7 +122,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def _check(self, context: Context) -> dict[str, Any] | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
-        from airflow_tfjob.spec.follow import DELETED, Follow
+        from airflow_tfjob.rules.follow import DELETED, Follow
 
         where, limits = self._where(), self._limits(context)
         self.hook.retry_until = limits.deadline  # a throttled API does not stretch the timeout
@@ -169,7 +168,7 @@ class TFJobSensor(BaseSensorOperator):
     def _limits(self, context: Context) -> Limits:
         """The job is not the sensor's: it waits for ``target_state`` until ``timeout`` (from
         the task's start, as Airflow counts it) and never deletes."""
-        from airflow_tfjob.spec.follow import Limits
+        from airflow_tfjob.rules.follow import Limits
 
         states = (self.target_state, *self.fail_on)
         deadline = _started(context) + self.timeout if self.timeout else None
@@ -241,7 +240,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def _ending(self) -> Ending:
         """Success only at ``target_state``; never deletes; a failure skips with ``soft_fail``."""
-        from airflow_tfjob.spec.outcome import Ending
+        from airflow_tfjob.rules.outcome import Ending
 
         return Ending(
             success_states=(self.target_state,),
@@ -251,7 +250,7 @@ class TFJobSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """The trigger fired (and did not end the task itself): the job's status is the XCom."""
-        from airflow_tfjob.spec import outcome
+        from airflow_tfjob.rules import outcome
 
         ended = outcome.verdict(event, self._ending())
         if ended.kind == "deadline":  # as in poke mode: a sensor's timeout is not retried

@@ -9,7 +9,7 @@ termination message) in the asset event's ``extra["payload"]``.
 Watchers of one cluster and namespace share one watch of its TFJobs in the triggerer (Airflow
 3.3's shared streams: ``shared_stream_key``, ``open_shared_stream``, ``filter_shared_stream``);
 each filters by its own selector and phases. Which jobs fire, once each across triggerer
-restarts, is ``spec.jobevents``' rule; its memory lives in Airflow's asset state store.
+restarts, is ``rules.jobevents``' rule; its memory lives in Airflow's asset state store.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_tfjob import errors, features
+from airflow_tfjob import arguments, errors, features
+from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.follower import settings_key
 from airflow_tfjob.backends.kubernetes.objects import slim
-from airflow_tfjob.hooks import arguments
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import checks, jobevents, selector
-from airflow_tfjob.spec.backoff import Backoff
-from airflow_tfjob.spec.errors import TFJobSpecError
-from airflow_tfjob.spec.follow import Follow, Limits
+from airflow_tfjob.model import checks, selector
+from airflow_tfjob.model.errors import TFJobSpecError
+from airflow_tfjob.rules import jobevents
+from airflow_tfjob.rules.follow import Follow, Limits
 
 log = logging.getLogger(__name__)
 FINISHED = ("Succeeded", "Failed")
@@ -136,7 +136,7 @@ class TFJobEventTrigger(BaseEventTrigger):
     async def filter_shared_stream(
         self, shared_stream: AsyncIterator[Any]
     ) -> AsyncIterator[TriggerEvent]:
-        """An event for each job that is news (``spec.jobevents``), remembered before it fires.
+        """An event for each job that is news (``rules.jobevents``), remembered before it fires.
 
         The watcher first lists the namespace itself: Airflow hands a subscriber only what the
         stream sends after it joined, and a watcher that joins after the stream's listing (a

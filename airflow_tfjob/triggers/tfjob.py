@@ -2,7 +2,7 @@
 
 It runs the same ``JobFollower`` as a synchronous task does on its worker (one engine: the job's
 status and pods through the process-wide shared watches, its replicas' logs, the limits and the
-failure report of ``spec.follow``). Everything it needs is in its kwargs (``serialize``),
+failure report of ``rules.follow``). Everything it needs is in its kwargs (``serialize``),
 connection settings included (resolved on the worker; Airflow encrypts trigger kwargs), and
 deadlines are absolute, so a triggerer restart resumes exactly where it was. It deletes the job
 only on a deadline or in ``on_kill`` (a user killed the task) — never in ``cleanup``, which also
@@ -17,7 +17,7 @@ after defer()" event cannot fail a task whose job finished fast (apache/airflow#
 trigger and calls ``on_kill``, which deletes the job if the action says so. A triggerer that stops
 before that runs the trigger again from the job, which still exists: the outcome is never lost.
 Where no task instance is attached (``dag.test()`` runs triggers inline), the worker resumes as
-before and ``execute_complete`` applies the same rules (``spec.outcome``).
+before and ``execute_complete`` applies the same rules (``rules.outcome``).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from airflow_tfjob import errors, features
 from airflow_tfjob.backends.kubernetes import logstreams
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import orphans, outcome
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.rules import orphans, outcome
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 from airflow_tfjob.triggers import _logpositions, _taskstate, _xcoms
 from airflow_tfjob.triggers._stall import StallGuard, health_threshold
 
@@ -69,7 +69,7 @@ class TFJobTrigger(BaseTrigger):
         it always fires at Succeeded or Failed.
     :param startup_timeout_seconds: Seconds from the job's creation for a replica to run, else
         the job is deleted and the trigger fires saying what each pod waits for.
-    :param ending: ``spec.outcome.Ending.to_dict()``: what the task makes of the event.
+    :param ending: ``rules.outcome.Ending.to_dict()``: what the task makes of the event.
     :param end_from_trigger: End the task here, in the triggerer, instead of resuming the worker
         (only where Airflow attached a task instance; ``dag.test()`` resumes the worker).
     """

@@ -31,7 +31,9 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse
 
 from airflow_tfjob import errors
-from airflow_tfjob.spec import logcursor, naming, orphans, status
+from airflow_tfjob.backends.kubernetes import logcursor
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules import orphans, status
 from airflow_tfjob.ui import rows, settings, tasks
 
 LOG_LINES = 50

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from airflow_tfjob.spec import naming, orphans, report, status
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules import orphans, report, status
 
 task_identity = naming.task_identity
 

@@ -19,9 +19,9 @@ from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.backends.kubernetes import objects, watches
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.model import naming
 from airflow_tfjob.operators._build import label_pods
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.status import JOB_NAME_LABEL
+from airflow_tfjob.rules.status import JOB_NAME_LABEL
 from tests.faults.proxy import FaultProxy
 
 pytestmark = pytest.mark.usefixtures("fault_proxy")

@@ -10,7 +10,7 @@ from typing import Any
 
 import kubernetes
 
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 

@@ -21,7 +21,7 @@ from typing import Any
 import kubernetes
 
 from airflow_tfjob import Chief, RunPolicy, TfJob, Worker
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.airflow_fixtures import LOGICAL_DATE
 from tests.campaign import dags
 from tests.campaign.observer import GROUP, PLURAL, VERSION, Observer

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from airflow_tfjob import Chief, Resources, TfJob, Worker, errors
-from airflow_tfjob.spec import validate_name
-from airflow_tfjob.spec.errors import TFJobSpecError
+from airflow_tfjob.model import validate_name
+from airflow_tfjob.model.errors import TFJobSpecError
 from tests.docs.markdown import ROOT, code_spans, fences, tables
 
 Producer = Callable[[], object]

@@ -127,13 +127,13 @@ def _bad_config() -> object:
 
 
 def _state(**kwargs: object) -> object:
-    from airflow_tfjob.spec.status import JobState
+    from airflow_tfjob.rules.status import JobState
 
     return JobState(**kwargs)  # type: ignore[arg-type]
 
 
 def _outcome(replica: str, **kwargs: object) -> object:
-    from airflow_tfjob.spec.status import ReplicaOutcome
+    from airflow_tfjob.rules.status import ReplicaOutcome
 
     kwargs = {"terminated": True, **kwargs}
     return ReplicaOutcome(replica=replica, pod=f"train-{replica}", **kwargs)  # type: ignore[arg-type]
@@ -141,7 +141,7 @@ def _outcome(replica: str, **kwargs: object) -> object:
 
 def _failed(replicas: int = 2, condition: str = "TFJob ml/train has failed") -> str:
     """What the training operator's condition and the pods make of a failed job."""
-    from airflow_tfjob.spec import report
+    from airflow_tfjob.rules import report
 
     state = _state(phase="Failed", reason="TFJobFailed", message=condition)
     failures = [
@@ -152,7 +152,7 @@ def _failed(replicas: int = 2, condition: str = "TFJob ml/train has failed") -> 
 
 
 def _not_started(waiting: bool) -> str:
-    from airflow_tfjob.spec import report
+    from airflow_tfjob.rules import report
 
     outcomes = (
         [
@@ -166,7 +166,7 @@ def _not_started(waiting: bool) -> str:
 
 
 def _follow(**limits: object) -> object:
-    from airflow_tfjob.spec.follow import Follow, Limits
+    from airflow_tfjob.rules.follow import Follow, Limits
 
     obj = {
         "metadata": {"name": "train", "namespace": "ml", "uid": "u1"},
@@ -185,7 +185,7 @@ def _expired(**limits: object) -> str:
 
 
 def _lost(replaced: bool) -> object:
-    from airflow_tfjob.spec.follow import Follow, Limits
+    from airflow_tfjob.rules.follow import Follow, Limits
 
     obj = {"metadata": {"name": "train", "namespace": "ml", "uid": "u2"}}
     if replaced:
@@ -195,7 +195,7 @@ def _lost(replaced: bool) -> object:
 
 def _deadline(ended: str, phase: str = "Running") -> str:
     """As the follower says it at the task's deadline (``phase``: what it knew of the job)."""
-    from airflow_tfjob.spec import report
+    from airflow_tfjob.rules import report
 
     return report.deadline_message("ml/train", phase, ended=ended)
 

@@ -16,7 +16,7 @@ import kubernetes
 import pytest
 
 from airflow_tfjob.demo import latest_xcom
-from airflow_tfjob.spec import status
+from airflow_tfjob.rules import status
 from tests.airflow_fixtures import tfjob_hook
 from tests.kubelet.fates import REAL, Script
 from tests.waiting import eventually

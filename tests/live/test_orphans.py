@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from airflow_tfjob import Chief, TfJob
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.cluster import jobs as tfjobs
 from tests.kubelet.fates import RUNS_FOR_EVER, Script
 from tests.live.conftest import report

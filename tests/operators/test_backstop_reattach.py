@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
-from airflow_tfjob.spec import backstop, naming
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules import backstop
 from tests.airflow_fixtures import (
     LOGICAL_DATE,
     operator_body,

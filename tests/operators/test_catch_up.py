@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.operators.catch_up import CATCH_UP_KEY, TFJobEventCatchUpOperator, leftovers
-from airflow_tfjob.spec.errors import TFJobSpecError
 from tests.airflow_fixtures import task_instance
 
 DAG_FILE = """

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_tfjob.spec import orphans
+from airflow_tfjob.rules import orphans
 from tests.airflow_fixtures import (
     LOGICAL_DATE,
     operator_body,

@@ -230,7 +230,7 @@ def test_the_servers_422_field_errors_reach_the_task_log(
 ) -> None:
     # Only the API server checks a template's finalizer names (apimachinery's
     # ValidateFinalizers; the parse-time checks take ObjectMeta's fields as they come): a genuine
-    # 422 for the path that relays the server's field errors. Should the spec layer learn that
+    # 422 for the path that relays the server's field errors. Should the model learn that
     # rule, pick another input only the server refuses.
     body = """
     TFJobOperator(task_id="train", tfjob_template=TEMPLATE, image="tf:2",

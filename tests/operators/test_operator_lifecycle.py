@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.airflow_fixtures import (
     LOGICAL_DATE,
     operator_body,

@@ -14,7 +14,8 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import Chief, TfJob
-from airflow_tfjob.spec import naming, orphans
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules import orphans
 from tests.airflow_fixtures import task_instance, tfjob_hook
 from tests.cluster import jobs as tfjobs
 from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script

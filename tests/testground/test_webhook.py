@@ -11,8 +11,8 @@ from typing import Any
 import kubernetes
 import pytest
 
+from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.operators.tfjob import TFJobOperator
-from airflow_tfjob.spec.errors import TFJobSpecError
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "tfjobs"
 WEBHOOK = 'admission webhook "validator.tfjob.training-operator.kubeflow.org" denied the request'

@@ -24,9 +24,9 @@ from airflow_tfjob.backends.kubernetes.run import KubernetesRun
 from airflow_tfjob.errors import TFJobError
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
 from airflow_tfjob.operators.tfjob import TFJobOperator
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 from airflow_tfjob.sensors.tfjob import TFJobSensor
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.airflow_fixtures import operator_body, task_instance
 from tests.kubelet.fates import Fate, Script

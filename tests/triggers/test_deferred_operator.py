@@ -71,7 +71,7 @@ def test_a_job_already_finished_is_collected_without_deferring_or_submitting_twi
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from airflow_tfjob import Chief, TfJob, Worker
-    from airflow_tfjob.spec import naming
+    from airflow_tfjob.model import naming
     from tests.airflow_fixtures import LOGICAL_DATE, run_dag_file, write_dag
     from tests.cluster import jobs as tfjobs
 

@@ -16,7 +16,7 @@ from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccess
 
 from airflow_tfjob import features
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec.outcome import Ending
+from airflow_tfjob.rules.outcome import Ending
 from airflow_tfjob.triggers import tfjob as trigger_mod
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.kubelet.fates import Fate, Script

@@ -15,7 +15,8 @@ import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import TFJobSpecError, jobevents
+from airflow_tfjob.model import TFJobSpecError
+from airflow_tfjob.rules import jobevents
 from airflow_tfjob.triggers.events import TFJobEventTrigger
 from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script

@@ -22,9 +22,9 @@ from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
 from airflow_tfjob.errors import TFJobNotFound
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 from tests.faults.proxy import FaultProxy
 from tests.faults.rules import Rule
 from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script

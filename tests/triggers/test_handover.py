@@ -14,7 +14,7 @@ import pytest
 
 from airflow_tfjob import features
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec.outcome import Ending
+from airflow_tfjob.rules.outcome import Ending
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.kubelet.fates import Fate, Script
 from tests.triggers.conftest import execution_api, set_state

@@ -15,9 +15,9 @@ from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, 
 from airflow_tfjob.backends.kubernetes.messages import LATER
 from airflow_tfjob.hooks import _clients
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script
 from tests.triggers.loglines import Lines, capture

@@ -1,6 +1,6 @@
 """The same scripted jobs through every way of following one (sync operator, deferred operator,
 poke sensor, deferrable sensor, under ``dag.test()``) give the same XCom, the same failure text
-and, where the task streams logs, the same log lines: the rules live once, in spec/follow.py, and
+and, where the task streams logs, the same log lines: the rules live once, in rules/follow.py, and
 the operator's two modes run one follower (backends/kubernetes/follower.py).
 
 Scripted: a success with output, a failure with a termination message, an in-place restart
@@ -20,7 +20,7 @@ import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.errors import TFJobNotFound
-from airflow_tfjob.spec import status
+from airflow_tfjob.rules import status
 from tests.airflow_fixtures import RESULT_KEYS, operator_body, task_instance, tfjob_hook
 from tests.kubelet.fates import RUNS_FOR_EVER, Fate, Script
 from tests.waiting import eventually

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_tfjob import TfJob, Worker
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.kubelet.fates import Fate, Script
 

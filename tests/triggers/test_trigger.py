@@ -13,7 +13,7 @@ import pytest
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.backends.kubernetes import watches
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from airflow_tfjob.triggers.tfjob import TFJobTrigger
 from tests.faults.proxy import FaultProxy
 from tests.kubelet.fates import Fate, Script

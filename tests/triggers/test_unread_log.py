@@ -16,9 +16,9 @@ from airflow_tfjob.backends.kubernetes import replicalogs
 from airflow_tfjob.backends.kubernetes.follower import JobFollower, settings_key
 from airflow_tfjob.backends.kubernetes.messages import UNREAD_LOG
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 from tests.cluster.jobs import eventually
 from tests.triggers.loglines import capture
 

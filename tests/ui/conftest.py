@@ -23,7 +23,7 @@ import pytest
 
 from airflow_tfjob import Chief, TfJob, Worker
 from airflow_tfjob.backends.local import ports
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.airflow_fixtures import tfjob_hook
 from tests.cluster import jobs as tfjobs
 from tests.cluster.fixtures import wait_for_default_account

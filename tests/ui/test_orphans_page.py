@@ -14,7 +14,7 @@ from typing import Any
 import kubernetes
 
 from airflow_tfjob import Chief, TfJob
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.airflow_fixtures import tfjob_hook
 from tests.cluster import jobs as tfjobs
 from tests.kubelet.fates import RUNS_FOR_EVER

@@ -15,7 +15,7 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import Chief, TfJob
-from airflow_tfjob.spec import naming
+from airflow_tfjob.model import naming
 from tests.airflow_fixtures import tfjob_hook
 from tests.cluster import jobs as tfjobs
 from tests.kubelet.fates import Fate

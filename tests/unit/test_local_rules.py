@@ -9,7 +9,7 @@ import pytest
 
 from airflow_tfjob import Chief, Evaluator, TfJob, TFJobSpecError, Worker
 from airflow_tfjob.backends.local import plan, rules
-from airflow_tfjob.spec import tfconfig
+from airflow_tfjob.model import tfconfig
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi import HTTPException
 
-from airflow_tfjob.spec import status
+from airflow_tfjob.rules import status
 from airflow_tfjob.ui import app, rows
 from airflow_tfjob.ui.plugin import TFJobPlugin
 
@@ -104,7 +104,7 @@ def test_the_monitor_link_is_below_the_uis_path(
     """The "TFJob monitor" extra link is a path on the Airflow UI's host: under a sub-path of
     ``[api] base_url`` it must carry it, as the page itself is mounted there."""
     from airflow_tfjob.operators import links
-    from airflow_tfjob.spec.jobref import JobRef
+    from airflow_tfjob.rules.jobref import JobRef
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", base_url)
     urls = links.urls(JobRef("train-1", "ml", "u-1"), "k8s")

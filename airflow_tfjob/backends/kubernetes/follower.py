@@ -1,7 +1,7 @@
 """``JobFollower``: follow one TFJob to its end — the one engine of every Kubernetes wait.
 
 The worker runs it in ``asyncio.run`` (``KubernetesRun.run``), the triggerer inside
-``TFJobTrigger``; the rules it applies are ``spec.follow``'s. It reads the job's status and its
+``TFJobTrigger``; the rules it applies are ``rules.follow``'s. It reads the job's status and its
 pods from the process-wide shared watches (``watches``), so the output and failures are captured
 as containers end, and reads the API itself only when those cannot serve it: before the watch
 has seen the job, while the watch reconnects, and when a finished job's pods never showed up.
@@ -13,7 +13,7 @@ returns one ``TFJobEvent`` and never raises a ``TFJobError``.
 One failure policy for every request it makes (the first read, re-reads, the pods' list, the
 deletion at a limit, every log stream): an unavailable API server (5xx, 429, a connection refused
 or dropped: ``TFJobUnavailable``, after the hook's own retries) is tried again with the shared
-backoff (``spec.backoff``) — never a failure before the task's own limits. Reads wait until the
+backoff (``backoff``) — never a failure before the task's own limits. Reads wait until the
 task's deadline (a triggerer restart that draws 429s from thousands of followers costs time, not
 tasks); a deletion at a limit is tried for ``DELETE_PATIENCE`` and the message says whether the job
 was deleted. Any other error (403, the CRD removed) ends the wait at once, and says the job was
@@ -32,15 +32,15 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.messages import AGAIN
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
 from airflow_tfjob.backends.kubernetes.replicalogs import ReplicaLogs
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, ConnectionSettings
-from airflow_tfjob.spec import report
-from airflow_tfjob.spec.backoff import Backoff
-from airflow_tfjob.spec.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.rules import report
+from airflow_tfjob.rules.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
+from airflow_tfjob.rules.jobref import JobRef
 
 EventKind = Literal["finished", "deadline", "error"]
 FIRST_LIST_PATIENCE = 60.0
@@ -64,7 +64,7 @@ class Unavailable(Exception):
 
 
 class TFJobEvent(TypedDict):
-    """How a wait ended: all a task needs to end (``spec.outcome.verdict`` reads it)."""
+    """How a wait ended: all a task needs to end (``rules.outcome.verdict`` reads it)."""
 
     kind: EventKind
     name: str

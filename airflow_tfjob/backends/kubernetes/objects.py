@@ -1,7 +1,7 @@
 """What the shared watches keep of an object, and where they route it.
 
 A store of 20,000 objects is kept for hours by a triggerer: ``slim`` keeps only what a follower
-reads (``spec.follow``, ``spec.status``, ``spec.report``), and ``packed`` keeps that as compact
+reads (``rules.follow``, ``rules.status``, ``rules.report``), and ``packed`` keeps that as compact
 JSON. TFJobs are routed by their name, pods by their job's label; ``pods_kind`` says which of the
 two pod watches sees a job's pods.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.status import JOB_NAME_LABEL
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 PODS, OUR_PODS = "pods", "our-pods"
 """The two pod watches: every TFJob's pods, and only those the provider labelled."""
@@ -28,7 +28,7 @@ _META_KEPT = (
 )
 
 _POD_STATUS_KEPT = ("phase", "reason", "message", "startTime", "containerStatuses")
-"""What ``spec.status`` reads of a pod's status (its conditions, addresses and QoS class not)."""
+"""What ``rules.status`` reads of a pod's status (its conditions, addresses and QoS class not)."""
 
 
 def by_name(obj: dict[str, Any]) -> str | None:
@@ -49,7 +49,7 @@ def own_key(obj: dict[str, Any]) -> str:
 
 
 def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """What a follower reads of an object (``spec.follow``, ``spec.status``, ``spec.report``):
+    """What a follower reads of an object (``rules.follow``, ``rules.status``, ``rules.report``):
     identity, labels and times; a TFJob's status, run policy and replica counts and policies, and
     of its pod templates only their labels (``pods_kind``); a pod's phase, reason, message and
     container statuses. A pod's spec and every ``managedFields`` are left out."""

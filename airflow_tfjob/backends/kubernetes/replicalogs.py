@@ -15,13 +15,13 @@ from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logstreams
+from airflow_tfjob.backends.kubernetes.backoff import LOG_BACKOFF_CAP, Backoff
+from airflow_tfjob.backends.kubernetes.logcursor import LogCursor
 from airflow_tfjob.backends.kubernetes.messages import AGAIN, LATER, UNREAD_LOG
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import status
-from airflow_tfjob.spec.backoff import LOG_BACKOFF_CAP, Backoff
-from airflow_tfjob.spec.follow import LOG_DRAIN_SECONDS, Follow
-from airflow_tfjob.spec.jobref import JobRef
-from airflow_tfjob.spec.logcursor import LogCursor
+from airflow_tfjob.rules import status
+from airflow_tfjob.rules.follow import LOG_DRAIN_SECONDS, Follow
+from airflow_tfjob.rules.jobref import JobRef
 
 
 class ReplicaLogs:

@@ -16,9 +16,9 @@ from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, 
 from airflow_tfjob.backends.kubernetes.objects import PODS
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
-from airflow_tfjob.spec import orphans, outcome
-from airflow_tfjob.spec.follow import Limits
-from airflow_tfjob.spec.jobref import JobRef
+from airflow_tfjob.rules import orphans, outcome
+from airflow_tfjob.rules.follow import Limits
+from airflow_tfjob.rules.jobref import JobRef
 
 
 class KubernetesRun:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
-from airflow_tfjob.spec import backstop, orphans, status
+from airflow_tfjob.rules import backstop, orphans, status
 
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
@@ -120,7 +120,7 @@ def _stored_job(
 
 def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict[str, Any]:
     """An adopted running job whose deadline is the backstop of the try that created it: raise
-    it so this try gets its own time (``spec.backstop``); the patched job is what is followed."""
+    it so this try gets its own time (``rules.backstop``); the patched job is what is followed."""
     seconds = backstop.extended(job, request.manifest, time.time())
     if seconds is None:
         return job

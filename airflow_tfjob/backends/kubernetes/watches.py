@@ -51,6 +51,7 @@ from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logstreams
+from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import (
     OUR_PODS,
@@ -62,9 +63,8 @@ from airflow_tfjob.backends.kubernetes.objects import (
     slim,
 )
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.spec import naming
-from airflow_tfjob.spec.backoff import Backoff
-from airflow_tfjob.spec.status import JOB_NAME_LABEL
+from airflow_tfjob.model import naming
+from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_tfjob.spec import TFJobSpecError, status
-from airflow_tfjob.spec.replicas import CONTAINER_NAME
+from airflow_tfjob.model import TFJobSpecError
+from airflow_tfjob.model.replicas import CONTAINER_NAME
+from airflow_tfjob.rules import status
 
 DEFAULT_TERMINATION_PATH = "/dev/termination-log"
 CHIEF_TYPES = ("Chief", "Master")

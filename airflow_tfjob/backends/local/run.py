@@ -7,7 +7,7 @@ from typing import Any
 from airflow_tfjob import errors
 from airflow_tfjob.backends.local.request import LocalRequest
 from airflow_tfjob.backends.local.supervisor import LocalJob
-from airflow_tfjob.spec import report
+from airflow_tfjob.rules import report
 
 
 class LocalRun:

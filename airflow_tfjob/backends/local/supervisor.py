@@ -26,8 +26,9 @@ from airflow_tfjob import errors
 from airflow_tfjob.backends.local import plan, ports, reaper, rules
 from airflow_tfjob.backends.local.process import ReplicaProcess, stop_all
 from airflow_tfjob.backends.local.request import LocalRequest
-from airflow_tfjob.spec import report, status, tfconfig
-from airflow_tfjob.spec.status import JobState, ReplicaOutcome
+from airflow_tfjob.model import tfconfig
+from airflow_tfjob.rules import report, status
+from airflow_tfjob.rules.status import JobState, ReplicaOutcome
 
 TICK = 0.1
 """Seconds between polls of the replicas."""
