@@ -93,57 +93,6 @@ class AsyncTFJobHook(Settings, BaseHook):
 
         return CoreV1Api(api)
 
-    async def missing_permissions(self, namespace: str, *, logs: bool = True) -> list[str]:
-        """What this identity may not do in ``namespace`` of what a run needs (empty when all is
-        allowed, or when the server cannot answer access reviews)."""
-        from kubernetes_asyncio.client import AuthorizationV1Api
-
-        missing = []
-        for access in (*res.ACCESS, *([res.LOG_ACCESS] if logs else [])):
-            body = res.access_review(namespace, access)
-
-            async def call(api: Any, body: dict[str, Any] = body) -> Any:
-                reviews = AuthorizationV1Api(api)
-                return (await reviews.create_self_subject_access_review(body)).to_dict()  # type: ignore[arg-type]
-
-            try:
-                review = await self._call(
-                    call, verb="review access in", namespace=namespace, resource="authorization"
-                )
-            except errors.TFJobAPIError:
-                return []  # no answer is not a "no": the real calls will say
-            if not (review.get("status") or {}).get("allowed"):
-                missing.append(res.describe_access(access))
-        return missing
-
-    async def server_version(self) -> str | None:
-        """The API server's ``gitVersion`` (``v1.36.3``), read once per hook; None when it cannot
-        be read (not remembered, so the next call asks again)."""
-        if self._server_version is None:
-
-            async def call(api: Any) -> Any:
-                from kubernetes_asyncio.client import VersionApi
-
-                return (await VersionApi(api).get_code()).git_version
-
-            try:
-                version = await self._call(call, verb="read", namespace="", resource="version")
-            except errors.TFJobError as exc:
-                self.log.debug("Cannot read the API server's version: %s", exc)
-                return None
-            self._server_version = str(version or "") or None
-        return self._server_version
-
-    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Create a TFJob; 409 raises ``TFJobConflict``. With ``fieldValidation=Strict`` where
-        the server supports it (1.25+), so a field it does not know fails the create."""
-        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
-        extra = res.create_kwargs(await self.server_version())
-        call = lambda api: self._custom(api).create_namespaced_custom_object(
-            res.GROUP, res.VERSION, ns, res.PLURAL, manifest, **extra
-        )
-        return await self._call(call, verb="create", namespace=ns, name=name)
-
     async def get(self, name: str, namespace: str) -> dict[str, Any]:
         """Read a TFJob; 404 raises ``TFJobNotFound``."""
         call = lambda api: self._custom(api).get_namespaced_custom_object(
@@ -292,29 +241,6 @@ class AsyncTFJobHook(Settings, BaseHook):
             raise
         except Exception as exc:
             raise self._failure(exc, "watch", resource, namespace, "") from exc
-
-    async def read_log(
-        self,
-        pod: str,
-        namespace: str,
-        *,
-        container: str = res.CONTAINER,
-        tail_lines: int | None = None,
-        since_time: str | None = None,
-        timestamps: bool = False,
-    ) -> str:
-        """A container's log so far."""
-        query = res.log_query(
-            container, tail_lines=tail_lines, since_time=since_time, timestamps=timestamps
-        )
-
-        async def call(api: Any) -> bytes:
-            return bytes(await (await _log_request(api, pod, namespace, query, None)).read())
-
-        data = await self._call(
-            call, verb="read log of", namespace=namespace, name=pod, resource=POD
-        )
-        return data.decode("utf-8", "replace")
 
     @contextlib.asynccontextmanager
     async def client_session(self, key: str, streams: int) -> AsyncIterator[None]:

@@ -218,30 +218,6 @@ class TFJobHook(Settings, BaseHook):
         )
         return self._call(call, verb="patch", namespace=namespace, name=name)
 
-    def watch(
-        self,
-        namespace: str,
-        *,
-        resource_version: str | None,
-        name: str | None = None,
-        label_selector: str = "",
-        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> Iterator[dict[str, Any]]:
-        """TFJob events and BOOKMARKs from ``resource_version``; 410 raises TFJobWatchExpired."""
-        kwargs = res.watch_kwargs(
-            resource_version,
-            name=name,
-            label_selector=label_selector,
-            timeout_seconds=timeout_seconds,
-        )
-        yield from self._watch(
-            self._custom.list_namespaced_custom_object,
-            (res.GROUP, res.VERSION, namespace, res.PLURAL),
-            kwargs,
-            namespace,
-            res.RESOURCE,
-        )
-
     def list_pods(self, name: str | None, namespace: str) -> res.Page:
         """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
         return res.collect(self.pod_pages(name, namespace))
@@ -282,46 +258,6 @@ class TFJobHook(Settings, BaseHook):
             if token is None:
                 return
 
-    def watch_pods(
-        self,
-        name: str | None,
-        namespace: str,
-        *,
-        resource_version: str | None,
-        label_selector: str = "",
-        timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> Iterator[dict[str, Any]]:
-        """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``,
-        of the pods that also match ``label_selector``."""
-        kwargs = res.watch_kwargs(
-            resource_version,
-            name=None,
-            label_selector=res.pods_selector(name, label_selector),
-            timeout_seconds=timeout_seconds,
-        )
-        yield from self._watch(self._core.list_namespaced_pod, (namespace,), kwargs, namespace, POD)
-
-    def _watch(
-        self,
-        func: Any,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        namespace: str,
-        resource: str,
-    ) -> Iterator[dict[str, Any]]:
-        from kubernetes import watch
-
-        stream = watch.Watch()
-        try:
-            for raw in stream.stream(func, *args, **kwargs):
-                yield res.event(raw)
-        except errors.TFJobError:
-            raise
-        except Exception as exc:
-            raise self._failure(exc, "watch", resource, namespace, "") from exc
-        finally:
-            stream.stop()
-
     def read_log(
         self,
         pod: str,
@@ -339,39 +275,6 @@ class TFJobHook(Settings, BaseHook):
         call = lambda: bytes(self._log_request(pod, namespace, query, None).data)
         data = self._call(call, verb="read log of", namespace=namespace, name=pod, resource=POD)
         return data.decode("utf-8", "replace")
-
-    def stream_log(
-        self,
-        pod: str,
-        namespace: str,
-        *,
-        container: str = res.CONTAINER,
-        since_time: str | None = None,
-        timestamps: bool = False,
-        read_timeout: float | None = None,
-    ) -> Iterator[str]:
-        """Follow a container's log line by line until the container ends.
-
-        With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
-        so a follower can check whether it should stop and resume with ``since_time``.
-        """
-        query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
-        response = self._call(
-            lambda: self._log_request(pod, namespace, query, read_timeout),
-            verb="follow log of",
-            namespace=namespace,
-            name=pod,
-            resource=POD,
-        )
-        try:
-            for line in response:
-                yield line.decode("utf-8", "replace").rstrip("\n")
-        except errors.TFJobError:
-            raise
-        except Exception as exc:
-            raise self._failure(exc, "follow log of", POD, namespace, pod) from exc
-        finally:
-            response.release_conn()
 
     def _log_request(
         self, pod: str, namespace: str, query: list[tuple[str, str]], read_timeout: float | None

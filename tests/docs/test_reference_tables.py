@@ -140,7 +140,7 @@ def test_hook_methods_have_the_documented_signature(row: list[str]) -> None:
     defaults = dict(
         zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
     )
-    for hook in (TFJobHook, AsyncTFJobHook):
+    for hook in _documented_hooks(row):
         signature = inspect.signature(getattr(hook, function.name)).parameters
         names = [n for n in signature if n != "self"]
         assert names == positional + list(keyword), hook
@@ -149,16 +149,35 @@ def test_hook_methods_have_the_documented_signature(row: list[str]) -> None:
             assert signature[name].default == documented, (hook, name)
 
 
-def test_every_public_hook_method_is_documented() -> None:
-    documented = {code_spans(row[0])[0].split("(")[0] for row in _hook_method_rows()}
-    others = {"api_client", "get_namespace", "trigger_settings"}  # the "sync hook only" table
-    public = {
+def _documented_hooks(row: list[str]) -> tuple[type, ...]:
+    """The hooks the row's "hooks" column names: ``both``, or one of them."""
+    (table,) = [t for t in tables(REFERENCE) if t.header[0] == "method"]
+    cell = row[table.column("hooks")]
+    return {"both": (TFJobHook, AsyncTFJobHook), "`TFJobHook`": (TFJobHook,)}.get(
+        cell, (AsyncTFJobHook,) if cell == "`AsyncTFJobHook`" else ()
+    )
+
+
+def _public(hook: type) -> set[str]:
+    return {
         n
-        for n, v in vars(TFJobHook).items()
+        for n, v in vars(hook).items()
         if not n.startswith("_") and (callable(v) or isinstance(v, property))
     }
-    public -= {"get_connection_form_widgets", "get_ui_field_behaviour", "get_conn"}
-    assert public - others <= documented
+
+
+def test_every_public_hook_method_is_documented_on_the_hooks_that_have_it() -> None:
+    """Each row says which twin has the method: exactly the twins that do."""
+    documented = {
+        code_spans(row[0])[0].split("(")[0]: set(_documented_hooks(row))
+        for row in _hook_method_rows()
+    }
+    assert all(documented.values()), documented  # a "hooks" cell is both or one hook's name
+    others = {"api_client", "get_namespace", "trigger_settings", "client_session"}
+    others |= {"get_connection_form_widgets", "get_ui_field_behaviour", "get_conn"}
+    for hook in (TFJobHook, AsyncTFJobHook):
+        has = {name for name, hooks in documented.items() if hook in hooks}
+        assert _public(hook) - others == has, hook
 
 
 def test_enums_table_is_the_enums() -> None:

@@ -24,10 +24,14 @@ def nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
 
 
-@pytest.mark.parametrize("twin", [TFJobHook, AsyncTFJobHook])
 @pytest.mark.parametrize(
-    ("method", "args"),
-    [("get", ("job", "ml")), ("list_jobs", ("ml",)), ("missing_permissions", ("ml",))],
+    ("twin", "method", "args"),
+    [
+        (twin, method, args)
+        for twin in (TFJobHook, AsyncTFJobHook)
+        for method, args in (("get", ("job", "ml")), ("list_jobs", ("ml",)))
+    ]
+    + [(TFJobHook, "missing_permissions", ("ml",))],  # the sync hook's: the worker submits
 )
 def test_no_configuration_is_the_providers_error_naming_what_is_missing(
     nowhere: None, twin: type[TFJobHook], method: str, args: tuple[str, ...]
