@@ -1,21 +1,28 @@
-"""The CRD's schema read as a closed one: unknown fields and duplicate keys of keyed lists refused.
+"""The TFJob CRD's schema, read as a closed one: the one validator of every manifest and model dict.
 
-The TFJob CRD never says ``additionalProperties: false``, so JSON Schema lets an unknown key
-through, and the API server then prunes it without a word: a ``nodeSelecter``, a ``value_from``
-(what a client model's ``to_dict()`` gives) or a ``restartPolcy`` would be dropped, and the job
-would run on the wrong nodes, without the value or with another policy. Here every object the
-schema describes with ``properties`` is closed (no schema node preserves unknown fields, and maps
-such as ``labels`` or ``resources.limits`` have an ``additionalProperties`` schema of their own
-and stay open); the metadata at the root, which the schema leaves as a bare object, is checked
-against ObjectMeta's fields by ``core``.
+``tfjob_schema.json`` is ``spec.versions[0].schema.openAPIV3Schema`` of the training operator's CRD
+(v1.9.4; ``tests/data/kubeflow.org_tfjobs.yaml``, whose provenance ``tests/data/README.md`` gives;
+``tests/unit/model/test_schema.py`` keeps the two identical). The API server enforces it with a 422
+after the request is sent; checking it here turns a bad ``tfjob_template`` or ``pod_template`` into
+a ``TFJobSpecError`` naming the field, with nothing sent.
 
-Lists marked ``x-kubernetes-list-type: map`` are keyed by their ``x-kubernetes-list-map-keys``
-(env and containers by name, ports by containerPort and protocol, volumeMounts by mountPath, ...)
-and ``set`` lists hold distinct items: duplicates are refused naming both entries.
+One walk checks what the schema says (types, int-or-string, required fields, the quantities'
+patterns) and what it leaves open. The TFJob CRD never says ``additionalProperties: false``, so JSON
+Schema lets an unknown key through, and the API server then prunes it without a word: a
+``nodeSelecter``, a ``value_from`` (what a client model's ``to_dict()`` gives) or a ``restartPolcy``
+would be dropped, and the job would run on the wrong nodes, without the value or with another
+policy. Here every object the schema describes with ``properties`` is closed (no schema node
+preserves unknown fields, and maps such as ``labels`` or ``resources.limits`` have an
+``additionalProperties`` schema of their own and stay open); the metadata at the root, which the
+schema leaves as a bare object, is checked against ObjectMeta's fields by ``core``.
 
-The walk checks the schema's types and required fields too, so a model built with dicts is
-checked at DAG parse time without ``jsonschema``: pure Python over the packaged schema, read on
-first use only.
+Lists marked ``x-kubernetes-list-type: map`` are keyed by their ``x-kubernetes-list-map-keys`` (env
+and containers by name, ports by containerPort and protocol, volumeMounts by mountPath, ...) and
+``set`` lists hold distinct items: duplicates are refused naming both entries.
+
+Pure Python over the packaged schema, read on first use only: a model built with dicts is checked at
+DAG parse time for the cost of a walk (no ``jsonschema`` to import, whose messages and first-error
+choice differed from this walk's anyway: one set of messages now).
 """
 
 from __future__ import annotations
@@ -137,7 +144,16 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_SECRET = re.compile(r"\.env\[\d+\]\.value$")
+"""An env var's value: its type is shown in an error, never the value."""
+
+
 def _check_type(value: Any, schema_node: Mapping[str, Any], path: str) -> None:
+    pattern = schema_node.get("pattern")
+    if isinstance(value, str) and pattern and not _pattern(pattern).search(value):
+        raise TFJobSpecError(
+            path, value, f"must match {pattern} (the TFJob CRD's schema)", show_value=True
+        )
     if schema_node.get("x-kubernetes-int-or-string"):
         wanted, ok = "an integer or a string", isinstance(value, (int, str))
         ok = ok and not isinstance(value, bool)
@@ -152,10 +168,17 @@ def _check_type(value: Any, schema_node: Mapping[str, Any], path: str) -> None:
     else:
         return
     if not ok:
-        # the type, never the value: it may be a secret (an env value)
         raise TFJobSpecError(
-            path, value, f"must be {wanted} (the TFJob CRD's schema)", show_value=value is None
+            path,
+            value,
+            f"must be {wanted} (the TFJob CRD's schema)",
+            show_value=value is None or not _SECRET.search(path),
         )
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def unknown_field(path: str, key: object, known: Mapping[str, Any]) -> TFJobSpecError:

@@ -7,8 +7,7 @@ exists. These are the rules of Kubernetes' core validation (``pkg/apis/core/vali
 the webhook (CONTRACT.md) for the fields a TFJob's pod templates carry, no stricter: the same
 checks run on the model's pods and on a ``tfjob_template``'s.
 
-The functions trust the types (the closed schema walk or ``jsonschema`` ran first) but do not
-crash on wrong ones.
+The functions trust the types (the closed schema walk ran first) but do not crash on wrong ones.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Checks for a raw TFJob manifest given as ``tfjob_template`` (a dict, YAML or JSON).
 
-First the CRD's own schema (``model.schema``: types and shapes, what the API server would refuse
-with a 422), then what neither the schema nor the training operator's webhook catches
-(CONTRACT.md): replica counts, enum values, a chief or evaluator more than once, the
-``tensorflow`` container. All before anything is submitted.
+First the CRD's own schema, read as a closed one (``closed``: types and shapes, what the API server
+would refuse with a 422, and Kubernetes' core rules), then what neither the schema nor the training
+operator's webhook catches (CONTRACT.md): replica counts, enum values, a chief or evaluator more
+than once, the ``tensorflow`` container. All before anything is submitted.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_tfjob.model import checks, enums, schema
+from airflow_tfjob.model import checks, core, enums
 from airflow_tfjob.model.enums import CleanPodPolicy, RestartPolicy, SuccessPolicy
 from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.model.job import API_VERSION, KIND
@@ -46,7 +46,7 @@ def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
         raise TFJobSpecError(
             "tfjob_template.spec.tfReplicaSpecs", spec, "is required: a mapping of replica types"
         )
-    schema.check(manifest, "tfjob_template")  # types and shapes first: the checks below trust them
+    core.manifest(manifest, "tfjob_template")  # types and shapes first: the checks below trust them
     _check_replicas(spec["tfReplicaSpecs"])
     _check_policies(spec)
     return manifest

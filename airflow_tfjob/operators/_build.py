@@ -15,8 +15,8 @@ from airflow_tfjob.model import (
     TfJob,
     TFJobSpecError,
     checks,
+    core,
     naming,
-    schema,
     template,
     validate_name,
 )
@@ -128,7 +128,7 @@ def build(
     if backstop_seconds is not None:
         backstop.apply(manifest, backstop_seconds)
     # what the API server would refuse with a 422, refused here: nothing is sent
-    schema.check(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
+    core.manifest(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, identity_labels
 
 

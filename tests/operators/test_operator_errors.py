@@ -148,7 +148,7 @@ def test_a_template_the_crd_schema_refuses_fails_before_anything_is_sent(
     out = capfd.readouterr().out
     assert (
         "TFJobSpecError: tfjob_template.spec.runPolicy.backoffLimit: got 'three'; "
-        "the TFJob CRD's schema requires type: 'integer'"
+        "must be an integer (the TFJob CRD's schema)"
     ) in out
     assert fault_proxy.requests(r"/tfjobs") == 0  # nothing was sent, not even a read
 

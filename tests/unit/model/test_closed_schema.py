@@ -25,7 +25,7 @@ from kubernetes.client import (
 )
 
 from airflow_tfjob import TfJob, TFJobSpecError, Worker
-from airflow_tfjob.model import closed, schema, template
+from airflow_tfjob.model import closed, core, template
 from tests.unit.model.refusal import refusal
 
 SNAKE = (
@@ -151,11 +151,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
     ),
     (
-        "a wrong type in a model's dict, at parse time without jsonschema",
+        "a wrong type in a model's dict, at parse time, the value shown (not an env value)",
         lambda: Worker(
             tolerations=[{"key": "spot", "operator": "Exists", "tolerationSeconds": "30"}]
         ),
-        "Worker.tolerations[0].tolerationSeconds: got a str; must be an integer (the TFJob CRD's "
+        "Worker.tolerations[0].tolerationSeconds: got '30'; must be an integer (the TFJob CRD's "
         "schema)",
     ),
     (
@@ -225,13 +225,13 @@ def test_client_models_are_serialized_in_camel_case_not_refused() -> None:
 
 
 def test_the_run_time_check_of_a_whole_manifest_is_closed_too() -> None:
-    """``schema.check``, which the operator runs on every manifest before sending it, reads the
-    schema as closed and applies the core rules after jsonschema's types."""
+    """``core.manifest``, which the operator runs on every manifest before sending it, reads the
+    schema as closed and applies the core rules."""
     job = TfJob(worker=Worker(replicas=2)).to_manifest("job", "ns", image="tf:2")
-    schema.check(job, "manifest")
+    core.manifest(job, "manifest")
     job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["nodeSelecter"] = {"a": "b"}
     with pytest.raises(TFJobSpecError, match=r"^manifest\.spec\.tfReplicaSpecs\.Worker\.template"):
-        schema.check(job, "manifest")
+        core.manifest(job, "manifest")
 
 
 def test_no_schema_node_preserves_unknown_fields() -> None:
@@ -270,6 +270,6 @@ def test_a_templates_env_value_of_the_wrong_type_is_never_shown() -> None:
     with pytest.raises(TFJobSpecError) as info:
         template.normalize(job)
     assert str(info.value) == (
-        "tfjob_template.spec.tfReplicaSpecs.Worker.template.spec.containers.0.env.0.value: got "
-        "an int; the TFJob CRD's schema requires type: 'string'"
+        "tfjob_template.spec.tfReplicaSpecs.Worker.template.spec.containers[0].env[0].value: got "
+        "an int; must be a string (the TFJob CRD's schema)"
     )

@@ -232,25 +232,36 @@ def test_the_schema_validator_rejects_what_the_server_would(
 
 def test_the_packaged_schema_is_the_crds() -> None:
     """What the provider checks before submitting is exactly what the server enforces."""
-    from airflow_tfjob.model import schema
+    from airflow_tfjob.model import closed
 
     crd = yaml.safe_load(CRD.read_text())
-    assert schema.load() == crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert closed.tree() == crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
 def test_a_template_the_schema_refuses_names_the_field_and_what_it_requires() -> None:
-    from airflow_tfjob.model import schema
+    from airflow_tfjob.model import core
 
     manifest = TfJob(worker=Worker(replicas=2)).to_manifest("job", "ns", image="tf:2")
     manifest["spec"]["runPolicy"] = None
     with pytest.raises(
         TFJobSpecError,
-        match=r"^tfjob_template\.spec\.runPolicy: got None; the TFJob CRD's schema requires type: 'object'",
+        match=r"^tfjob_template\.spec\.runPolicy: got None; must be an object \(the TFJob CRD's schema\)$",
     ):
-        schema.check(manifest, "tfjob_template")
+        core.manifest(manifest, "tfjob_template")
     manifest["spec"]["runPolicy"] = {}
     manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["ports"] = "x"
     with pytest.raises(
-        TFJobSpecError, match=r"containers\.0\.ports: got 'x'; .*requires type: 'array'"
+        TFJobSpecError,
+        match=r"containers\[0\]\.ports: got 'x'; must be an array \(the TFJob CRD's schema\)$",
     ):
-        schema.check(manifest, "tfjob_template")
+        core.manifest(manifest, "tfjob_template")
+    manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["ports"] = []
+    limits = {"cpu": "two"}
+    manifest["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0][
+        "resources"
+    ] = {"limits": limits}
+    with pytest.raises(
+        TFJobSpecError,
+        match=r"resources\.limits\.cpu: got 'two'; must match \^\(\\\+\|-\)\?.* \(the TFJob CRD's schema\)$",
+    ):
+        core.manifest(manifest, "tfjob_template")
