@@ -94,30 +94,19 @@ def build(
     )
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number, deployment=deployment)
     identity_labels = naming.identity(ours)
-    all_labels = merge_metadata(
-        "labels",
-        checks.label_map(labels, "labels"),
-        checks.label_map(meta.get("labels"), "tfjob_template.metadata.labels"),
+    all_labels, all_annotations = _metadata(
+        labels,
+        annotations,
+        meta,
         ours,
-    )
-    all_annotations = merge_metadata(
-        "annotations",
-        checks.annotation_map(annotations, "annotations"),
-        checks.annotation_map(meta.get("annotations"), "tfjob_template.metadata.annotations"),
         {
             **naming.task_annotations(dag_id, task_id, run_id, map_index),
             **(provider_annotations or {}),
         },
     )
     if loaded is not None:
-        manifest = _from_template(
-            manifest=loaded,
-            name=job_name,
-            namespace=namespace,
-            image=image,
-            labels=all_labels,
-            annotations=all_annotations,
-        )
+        metadata = {"name": job_name, "labels": all_labels, "annotations": all_annotations}
+        manifest = _from_template(loaded, metadata, namespace=namespace, image=image)
         _template_defaults(manifest, command=command, args=args, env=env)
     else:
         job = (tfjob or TfJob()).with_defaults(command=command, args=args, env=env)
@@ -130,6 +119,27 @@ def build(
     # what the API server would refuse with a 422, refused here: nothing is sent
     core.manifest(manifest, "tfjob_template" if tfjob_template is not None else "manifest")
     return manifest, identity_labels
+
+
+def _metadata(
+    labels: dict[str, str] | None,
+    annotations: dict[str, str] | None,
+    meta: Mapping[str, Any],
+    our_labels: dict[str, str],
+    our_annotations: dict[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The job's labels and annotations: the task's, the template's and ours, merged."""
+    return merge_metadata(
+        "labels",
+        checks.label_map(labels, "labels"),
+        checks.label_map(meta.get("labels"), "tfjob_template.metadata.labels"),
+        our_labels,
+    ), merge_metadata(
+        "annotations",
+        checks.annotation_map(annotations, "annotations"),
+        checks.annotation_map(meta.get("annotations"), "tfjob_template.metadata.annotations"),
+        our_annotations,
+    )
 
 
 def label_pods(manifest: dict[str, Any], labels: dict[str, str]) -> None:
@@ -242,18 +252,12 @@ def merge_metadata(
 
 
 def _from_template(
-    *,
-    manifest: dict[str, Any],
-    name: str,
-    namespace: str,
-    image: str | None,
-    labels: dict[str, str],
-    annotations: dict[str, str],
+    manifest: dict[str, Any], metadata: dict[str, Any], *, namespace: str, image: str | None
 ) -> dict[str, Any]:
+    """The template with the job's ``metadata`` (name, labels, annotations) and namespace, and
+    ``image`` in its containers that have none."""
     meta = manifest.setdefault("metadata", {})
-    meta.update(name=name, namespace=checks.dns1123_label(namespace, "namespace"))
-    meta["labels"] = labels
-    meta["annotations"] = annotations
+    meta.update(metadata, namespace=checks.dns1123_label(namespace, "namespace"))
     for rtype in template.images_missing(manifest):
         if not image:
             raise TFJobSpecError(

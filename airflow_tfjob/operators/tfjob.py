@@ -15,15 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
-from airflow_tfjob import arguments, backends, errors, features
+from airflow_tfjob import backends, errors, features
 from airflow_tfjob.backends.kubernetes.request import (
-    ON_FINISH_ACTIONS,
-    ON_KILL_ACTIONS,
     OnFinish,
     OnKill,
 )
-from airflow_tfjob.model import TfJob, TFJobSpecError, checks, validate_name
-from airflow_tfjob.operators import _build, _local, _settings, links
+from airflow_tfjob.model import TfJob
+from airflow_tfjob.operators import _build, _checks, _local, _settings, links
 from airflow_tfjob.rules import outcome
 from airflow_tfjob.rules.jobref import JobRef
 
@@ -94,6 +92,10 @@ class TFJobOperator(BaseOperator):
         "annotations": "json",
     }
     ui_color = "#ff9e1b"
+    _submitted: JobRef | None = None
+    """The job, once submitted or adopted (``execute_complete`` included)."""
+    _active: backends.Run | None = None
+    """The backend's run while ``execute`` waits for it (``on_kill`` stops it)."""
 
     def __init__(
         self,
@@ -150,10 +152,6 @@ class TFJobOperator(BaseOperator):
         self.may_end_from_trigger = end_from_trigger
         self.backend = backends.check(backend or _local.default_backend())
         self.operator_extra_links = _extra_links(self.backend)
-        self._submitted: JobRef | None = None
-        """The job, once submitted or adopted (``execute_complete`` included)."""
-        self._active: backends.Run | None = None
-        """The backend's run while ``execute`` waits for it (``on_kill`` stops it)."""
         self.tfjob_links: dict[str, str] = {}
         """Extra link name -> URL, once the job exists."""
         # a mapped task's values arrive when it runs: an error there fails it at once
@@ -161,98 +159,9 @@ class TFJobOperator(BaseOperator):
             self._check_arguments()
 
     def _check_arguments(self, *, rendered: bool = False) -> None:
-        """Every argument's type and range, so a mistake is an error when the DAG is parsed.
-
-        Templated values holding Jinja (or an XComArg) are checked once ``rendered``: ``execute``
-        calls this again first, before any API call.
-        """
-
-        def now(value: object) -> bool:
-            return arguments.checked(value, rendered)
-
-        if self.tfjob is not None and self.tfjob_template is not None:
-            raise TFJobSpecError(
-                "tfjob_template", self.tfjob_template, "give tfjob or tfjob_template, not both"
-            )
-        if self.tfjob is not None and not isinstance(self.tfjob, TfJob):
-            raise TFJobSpecError(
-                "tfjob", self.tfjob, "must be a TfJob (or use tfjob_template)", show_value=False
-            )
-        template = self.tfjob_template
-        if template is not None and now(template) and not isinstance(template, (Mapping, str)):
-            raise TFJobSpecError(
-                "tfjob_template",
-                template,
-                "must be a TFJob manifest (or its spec) as a dict, YAML/JSON text, or the name "
-                f"of a {'/'.join(self.template_ext)} file",
-            )
-        if self.on_finish_action not in ON_FINISH_ACTIONS:
-            allowed = f"must be one of {', '.join(map(repr, ON_FINISH_ACTIONS))}"
-            raise TFJobSpecError("on_finish_action", self.on_finish_action, allowed)
-        if self.on_kill_action not in ON_KILL_ACTIONS:
-            allowed = f"must be one of {', '.join(map(repr, ON_KILL_ACTIONS))}"
-            raise TFJobSpecError("on_kill_action", self.on_kill_action, allowed)
-        for flag in ("get_logs", "wait_until_finished", "deferrable", "deadline_backstop"):
-            arguments.boolean(getattr(self, flag), flag)
-        arguments.boolean(self.may_end_from_trigger, "end_from_trigger")
-        if self.backend == "local" and not self.wait_until_finished:
-            raise TFJobSpecError(
-                "wait_until_finished",
-                False,
-                "the local backend's replicas live only as long as the task, so it always "
-                "waits (use backend='kubernetes')",
-            )
-        arguments.seconds(self.poll_interval, "poll_interval")
-        arguments.seconds(self.startup_timeout_seconds, "startup_timeout_seconds", optional=True)
-        arguments.connection(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            config_file=self.config_file,
-            cluster_context=self.cluster_context,
-            in_cluster=self.in_cluster,
-            rendered=rendered,
-        )
-        if self.name is not None and now(self.name):
-            validate_name(self.name)
-        if self.namespace is not None and now(self.namespace):
-            checks.dns1123_label(self.namespace, "namespace")
-        if self.labels is not None and now(self.labels):
-            _build.no_reserved_keys(checks.label_map(self.labels, "labels"), "labels")
-        if self.annotations is not None and now(self.annotations):
-            annotations = checks.annotation_map(self.annotations, "annotations")
-            _build.no_reserved_keys(annotations, "annotations")
-        image = self.image
-        if image is not None and now(image) and (not isinstance(image, str) or not image.strip()):
-            raise TFJobSpecError("image", image, "must be a non-empty image reference")
-        for field in ("command", "args"):
-            value = getattr(self, field)
-            if value is not None and now(value):
-                checks.string_list(value, field)
-        if self.env is not None and now(self.env):
-            for key in checks.string_map(self.env, "env", secret_values=True):
-                checks.env_name(key, f"env[{key!r}]")
-        if rendered:
-            return  # execute() builds (and so checks) the manifest itself
-        if template is None and not _templated(self.image, self.command, self.args, self.env):
-            job = (self.tfjob or TfJob()).with_defaults(
-                command=self.command, args=self.args, env=self.env
-            )
-            manifest = job.to_manifest("parse-check", "default", image=self.image)
-            _build.label_pods(manifest, {})  # no replica label the provider's would replace
-            if self.backend == "local":
-                from airflow_tfjob.backends.local import plan
-
-                plan.replicas(manifest)  # every group has a command, env resolvable locally?
-        elif _literal_template(template, self.template_ext) and not _templated(
-            template,
-            self.image,
-            self.command,
-            self.args,
-            self.env,
-            self.name,
-            self.labels,
-            self.annotations,
-        ):  # a literal template: everything execute() checks, at parse time already
-            self.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+        """Every argument's type and range, so a mistake is an error when the DAG is parsed;
+        values known only when the task runs are checked once ``rendered`` (``_checks``)."""
+        _checks.check(self, rendered=rendered)
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -467,18 +376,6 @@ def _extra_links(backend: str) -> tuple[BaseOperatorLink, ...]:
         return ()
     monitor = (links.TFJobMonitorLink(),)
     return (links.TFJobLink(), *monitor) if links.dashboard_template() else monitor
-
-
-def _templated(*values: Any) -> bool:
-    return any(arguments.deferred(value) for value in values)
-
-
-def _literal_template(template: object, extensions: Sequence[str]) -> bool:
-    """A ``tfjob_template`` given in the DAG itself: a dict, or YAML/JSON text rather than the
-    name of a file Airflow reads when the task runs."""
-    if isinstance(template, str):
-        return not template.endswith(tuple(extensions))
-    return isinstance(template, Mapping)
 
 
 def _stored(context: Context, log: Any) -> dict[str, Any] | None:
