@@ -11,7 +11,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 
 from airflow_tfjob import Chief, TfJob, Worker
-from airflow_tfjob.backends.kubernetes import watches
+from airflow_tfjob.backends.kubernetes import watchsource
 from airflow_tfjob.hooks import _clients
 from airflow_tfjob.hooks.tfjob import TFJobHook
 from airflow_tfjob.model import naming
@@ -35,7 +35,7 @@ def test_jobs_followed_through_watch_reconnects_share_one_client(
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(ApiClient, "__init__", counted)
-    monkeypatch.setattr(watches, "STREAM_SECONDS", 1)  # the watches reconnect every second
+    monkeypatch.setattr(watchsource, "STREAM_SECONDS", 1)  # the watches reconnect every second
     hook = TFJobHook(kubernetes_conn_id=None, config_file=str(fault_proxy.kubeconfig))
     triggers = []
     log, lines = capture("tests.oneclient")

@@ -4,15 +4,15 @@ A thousand deferred tasks must not mean a thousand watches. Triggers ``subscribe
 they care about; a process-wide, reference-counted registry runs one ``SharedWatch`` per key and
 fans events out to the subscribers' queues, closing the stream when the last one leaves.
 
-Reconnection, in kopf's three layers: an endless loop with backoff (trivial), list-then-watch
-from the list's resourceVersion (410 Gone means list again), and one bounded watch stream. After
-every (re)list, each subscriber receives its object's current state, so no transition that
-happened while the stream was down is missed.
+Reconnection, in kopf's three layers: an endless loop with backoff (trivial), list-then-watch from
+the list's resourceVersion (410 Gone means list again), and one bounded watch stream. After every
+(re)list, each subscriber receives its object's current state, so no transition that happened while
+the stream was down is missed.
 
-Each watch keeps the last state of every object it has seen (an informer's store), so a trigger
-that subscribes to a watch already in sync gets its job and pods from memory at once: a
-thousand triggers resuming after a triggerer restart make no request of their own. ``healthy``
-says whether the store can be trusted right now; while it cannot, triggers read for themselves.
+Each watch keeps the last state of every object it has seen (an informer's store), so a trigger that
+subscribes to a watch already in sync gets its job and pods from memory at once: a thousand triggers
+resuming after a triggerer restart make no request of their own. ``healthy`` says whether the store
+can be trusted right now; while it cannot, triggers read for themselves.
 
 What is not ours costs little: a namespace may hold thousands of TFJobs and pods that Airflow did
 not create.
@@ -32,11 +32,11 @@ not create.
   their labels, no ``managedFields``; and keeps them as compact JSON, decoded again only to
   replay them.
 
-Every event is routed through an index (routed name -> subscribers): no event scans them all.
-A (re)list is read a page at a time (``LIST_PAGE``) into a new store, each subscriber told its
-object's state as its page comes, so a namespace of 10,000 objects is never decoded whole. A
-watch that starts failing tells its subscribers (``STALE``): while it is healthy they need not
-wake up to check.
+Every event is routed through an index (routed name -> subscribers): no event scans them all. A
+(re)list is read a page at a time (``watchsource.LIST_PAGE``) into a new store, each subscriber told
+its object's state as its page comes, so a namespace of 10,000 objects is never decoded whole. A
+watch that starts failing tells its subscribers (``STALE``): while it is healthy they need not wake
+up to check.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from airflow_tfjob import errors
@@ -54,7 +54,6 @@ from airflow_tfjob.backends.kubernetes import logstreams
 from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import (
-    OUR_PODS,
     PODS,
     by_job_label,
     by_name,
@@ -62,22 +61,15 @@ from airflow_tfjob.backends.kubernetes.objects import (
     packed,
     slim,
 )
+from airflow_tfjob.backends.kubernetes.watchsource import Source
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
-from airflow_tfjob.model import naming
 from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 log = logging.getLogger(__name__)
 
-STREAM_SECONDS = 120
-"""Server-side length of one watch stream (the hooks end a stream silent for longer)."""
-LIST_PAGE = 500
-"""Objects per page of a (re)list: the store is filled a page at a time, and a namespace of
-10,000 objects is never decoded whole."""
 HANDOFF_SECONDS = 2.0
 """How long a subscriber to a TFJob watch in sync waits for its job to show up in it (a job just
 created may trail) before it is handed to a watch of its own job."""
-OURS = naming.selector()
-"""The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
 Route = Callable[[dict[str, Any]], str | None]
 Ident = tuple[str, ...]
 Opening = tuple[str, AsyncTFJobHook, str, str, bool]
@@ -155,6 +147,8 @@ class SharedWatch:
         only: str | None = None,
     ) -> None:
         self.hook, self.namespace, self.kind, self.only = hook, namespace, kind, only
+        self.source = Source(hook, namespace, kind, only)
+        """What this watch lists and watches."""
         self.ident = ident or ("", namespace, kind)
         self.route: Route = by_name if kind == "tfjobs" else by_job_label
         self.subscribers: dict[str, set[Subscription]] = {}
@@ -324,28 +318,6 @@ class SharedWatch:
                 )
                 await asyncio.sleep(delay)
 
-    def _pages(self) -> AsyncGenerator[tuple[list[dict[str, Any]], str], None]:
-        if self.kind == "tfjobs":
-            if self.only is not None:
-                return self._one()
-            return self.hook.job_pages(self.namespace, label_selector=OURS, limit=LIST_PAGE)
-        return self.hook.pod_pages(
-            self.only, self.namespace, label_selector=self._pod_selector, limit=LIST_PAGE
-        )
-
-    @property
-    def _pod_selector(self) -> str:
-        return naming.POD_SELECTOR if self.kind == OUR_PODS else ""
-
-    async def _one(self) -> AsyncGenerator[tuple[list[dict[str, Any]], str], None]:
-        """The one job's "list": itself, or nothing when it does not exist."""
-        try:
-            obj = await self.hook.get(self.only or "", self.namespace)
-        except errors.TFJobNotFound:
-            yield [], ""
-            return
-        yield [obj], str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
     async def _relist(self) -> str:
         """List into a new store, a page at a time (no list is ever decoded whole), telling each
         subscriber its object's state as its page comes; then those without one are told."""
@@ -354,7 +326,7 @@ class SharedWatch:
             present: set[str] = set()
             version = ""
             try:
-                async with contextlib.aclosing(self._pages()) as pages:
+                async with contextlib.aclosing(self.source.pages()) as pages:
                     async for items, listed in pages:
                         version = listed
                         for obj in items:
@@ -385,32 +357,9 @@ class SharedWatch:
             for sub in subscribers:
                 sub.queue.put_nowait(event)
 
-    def _watch(self, version: str) -> AsyncGenerator[dict[str, Any], None]:
-        if self.kind != "tfjobs":
-            return self.hook.watch_pods(
-                self.only,
-                self.namespace,
-                resource_version=version,
-                label_selector=self._pod_selector,
-                timeout_seconds=STREAM_SECONDS,
-            )
-        if self.only is not None:
-            return self.hook.watch(
-                self.namespace,
-                resource_version=version or None,
-                name=self.only,
-                timeout_seconds=STREAM_SECONDS,
-            )
-        return self.hook.watch(
-            self.namespace,
-            resource_version=version,
-            label_selector=OURS,
-            timeout_seconds=STREAM_SECONDS,
-        )
-
     async def _stream(self, version: str) -> str:
         self.connects += 1
-        async with contextlib.aclosing(self._watch(version)) as events:
+        async with contextlib.aclosing(self.source.events(version)) as events:
             async for event in events:
                 version = (event["object"].get("metadata") or {}).get("resourceVersion") or version
                 if event["type"] != "BOOKMARK":
