@@ -1,19 +1,22 @@
 """What each replica runs locally, read from the manifest; refused before anything starts.
 
 Pure: the manifest in, one ``Replica`` per process out, or a ``TFJobSpecError`` naming what the
-local backend cannot do (no command, a Secret or ConfigMap reference). The container's env is
-resolved the way the kubelet does it: literal values with ``$(VAR)`` expansion, and the
-``fieldRef`` paths a pod can know about itself.
+local backend cannot do (no command, a Secret or ConfigMap reference); and each process's
+``environment`` (``TF_CONFIG`` with localhost ports, TensorFlow's thread counts). The
+container's env is resolved the way the kubelet does it: literal values with ``$(VAR)``
+expansion, and the ``fieldRef`` paths a pod can know about itself.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_tfjob.model import TFJobSpecError
+from airflow_tfjob.backends.local import ports
+from airflow_tfjob.model import TFJobSpecError, tfconfig
 from airflow_tfjob.model.replicas import CONTAINER_NAME
 from airflow_tfjob.rules import status
 
@@ -201,3 +204,43 @@ def _environment(
             )
         resolved[name] = value
     return tuple(resolved.items())
+
+
+MIN_INTEROP_THREADS = 2
+"""One inter-op thread deadlocks ParameterServerStrategy: a step blocks it waiting for its own
+dataset iterator."""
+HIDDEN_ENV = ("AIRFLOW", "_AIRFLOW")
+"""Airflow's own settings and secrets stay out of the replicas, as they would in a pod."""
+
+
+def interop_threads(threads: int) -> int:
+    return max(MIN_INTEROP_THREADS, threads)
+
+
+def environment(
+    replica: Replica,
+    counts: Mapping[str, int],
+    ports_of: Mapping[tuple[str, int], int],
+    *,
+    threads: int,
+    termination: str,
+) -> dict[str, str]:
+    """A replica's environment: the worker's without Airflow's, TensorFlow's thread counts, the
+    replica's own env (its termination path made ``termination``), and ``TF_CONFIG`` with every
+    replica at ``localhost:<its port>`` when the job is distributed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV)}
+    env.update(
+        TF_NUM_INTRAOP_THREADS=str(threads),
+        TF_NUM_INTEROP_THREADS=str(interop_threads(threads)),
+        OMP_NUM_THREADS=str(threads),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update((k, v.replace(replica.termination_path, termination)) for k, v in replica.env)
+    if tfconfig.is_distributed(counts):
+        env["TF_CONFIG"] = tfconfig.tf_config(
+            counts,
+            lambda rtype, i: f"{ports.LOCALHOST}:{ports_of[(rtype, i)]}",
+            replica.rtype,
+            replica.index,
+        )
+    return env

@@ -98,6 +98,20 @@ class JobStatus:
         message = f"TFJob {self.key} is restarting because {rtype} replica(s) failed."
         self._set("Restarting", "TFJobRestarting", message)
 
+    def job(self, manifest: Mapping[str, Any], namespace: str, uid: str) -> dict[str, Any]:
+        """The TFJob object of ``manifest`` with this status, as the operator would show it."""
+        return {
+            "apiVersion": manifest.get("apiVersion", "kubeflow.org/v1"),
+            "kind": "TFJob",
+            "metadata": {**manifest["metadata"], "namespace": namespace, "uid": uid},
+            "spec": manifest["spec"],
+            "status": {
+                **self.value,
+                "conditions": [dict(c) for c in self.value["conditions"]],
+                "replicaStatuses": {k: dict(v) for k, v in self.value["replicaStatuses"].items()},
+            },
+        }
+
     def succeed(self) -> None:
         """The success policy is met."""
         self._finish("Succeeded", "TFJobSucceeded", f"TFJob {self.key} successfully completed.")

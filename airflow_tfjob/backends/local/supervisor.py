@@ -37,7 +37,6 @@ READY_CHECK = 0.5
 BIND_RACE_ATTEMPTS = 3
 """Starts of the whole job on fresh ports before a lost bind race is a failure."""
 MAX_MESSAGE_BYTES = 4096
-MIN_INTEROP_THREADS = 2
 RUNNING = (
     "Running TFJob %s on the local backend: %d replicas as local processes in %s "
     "(images are ignored: %s); TensorFlow threads per replica: %d intra-op, %d inter-op"
@@ -45,10 +44,6 @@ RUNNING = (
 LEFT_BEHIND = "Killed %d processes the replicas left behind: %s"
 LOGS_KEPT = "Replica logs of TFJob %s are kept in %s"
 """What the task log says (formats, so that docs/ quoting them are checked against them)."""
-"""One inter-op thread deadlocks ParameterServerStrategy: a step blocks it waiting for its own
-dataset iterator."""
-_HIDDEN_ENV = ("AIRFLOW", "_AIRFLOW")
-"""Airflow's own settings and secrets stay out of the replicas, as they would in a pod."""
 
 
 @dataclass
@@ -142,20 +137,7 @@ class LocalJob:
 
     def object(self) -> dict[str, Any]:
         """The run as the TFJob object the training operator would show."""
-        meta = self.request.manifest["metadata"]
-        return {
-            "apiVersion": self.request.manifest.get("apiVersion", "kubeflow.org/v1"),
-            "kind": "TFJob",
-            "metadata": {**meta, "namespace": self.namespace, "uid": self.uid},
-            "spec": self.request.manifest["spec"],
-            "status": {
-                **self.status.value,
-                "conditions": [dict(c) for c in self.status.value["conditions"]],
-                "replicaStatuses": {
-                    k: dict(v) for k, v in self.status.value["replicaStatuses"].items()
-                },
-            },
-        }
+        return self.status.job(self.request.manifest, self.namespace, self.uid)
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -176,7 +158,7 @@ class LocalJob:
             self.directory,
             ", ".join(images) or "none",
             self.threads,
-            max(MIN_INTEROP_THREADS, self.threads),
+            plan.interop_threads(self.threads),
         )
 
     def _start_all(self) -> None:
@@ -217,24 +199,10 @@ class LocalJob:
         return self.directory / f"{replica.name}.termination-log"
 
     def _environment(self, slot: Slot, termination: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_HIDDEN_ENV)}
-        env.update(
-            TF_NUM_INTRAOP_THREADS=str(self.threads),
-            TF_NUM_INTEROP_THREADS=str(max(MIN_INTEROP_THREADS, self.threads)),
-            OMP_NUM_THREADS=str(self.threads),
-            PYTHONUNBUFFERED="1",
+        ports_of = {(s.replica.rtype, s.replica.index): s.port for s in self.slots}
+        env = plan.environment(
+            slot.replica, self.counts, ports_of, threads=self.threads, termination=termination
         )
-        env.update(
-            (k, v.replace(slot.replica.termination_path, termination)) for k, v in slot.replica.env
-        )
-        if tfconfig.is_distributed(self.counts):
-            addresses = {(s.replica.rtype, s.replica.index): s.port for s in self.slots}
-            env["TF_CONFIG"] = tfconfig.tf_config(
-                self.counts,
-                lambda rtype, i: f"{ports.LOCALHOST}:{addresses[(rtype, i)]}",
-                slot.replica.rtype,
-                slot.replica.index,
-            )
         env[reaper.MARKER_ENV] = self.marker
         return env
 
