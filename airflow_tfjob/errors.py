@@ -108,23 +108,19 @@ class TFJobSpecFailure(TFJobSpecError, TFJobError, AirflowFailException):
     """A ``TFJobSpecError`` raised when the task runs (a templated argument that rendered
     invalid, a payload too large): the same message, and the task fails without a retry."""
 
+    def __init__(self, message: str, field: str = "", allowed: str = "", value: Any = None) -> None:
+        # not TFJobSpecError.__init__: the message is made already, with the value shown or not
+        Exception.__init__(self, message)
+        self.field, self.value, self.allowed = field, value, allowed
+
     @classmethod
     def of(cls, exc: TFJobSpecError) -> TFJobSpecFailure:
         """The failure for ``exc``, with its message and attributes unchanged."""
-        failure = cls.__new__(cls)
-        Exception.__init__(failure, *exc.args)
-        failure.field, failure.value, failure.allowed = exc.field, exc.value, exc.allowed
-        return failure
+        return cls(str(exc), exc.field, exc.allowed, exc.value)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_spec_failure, (str(self), self.field, self.allowed))
-
-
-def _spec_failure(message: str, field: str, allowed: str) -> TFJobSpecFailure:
-    failure = TFJobSpecFailure.__new__(TFJobSpecFailure)
-    Exception.__init__(failure, message)
-    failure.field, failure.value, failure.allowed = field, None, allowed
-    return failure
+        # without the value: it may not pickle (Airflow pickles a task's exception)
+        return (type(self), (str(self), self.field, self.allowed))
 
 
 @contextlib.contextmanager
@@ -144,7 +140,10 @@ def spec_errors_fail_the_task(running: bool = True) -> Iterator[None]:
 
 def unmapped(operator: object) -> bool:
     """Whether ``operator`` is being built from a mapped task's expanded values, as Airflow does
-    when that task runs (``MappedOperator.unmap``), rather than when its DAG file is parsed."""
+    when that task runs (``MappedOperator.unmap``), rather than when its DAG file is parsed.
+
+    Airflow has no public flag for it; its own ``DecoratedOperator`` reads this same attribute
+    (``airflow/sdk/bases/decorator.py``), so it lives as long as Airflow's decorators do."""
     return bool(getattr(operator, "_BaseOperator__from_mapped", False))
 
 

@@ -210,9 +210,10 @@ def parse_output(message: str) -> Any:
 class ReplicaLedger:
     """What the pods of one job have shown so far, kept from every pod state seen.
 
-    Shared by the worker's pod tracker and the trigger, so both capture the output and failures
-    the moment a container terminates (before ``cleanPodPolicy`` or a TTL can delete the pod).
-    Not thread-safe: callers serialize ``observe``.
+    Kept by every wait's ``rules.follow.Follow`` (the worker, the triggerer, the sensor) and by
+    the TFJobs page, so each captures the output and failures the moment a container terminates
+    (before ``cleanPodPolicy`` or a TTL can delete the pod). One event loop or thread calls
+    ``observe``.
     """
 
     def __init__(self, output_replica: str) -> None:
