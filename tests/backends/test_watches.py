@@ -16,7 +16,7 @@ import kubernetes
 import pytest
 
 from airflow_tfjob import TfJob, Worker
-from airflow_tfjob.backends.kubernetes import objects, watches
+from airflow_tfjob.backends.kubernetes import objects, watches, watchsource
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.model import naming
@@ -302,7 +302,7 @@ def test_a_subscriber_whose_job_never_shows_in_a_watch_in_sync_is_handed_off(
 def test_a_list_is_read_a_page_at_a_time_and_a_subscriber_mid_list_is_told_at_once(
     ground: Ground, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(watches, "LIST_PAGE", 2)
+    monkeypatch.setattr(watchsource, "LIST_PAGE", 2)
     ground.jobs("a", "b", "c", "d", "e")
     ground.proxy.delay("/tfjobs$", seconds=0.5, watch=False)  # each page takes its time
 
@@ -327,7 +327,7 @@ def test_a_list_is_read_a_page_at_a_time_and_a_subscriber_mid_list_is_told_at_on
 def test_a_410_mid_list_lists_again_from_the_start(
     ground: Ground, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(watches, "LIST_PAGE", 2)
+    monkeypatch.setattr(watchsource, "LIST_PAGE", 2)
     ground.jobs("a", "b", "c", "d", "e")
     delay = ground.proxy.delay("/tfjobs$", seconds=0.3, watch=False)
 
@@ -352,7 +352,7 @@ def test_a_410_mid_list_lists_again_from_the_start(
 def test_a_failing_watch_tells_its_subscribers_and_tells_them_again_once_listed(
     ground: Ground, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(watches, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
+    monkeypatch.setattr(watchsource, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
     ground.jobs("ours-1")
 
     async def run() -> None:
@@ -402,7 +402,7 @@ def test_a_subscriber_alone_watches_its_own_job_and_pods_and_lists_no_namespace(
 def test_a_watch_stopped_by_a_bug_tells_its_subscribers_to_read_for_themselves(
     ground: Ground, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(watches, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
+    monkeypatch.setattr(watchsource, "STREAM_SECONDS", 1)  # streams end (and reopen) every second
     ground.jobs("ours-1")
 
     async def run() -> None:

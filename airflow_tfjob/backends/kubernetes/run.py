@@ -1,4 +1,11 @@
-"""The Kubernetes backend's ``Run``: submit (or reattach) once, follow, collect, clean up."""
+"""The Kubernetes backend's ``Run``: submit (or reattach) once, follow, collect, clean up.
+
+Only this backend defers. A deferred task submits through its ``KubernetesRun`` (``submit``),
+then ends in the triggerer or resumes in a new worker process, where no ``Run`` exists and
+building one would render the manifest again for nothing: the resumed task ends through
+``complete`` and a kill after resuming through ``delete``, the same functions ``run`` and
+``kill`` use. So the operator calls these two module functions directly on that path.
+"""
 
 from __future__ import annotations
 
