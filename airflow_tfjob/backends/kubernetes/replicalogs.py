@@ -19,6 +19,7 @@ from airflow_tfjob.backends.kubernetes.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.backends.kubernetes.logcursor import LogCursor
 from airflow_tfjob.backends.kubernetes.messages import AGAIN, LATER, UNREAD_LOG
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
 from airflow_tfjob.rules.follow import LOG_DRAIN_SECONDS, Follow
 from airflow_tfjob.rules.jobref import JobRef
@@ -64,7 +65,9 @@ class ReplicaLogs:
         for ended in self.ended_pods.values():
             ended.set()
 
-    def pod(self, follow: Follow, outcome: status.ReplicaOutcome, pod: Any, kind: str) -> None:
+    def pod(
+        self, follow: Follow, outcome: status.ReplicaOutcome, pod: KubeObject, kind: str
+    ) -> None:
         """A pod event (``kind``: ADDED, MODIFIED, DELETED, ...) after ``follow`` took it."""
         if kind != "DELETED":
             self.uids[outcome.pod] = outcome.pod_key
