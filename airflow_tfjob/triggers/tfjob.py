@@ -181,7 +181,7 @@ class TFJobTrigger(BaseTrigger):
         await self._finish(hook, ended)
 
     async def _follow_logged(
-        self, follower: JobFollower, positions: dict[str, Any] | None
+        self, follower: JobFollower, positions: dict[str, object] | None
     ) -> TFJobEvent:
         """``_follow``; in a triggerer that follows logs (``positions`` loaded), going on with
         them from where an earlier owner of the trigger read them, and storing where this one

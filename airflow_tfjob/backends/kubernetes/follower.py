@@ -111,7 +111,7 @@ class JobFollower:
         """Pod uid -> where its log has been read to (``LogCursor.position``)."""
         return self.logs.positions()
 
-    def resume_logs(self, positions: dict[str, Any]) -> None:
+    def resume_logs(self, positions: Mapping[str, object]) -> None:
         """Go on from ``log_positions`` saved by an earlier follower of the same job (a trigger
         handed over, a triggerer restarted): no line it printed is printed again."""
         self.logs.resume(positions)

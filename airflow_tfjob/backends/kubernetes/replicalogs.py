@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob import errors
@@ -44,8 +45,9 @@ class ReplicaLogs:
         """Pod uid -> where its log has been read to (``LogCursor.position``)."""
         return {uid: cursor.position() for uid, cursor in self.cursors.items() if cursor.lines}
 
-    def resume(self, positions: dict[str, Any]) -> None:
-        """Go on from ``positions`` saved by an earlier follower of the same job."""
+    def resume(self, positions: Mapping[str, object]) -> None:
+        """Go on from ``positions`` saved by an earlier follower of the same job (as stored:
+        ``LogCursor.at`` starts from the beginning where one is not a position)."""
         for uid, position in positions.items():
             self.cursors[uid] = LogCursor.at(position)
 
