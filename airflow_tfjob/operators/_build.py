@@ -106,11 +106,7 @@ def build(
         },
     )
     if loaded is not None:
-        metadata: ObjectMeta = {
-            "name": job_name,
-            "labels": all_labels,
-            "annotations": all_annotations,
-        }
+        metadata = ObjectMeta(name=job_name, labels=all_labels, annotations=all_annotations)
         manifest = _from_template(loaded, metadata, namespace=namespace, image=image)
         _template_defaults(manifest, command=command, args=args, env=env)
     else:
