@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.rules.report import TaskResult
+
 BACKENDS = ("kubernetes", "local")
 
 
@@ -19,7 +22,7 @@ BACKENDS = ("kubernetes", "local")
 class Request:
     """What the operator hands a backend, whichever: one value, no Airflow objects in it."""
 
-    manifest: dict[str, Any]
+    manifest: KubeObject
     """The validated TFJob manifest, name and namespace set."""
     identity: dict[str, str]
     """Labels every try of the task instance shares, to recognise (or stop) an earlier try's job."""
@@ -33,14 +36,14 @@ class Request:
     """Seconds for the replicas to come up before the task fails (each backend says how)."""
     on_finish_action: str = "delete_succeeded_tfjob"
     """What to do with the job once it finished and its logs and output are collected."""
-    on_submitted: Callable[[dict[str, Any]], None] = field(default=lambda obj: None)
+    on_submitted: Callable[[KubeObject], None] = field(default=lambda obj: None)
     """Called once the job exists (created or adopted): push XComs, persist identity."""
 
 
 class Run(Protocol):
     """One task instance's job on a backend, as the operator drives it."""
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> TaskResult:
         """Submit (or adopt) the job, follow it to its end, collect its outcome and clean up:
         the XCom result, or ``TFJobFailed``/``TFJobTimeout``/``TFJobError``."""
         ...

@@ -14,14 +14,16 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.sdk.bases.decorator import DecoratedOperator, TaskDecorator, task_decorator_factory
 
 from airflow_tfjob import arguments, errors, runtime
 from airflow_tfjob.model import TfJob, TFJobSpecError
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.operators.tfjob import TFJobOperator
 from airflow_tfjob.rules import outcome, status
+from airflow_tfjob.rules.report import TaskResult
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -144,7 +146,7 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
                 runtime.TERMINATION_ENV: runtime.DEFAULT_TERMINATION_LOG,
             }
             self._payload_set = True
-        return super().execute(context)["output"]
+        return cast(TaskResult, super().execute(context))["output"]  # it waits: a result
 
     def ending(self) -> outcome.Ending:
         """The function's return value is the XCom (each key too, with ``multiple_outputs``)."""
@@ -159,7 +161,7 @@ RESERVED_ENV = (runtime.PAYLOAD_ENV, runtime.RUNTIME_ENV, runtime.TERMINATION_EN
 """What ``@task.tfjob`` sets on every replica to run the function: never the user's."""
 
 
-def _no_reserved_env(env: Any, manifest: dict[str, Any] | None) -> None:
+def _no_reserved_env(env: Any, manifest: KubeObject | None) -> None:
     """Refuse a user's env variable that ``@task.tfjob`` sets itself (``env=`` or a group's env
     in ``manifest``): one of the two values would silently lose."""
     found = [(f"env[{name!r}]", name) for name in env if name in RESERVED_ENV]

@@ -14,6 +14,7 @@ from airflow_tfjob import errors
 from airflow_tfjob.hooks import _clients, _retry
 from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.hooks._base import POD, Settings, read_kubeconfig
+from airflow_tfjob.model.kube import KubeObject, WatchEvent
 
 YIELD_EVERY = 32
 """A log stream with lines buffered hands the event loop on after this many: the other replicas'
@@ -93,7 +94,7 @@ class AsyncTFJobHook(Settings, BaseHook):
 
         return CoreV1Api(api)
 
-    async def get(self, name: str, namespace: str) -> dict[str, Any]:
+    async def get(self, name: str, namespace: str) -> KubeObject:
         """Read a TFJob; 404 raises ``TFJobNotFound``."""
         call = lambda api: self._custom(api).get_namespaced_custom_object(
             res.GROUP, res.VERSION, namespace, res.PLURAL, name
@@ -130,7 +131,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         )
         return self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
 
-    async def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def patch(self, name: str, namespace: str, body: KubeObject) -> KubeObject:
         """Merge-patch a TFJob."""
         call = lambda api: self._custom(api).patch_namespaced_custom_object(
             res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
@@ -145,7 +146,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         name: str | None = None,
         label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """TFJob events and BOOKMARKs from ``resource_version``; 410 raises TFJobWatchExpired."""
         kwargs = res.watch_kwargs(
             resource_version,
@@ -212,7 +213,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         resource_version: str | None,
         label_selector: str = "",
         timeout_seconds: int = res.DEFAULT_WATCH_SECONDS,
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """Pod events of the job (every TFJob's with ``name=None``) from ``resource_version``,
         of the pods that also match ``label_selector``."""
         kwargs = res.watch_kwargs(
@@ -232,7 +233,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         kwargs: dict[str, Any],
         namespace: str,
         resource: str,
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         try:
             async with self._api() as api, _json_watch() as stream:
                 async for raw in stream.stream(func(api), *args, **kwargs):

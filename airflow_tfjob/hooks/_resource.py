@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from airflow_tfjob import errors
+from airflow_tfjob.model.kube import KubeObject, ObjectList, WatchEvent
 from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 GROUP = "kubeflow.org"
@@ -46,7 +47,7 @@ ACCESS: tuple[Access, ...] = (
 LOG_ACCESS: Access = ("get", "", "pods", "log")
 
 
-def access_review(namespace: str, access: Access) -> dict[str, Any]:
+def access_review(namespace: str, access: Access) -> KubeObject:
     """A SelfSubjectAccessReview body: may this identity do ``access`` in ``namespace``?"""
     verb, group, resource, subresource = access
     attributes = {"namespace": namespace, "verb": verb, "group": group, "resource": resource}
@@ -93,9 +94,18 @@ def pods_selector(job_name: str | None, label_selector: str = "") -> str:
     return f"{job},{label_selector}" if label_selector else job
 
 
-def delete_body(propagation: str, uid: str | None) -> dict[str, Any]:
+class DeleteOptions(TypedDict, total=False):
+    """The body of a deletion."""
+
+    propagationPolicy: str
+    """``Foreground``: the job is gone once its pods are."""
+    preconditions: dict[str, str]
+    """``{"uid": ...}``: delete only this very object."""
+
+
+def delete_body(propagation: str, uid: str | None) -> DeleteOptions:
     """DeleteOptions; with ``uid``, a precondition so we never delete a newer namesake."""
-    body: dict[str, Any] = {"propagationPolicy": propagation}
+    body: DeleteOptions = {"propagationPolicy": propagation}
     if uid:
         body["preconditions"] = {"uid": uid}
     return body
@@ -154,10 +164,10 @@ def no_log(status: int, pod: str, namespace: str) -> errors.TFJobAPIError | None
     )
 
 
-def event(raw: dict[str, Any]) -> dict[str, Any]:
+def event(raw: dict[str, Any]) -> WatchEvent:
     """A watch event as ``{"type", "object"}`` with the object as plain JSON."""
     obj = raw.get("raw_object", raw.get("object"))
-    return {"type": raw.get("type"), "object": obj}
+    return cast(WatchEvent, {"type": raw.get("type"), "object": obj})  # as the server sent it
 
 
 def decode(data: bytes | str) -> Any:
@@ -165,7 +175,7 @@ def decode(data: bytes | str) -> Any:
     return json.loads(data)
 
 
-Page = tuple[list[dict[str, Any]], str]
+Page = tuple[list[KubeObject], str]
 """A list's items (all, or one page of them) and the list's resourceVersion, where a watch
 continues (the same on every page of one list)."""
 
@@ -178,7 +188,7 @@ def page_kwargs(label_selector: str, limit: int, token: str | None) -> dict[str,
     return {**kwargs, "_preload_content": False}
 
 
-def page_result(body: dict[str, Any]) -> tuple[Page, str | None]:
+def page_result(body: ObjectList) -> tuple[Page, str | None]:
     """One page, and the token of the next (None after the last)."""
     meta = body.get("metadata") or {}
     page = list(body.get("items") or []), str(meta.get("resourceVersion") or "")
@@ -187,7 +197,7 @@ def page_result(body: dict[str, Any]) -> tuple[Page, str | None]:
 
 def collect(pages: Iterable[Page]) -> Page:
     """Every page's items and the list's resourceVersion."""
-    items: list[dict[str, Any]] = []
+    items: list[KubeObject] = []
     version = ""
     for chunk, at in pages:
         items.extend(chunk)

@@ -21,6 +21,7 @@ from airflow_tfjob.hooks._base import (
     parse_kubeconfig,
     read_kubeconfig,
 )
+from airflow_tfjob.model.kube import KubeObject
 
 T = TypeVar("T")
 
@@ -166,19 +167,19 @@ class TFJobHook(Settings, BaseHook):
             self._server_version = str(version or "") or None
         return self._server_version
 
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def create(self, manifest: KubeObject) -> KubeObject:
         """Create a TFJob; 409 raises ``TFJobConflict``. With ``fieldValidation=Strict`` where
         the server supports it (1.25+), so a field it does not know fails the create."""
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         extra = res.create_kwargs(self.server_version())
-        call = lambda: self._custom.create_namespaced_custom_object(
+        call: Callable[[], KubeObject] = lambda: self._custom.create_namespaced_custom_object(
             res.GROUP, res.VERSION, ns, res.PLURAL, manifest, **extra
         )
         return self._call(call, verb="create", namespace=ns, name=name)
 
-    def get(self, name: str, namespace: str) -> dict[str, Any]:
+    def get(self, name: str, namespace: str) -> KubeObject:
         """Read a TFJob; 404 raises ``TFJobNotFound``."""
-        call = lambda: self._custom.get_namespaced_custom_object(
+        call: Callable[[], KubeObject] = lambda: self._custom.get_namespaced_custom_object(
             res.GROUP, res.VERSION, namespace, res.PLURAL, name
         )
         return self._call(call, verb="get", namespace=namespace, name=name)
@@ -211,9 +212,9 @@ class TFJobHook(Settings, BaseHook):
         )
         yield from self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
 
-    def patch(self, name: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def patch(self, name: str, namespace: str, body: KubeObject) -> KubeObject:
         """Merge-patch a TFJob (e.g. ``{"spec": {"runPolicy": {"suspend": true}}}``)."""
-        call = lambda: self._custom.patch_namespaced_custom_object(
+        call: Callable[[], KubeObject] = lambda: self._custom.patch_namespaced_custom_object(
             res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
         )
         return self._call(call, verb="patch", namespace=namespace, name=name)

@@ -50,7 +50,7 @@ OBJECT_META_FIELDS = frozenset(
 _WHITESPACE = re.compile(r"\s")
 
 
-def manifest(value: dict[str, Any], field: str) -> None:
+def manifest(value: Mapping[str, Any], field: str) -> None:
     """The closed schema, keyed lists and core rules for a whole TFJob manifest."""
     closed.check(value, closed.tree(), field)
     meta = value.get("metadata")

@@ -15,11 +15,12 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from airflow_tfjob.model import checks, core, enums
 from airflow_tfjob.model.enums import SuccessPolicy
 from airflow_tfjob.model.errors import TFJobSpecError, TFJobSpecWarning
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.model.policy import RunPolicy
 from airflow_tfjob.model.replicas import PS, Chief, Evaluator, ReplicaGroup, Worker
 
@@ -212,7 +213,7 @@ class TfJob:
         image: str | None = None,
         labels: dict[str, str] | None = None,
         annotations: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> KubeObject:
         """The TFJob as a ``kubeflow.org/v1`` manifest, ready for the API server."""
         metadata: dict[str, Any] = {
             "name": validate_name(name),
@@ -238,4 +239,5 @@ class TfJob:
             spec["successPolicy"] = SuccessPolicy(self.success_policy).value
         if self.enable_dynamic_worker is not None:
             spec["enableDynamicWorker"] = self.enable_dynamic_worker
-        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+        meta = cast(ObjectMeta, metadata)  # name, namespace, and labels and annotations if any
+        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from typing import Any
+from typing import TypedDict
 
 from airflow_tfjob.model import checks
 from airflow_tfjob.model.job import MAX_NAME_LENGTH
+from airflow_tfjob.model.kube import KubeObject
 
 LABEL_PREFIX = "airflow-tfjob"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}
@@ -24,6 +24,16 @@ POD_SELECTOR = f"{LABEL_PREFIX}/dag-id"
 task instance's identity labels (``identity``), and the training operator copies a template's
 labels to its pods."""
 _HASH_CHARS = 10
+
+
+class TaskIdentity(TypedDict):
+    """The task instance that created a job (read from its annotations: ``task_identity``)."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    """-1 for a task that is not mapped."""
 
 
 def _digest(*parts: object) -> str:
@@ -89,7 +99,7 @@ def selector(deployment: str | None = None) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
-def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
+def task_identity(obj: KubeObject) -> TaskIdentity | None:
     """``{dag_id, task_id, run_id, map_index}`` of the task instance that created a job, read
     from the annotations ``task_annotations`` wrote (unabridged, unlike labels)."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
@@ -105,7 +115,7 @@ def task_identity(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": index}
 
 
-def labelled_identity(obj: Mapping[str, Any], deployment: str) -> dict[str, Any] | None:
+def labelled_identity(obj: KubeObject, deployment: str) -> TaskIdentity | None:
     """The task identity of a job this provider created for ``deployment``, ``None`` for any
     other. Annotations are free text anyone who may create a TFJob can write: the identity they
     name counts only when the labels ``task_labels`` set agree with it (``managed-by``, this

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from airflow_tfjob.model import checks, core, enums
 from airflow_tfjob.model.enums import CleanPodPolicy, RestartPolicy, SuccessPolicy
 from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.model.job import API_VERSION, KIND
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.model.replicas import CONTAINER_NAME
 
 REPLICA_TYPES = ("Chief", "Master", "PS", "Worker", "Evaluator")
@@ -24,7 +25,7 @@ MANAGERS = ("kubeflow.org/training-operator", "kueue.x-k8s.io/multikueue")
 """``runPolicy.managedBy`` values the training operator's webhook accepts (v1.9.4)."""
 
 
-def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
+def normalize(template: Mapping[str, Any]) -> KubeObject:
     """A full manifest from a manifest, a ``{"spec": ...}`` or a bare spec; checked."""
     if not isinstance(template, Mapping):
         raise TFJobSpecError(
@@ -49,7 +50,7 @@ def normalize(template: Mapping[str, Any]) -> dict[str, Any]:
     core.manifest(manifest, "tfjob_template")  # types and shapes first: the checks below trust them
     _check_replicas(spec["tfReplicaSpecs"])
     _check_policies(spec)
-    return manifest
+    return cast(KubeObject, manifest)  # a manifest, its schema checked
 
 
 def _check_replicas(specs: dict[str, Any]) -> None:
@@ -107,7 +108,7 @@ def _check_policies(spec: dict[str, Any]) -> None:
         ).value
 
 
-def images_missing(manifest: dict[str, Any]) -> list[str]:
+def images_missing(manifest: KubeObject) -> list[str]:
     """Replica types whose ``tensorflow`` container has no image."""
     missing = []
     for rtype, rspec in manifest["spec"]["tfReplicaSpecs"].items():

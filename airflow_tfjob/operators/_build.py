@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from airflow_tfjob.model import (
     TfJob,
@@ -20,6 +20,7 @@ from airflow_tfjob.model import (
     template,
     validate_name,
 )
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.rules import backstop
 
 
@@ -77,7 +78,7 @@ def build(
     deployment: str | None = None,
     provider_annotations: Mapping[str, str] | None = None,
     backstop_seconds: int | None = None,
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[KubeObject, dict[str, str]]:
     """The manifest and the labels that identify this task instance's jobs.
 
     Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``, else
@@ -105,7 +106,7 @@ def build(
         },
     )
     if loaded is not None:
-        metadata = {"name": job_name, "labels": all_labels, "annotations": all_annotations}
+        metadata = ObjectMeta(name=job_name, labels=all_labels, annotations=all_annotations)
         manifest = _from_template(loaded, metadata, namespace=namespace, image=image)
         _template_defaults(manifest, command=command, args=args, env=env)
     else:
@@ -124,7 +125,7 @@ def build(
 def _metadata(
     labels: dict[str, str] | None,
     annotations: dict[str, str] | None,
-    meta: Mapping[str, Any],
+    meta: ObjectMeta,
     our_labels: dict[str, str],
     our_annotations: dict[str, str],
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -142,7 +143,7 @@ def _metadata(
     )
 
 
-def label_pods(manifest: dict[str, Any], labels: dict[str, str]) -> None:
+def label_pods(manifest: KubeObject, labels: dict[str, str]) -> None:
     """Put the task instance's identity ``labels`` on each replica's pod template: the training
     operator copies them to the pods, so a task's pods are found by them (``kubectl get pods -l
     airflow-tfjob/dag-id=...``), and the shared pod watch selects ours (``naming.POD_SELECTOR``):
@@ -165,7 +166,7 @@ def label_pods(manifest: dict[str, Any], labels: dict[str, str]) -> None:
 
 
 def _template_defaults(
-    manifest: dict[str, Any],
+    manifest: KubeObject,
     *,
     command: list[str] | None,
     args: list[str] | None,
@@ -193,8 +194,8 @@ def _template_defaults(
 
 
 def _template_metadata(
-    manifest: dict[str, Any] | None, *, name: str | None, namespace: str | None
-) -> dict[str, Any]:
+    manifest: KubeObject | None, *, name: str | None, namespace: str | None
+) -> ObjectMeta:
     """The template's ``metadata``, refused where the task's arguments say otherwise: a name
     or namespace that would silently lose to the operator's, or a ``generateName``."""
     if manifest is None:
@@ -215,7 +216,7 @@ def _template_metadata(
                 own,
                 f"differs from the task's {field} {given!r}: give one of the two",
             )
-    return dict(meta)
+    return cast(ObjectMeta, dict(meta))  # a copy
 
 
 def no_reserved_keys(values: Mapping[str, str], field: str) -> None:
@@ -252,11 +253,11 @@ def merge_metadata(
 
 
 def _from_template(
-    manifest: dict[str, Any], metadata: dict[str, Any], *, namespace: str, image: str | None
-) -> dict[str, Any]:
+    manifest: KubeObject, metadata: ObjectMeta, *, namespace: str, image: str | None
+) -> KubeObject:
     """The template with the job's ``metadata`` (name, labels, annotations) and namespace, and
     ``image`` in its containers that have none."""
-    meta = manifest.setdefault("metadata", {})
+    meta = cast("dict[str, Any]", manifest.setdefault("metadata", {}))  # update(**namespace)
     meta.update(metadata, namespace=checks.dns1123_label(namespace, "namespace"))
     for rtype in template.images_missing(manifest):
         if not image:

@@ -20,21 +20,39 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from airflow.sdk import BaseOperator
 
 from airflow_tfjob import errors, features
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.naming import TaskIdentity
 from airflow_tfjob.operators import _settings
 from airflow_tfjob.rules import orphans
+
+if TYPE_CHECKING:
+    from airflow_tfjob.hooks.tfjob import TFJobHook
+
+
+class Reaped(TypedDict):
+    """The reaper's XCom ``return_value``."""
+
+    checked: int
+    """How many jobs were read."""
+    deleted: list[str]
+    """The orphans deleted, as ``namespace/name``."""
+    kept: list[str]
+    """The orphans kept (their task says ``on_kill_action='keep_tfjob'``)."""
+    unknown_dags: list[str]
+    """DAGs this Airflow does not know, whose jobs were left alone."""
 
 
 @dataclass(frozen=True)
 class _Suspect:
     conn_id: str
-    job: dict[str, Any]
-    task: dict[str, Any]
+    job: KubeObject
+    task: TaskIdentity
     orphan: orphans.Orphan
 
     @property
@@ -75,9 +93,9 @@ class TFJobReaperOperator(BaseOperator):
         super().__init__(**kwargs)
         self.grace_seconds, self.targets, self.report_only = grace_seconds, targets, report_only
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Any) -> Reaped:
         ti = context["ti"]
-        self._hooks: dict[str, Any] = {}
+        self._hooks: dict[str, TFJobHook] = {}
         """Connection -> its hook, built once per run."""
         self._dags: dict[str, bool] = {}
         """DAG id -> whether this Airflow knows it, asked once per run."""
@@ -118,14 +136,14 @@ class TFJobReaperOperator(BaseOperator):
             "unknown_dags": sorted(d for d, known in self._dags.items() if not known),
         }
 
-    def _hook(self, conn_id: str) -> Any:
+    def _hook(self, conn_id: str) -> TFJobHook:
         from airflow_tfjob.hooks.tfjob import TFJobHook
 
         if conn_id not in self._hooks:
             self._hooks[conn_id] = TFJobHook(conn_id)
         return self._hooks[conn_id]
 
-    def _scan(self, deployment: str) -> Iterable[tuple[str, dict[str, Any]]]:
+    def _scan(self, deployment: str) -> Iterable[tuple[str, KubeObject]]:
         """Every job of this deployment, with the connection it was found through."""
         for conn_id, namespace in self.targets or _settings.targets():
             hook = self._hook(conn_id)
@@ -134,18 +152,18 @@ class TFJobReaperOperator(BaseOperator):
             for job in jobs:
                 yield conn_id, job
 
-    def _reread(self, suspect: _Suspect) -> dict[str, Any] | None:
+    def _reread(self, suspect: _Suspect) -> KubeObject | None:
         meta = suspect.job["metadata"]
         try:
-            job: dict[str, Any] = self._hook(suspect.conn_id).get(meta["name"], meta["namespace"])
+            job = self._hook(suspect.conn_id).get(meta["name"], meta["namespace"])
         except errors.TFJobNotFound:
             return None
         return job if job["metadata"].get("uid") == meta.get("uid") else None
 
-    def _judge(self, ti: Any, found: list[tuple[str, dict[str, Any]]]) -> list[_Suspect]:
+    def _judge(self, ti: Any, found: list[tuple[str, KubeObject]]) -> list[_Suspect]:
         """The orphans among ``found``, asking Airflow for their task instances' states (one
         request per DAG); the jobs of DAGs Airflow does not know are left alone."""
-        by_dag: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
+        by_dag: dict[str, list[tuple[str, KubeObject, TaskIdentity]]] = {}
         for conn_id, job in found:
             task = naming.task_identity(job)
             if task is not None:
@@ -174,9 +192,7 @@ class TFJobReaperOperator(BaseOperator):
                 )  # fmt: skip
         return self._dags[dag_id]
 
-    def _states(
-        self, ti: Any, dag_id: str, tasks: list[dict[str, Any]]
-    ) -> dict[str, dict[str, Any]]:
+    def _states(self, ti: Any, dag_id: str, tasks: list[TaskIdentity]) -> dict[str, dict[str, Any]]:
         """``{run_id: {task key: state}}`` for these task instances."""
         answer: dict[str, dict[str, Any]] = ti.get_task_states(
             dag_id=dag_id,

@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator, BaseOperatorLink
@@ -21,12 +21,16 @@ from airflow_tfjob.backends.kubernetes.request import (
     OnKill,
 )
 from airflow_tfjob.model import TfJob
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.operators import _build, _checks, _local, _settings, links
 from airflow_tfjob.rules import outcome
 from airflow_tfjob.rules.jobref import JobRef
+from airflow_tfjob.rules.outcome import TFJobEvent
+from airflow_tfjob.rules.report import Submitted, TaskResult
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from pydantic import JsonValue
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
 
@@ -177,7 +181,7 @@ class TFJobOperator(BaseOperator):
 
     def build_manifest(
         self, context: Context, connection_namespace: str | None = None
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+    ) -> tuple[KubeObject, dict[str, str]]:
         """The manifest this task submits, and the labels every try of its task instance shares.
 
         Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``,
@@ -218,13 +222,13 @@ class TFJobOperator(BaseOperator):
             return None
         return math.ceil(self.execution_timeout.total_seconds()) + BACKSTOP_MARGIN_SECONDS
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> TaskResult | Submitted:
         # a wrong job description (a templated argument rendered wrong) fails without a retry
         with errors.spec_errors_fail_the_task():
             self._check_arguments(rendered=True)
             return self._execute(context)
 
-    def _execute(self, context: Context) -> dict[str, Any]:
+    def _execute(self, context: Context) -> TaskResult | Submitted:
         if self.backend == "local":
             return self._run_local(context)
         from airflow_tfjob.backends.kubernetes import run
@@ -257,7 +261,7 @@ class TFJobOperator(BaseOperator):
             "on_finish_action": self.on_finish_action,
         }
 
-    def _drive(self, backend: backends.Run) -> dict[str, Any]:
+    def _drive(self, backend: backends.Run) -> TaskResult:
         """Run the job on its backend; ``on_kill`` reaches it meanwhile."""
         self._active = backend
         try:
@@ -269,7 +273,7 @@ class TFJobOperator(BaseOperator):
         finally:
             self._active = None
 
-    def _run_local(self, context: Context) -> dict[str, Any]:
+    def _run_local(self, context: Context) -> TaskResult:
         """Run the replicas as local processes on this worker and wait for them here."""
         from airflow_tfjob.backends.local.request import LocalRequest
         from airflow_tfjob.backends.local.run import LocalRun
@@ -317,7 +321,7 @@ class TFJobOperator(BaseOperator):
         """What this task makes of its trigger's event, wherever the task ends."""
         return outcome.Ending(on_finish_action=self.on_finish_action)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: TFJobEvent) -> Any:
         """Resume after the trigger fired (when it did not end the task itself): clean up per
         ``on_finish_action``, return or raise, by the rules the trigger would apply."""
         from airflow_tfjob.backends.kubernetes import run
@@ -332,7 +336,7 @@ class TFJobOperator(BaseOperator):
         seconds = self.execution_timeout.total_seconds()
         return time.time() + seconds - min(DEADLINE_MARGIN_SECONDS, seconds * 0.25)
 
-    def _push_identity(self, context: Context, obj: dict[str, Any]) -> None:
+    def _push_identity(self, context: Context, obj: KubeObject) -> None:
         """The job's identity, and the extra links, as XComs while it runs."""
         job, ti = JobRef.of(obj), context["ti"]
         for field, value in job.to_dict().items():
@@ -351,12 +355,12 @@ class TFJobOperator(BaseOperator):
         if self.backend == "kubernetes":
             self.tfjob_links = links.urls(job, self.kubernetes_conn_id)
 
-    def _on_submitted(self, context: Context, obj: dict[str, Any]) -> None:
+    def _on_submitted(self, context: Context, obj: KubeObject) -> None:
         self._submitted = JobRef.of(obj)
         self._push_identity(context, obj)
         store = context.get("task_state_store")
         if store is not None:
-            store.set(STATE_KEY, self._submitted.to_dict())
+            store.set(STATE_KEY, cast("JsonValue", self._submitted.to_dict()))  # a JSON object
 
     def on_kill(self) -> None:
         """Stop the job when the task is killed or marked: its backend's ``kill`` (Kubernetes:

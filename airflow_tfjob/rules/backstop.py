@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping
-from typing import Any
 
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
 
 ANNOTATION = f"{naming.LABEL_PREFIX}/deadline-backstop"
@@ -26,7 +25,7 @@ ANNOTATION = f"{naming.LABEL_PREFIX}/deadline-backstop"
 of one try (its ``execution_timeout`` plus a margin)."""
 
 
-def apply(manifest: dict[str, Any], seconds: int) -> None:
+def apply(manifest: KubeObject, seconds: int) -> None:
     """Set the backstop on ``manifest`` unless its run policy sets a deadline itself."""
     policy = manifest["spec"].setdefault("runPolicy", {})
     if "activeDeadlineSeconds" in policy:
@@ -35,7 +34,7 @@ def apply(manifest: dict[str, Any], seconds: int) -> None:
     manifest["metadata"].setdefault("annotations", {})[ANNOTATION] = str(seconds)
 
 
-def allowance(obj: Mapping[str, Any]) -> int | None:
+def allowance(obj: KubeObject) -> int | None:
     """The backstop allowance ``obj`` (a manifest or a job) carries, if its deadline is one."""
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION)
     try:
@@ -44,7 +43,7 @@ def allowance(obj: Mapping[str, Any]) -> int | None:
         return None
 
 
-def _started(job: Mapping[str, Any]) -> float | None:
+def _started(job: KubeObject) -> float | None:
     """When the operator's deadline clock started: ``startTime``, else (not yet reconciled) its
     creation, which is earlier, so the extension is never short."""
     meta = job.get("metadata") or {}
@@ -54,7 +53,7 @@ def _started(job: Mapping[str, Any]) -> float | None:
     return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
-def extended(job: Mapping[str, Any], manifest: Mapping[str, Any], now: float) -> int | None:
+def extended(job: KubeObject, manifest: KubeObject, now: float) -> int | None:
     """The ``activeDeadlineSeconds`` that gives the try submitting ``manifest`` its own
     allowance on the adopted ``job``: the seconds it has run plus the allowance. None when there
     is nothing to raise: the job's deadline is not our backstop, this try sets none, the job has

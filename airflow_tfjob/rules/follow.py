@@ -24,10 +24,11 @@ The rules, the same everywhere:
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NoReturn
+from typing import Literal, NoReturn
 
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import report, status
 
 LOG_DRAIN_SECONDS = 15.0
@@ -71,7 +72,7 @@ class Expiry:
 class Follow:
     """Following one job: what has been seen of it, and what is due."""
 
-    def __init__(self, obj: Mapping[str, Any], limits: Limits, uid: str | None = None) -> None:
+    def __init__(self, obj: KubeObject, limits: Limits, uid: str | None = None) -> None:
         """``uid``: the job's, when known before (a namesake with another is not ours)."""
         meta = obj["metadata"]
         self.name, self.namespace, self.uid = meta["name"], meta["namespace"], meta["uid"]
@@ -90,7 +91,7 @@ class Follow:
     def where(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def job(self, obj: Mapping[str, Any]) -> bool:
+    def job(self, obj: KubeObject) -> bool:
         """A new view of the job; True when its phase or replica counts changed (log it)."""
         if (obj.get("metadata") or {}).get("uid") != self.uid:
             raise Lost(f"TFJob {self.where} {REPLACED}")
@@ -106,7 +107,7 @@ class Follow:
         """The job was deleted (not by us)."""
         raise Lost(f"TFJob {self.where} {DELETED}")
 
-    def pod(self, pod: Mapping[str, Any], *, deleted: bool = False) -> status.ReplicaOutcome:
+    def pod(self, pod: KubeObject, *, deleted: bool = False) -> status.ReplicaOutcome:
         """A pod of the job as seen now (``deleted``: its last state)."""
         return self.ledger.observe(pod, deleted=deleted)
 
@@ -174,9 +175,11 @@ class Follow:
             return bool(self.ledger.failures)
         return True
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> report.TaskResult:
         """The XCom ``return_value``."""
-        obj = {"metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+        obj: KubeObject = {
+            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}
+        }
         return report.result(obj, self.state, self.ledger.output)
 
     def failure(self, tail: Callable[[status.ReplicaOutcome], list[str]]) -> str | None:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from airflow_tfjob.model import selector
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
 
 
@@ -30,7 +31,7 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def reached_at(obj: Mapping[str, Any], phase: str) -> str | None:
+def reached_at(obj: KubeObject, phase: str) -> str | None:
     """When the job's ``phase`` condition became true (its completion time else)."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == phase and cond.get("status") == "True":
@@ -58,6 +59,13 @@ def _newer(stamp: str, than: datetime.datetime) -> bool:
     return when is None or when >= than
 
 
+class Memory(TypedDict):
+    """A watcher's memory as stored in the asset state store (``Fired.to_dict``)."""
+
+    since: str
+    uids: dict[str, str]
+
+
 @dataclass
 class Fired:
     """A watcher's memory."""
@@ -68,7 +76,7 @@ class Fired:
 
     def due(
         self,
-        obj: Mapping[str, Any],
+        obj: KubeObject,
         phases: Iterable[str],
         requirements: tuple[selector.Requirement, ...],
     ) -> bool:
@@ -82,7 +90,7 @@ class Fired:
         reached = reached_at(obj, phase)
         return reached is None or reached >= self.since
 
-    def record(self, obj: Mapping[str, Any]) -> None:
+    def record(self, obj: KubeObject) -> None:
         """``obj`` was fired for."""
         phase = status.job_state(obj).phase
         self.uids[str(obj["metadata"]["uid"])] = reached_at(obj, phase) or now()
@@ -105,7 +113,7 @@ class Fired:
         self.uids = keep
         return changed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Memory:
         return {"since": self.since, "uids": dict(self.uids)}
 
     @classmethod

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict, cast
+
+
+class JobRefDict(TypedDict):
+    """``JobRef.to_dict()``: kept in the task state store, pushed as XComs, read by the links."""
+
+    name: str
+    namespace: str
+    uid: str
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,6 @@ class JobRef:
         """``namespace/name``, as messages say it."""
         return f"{self.namespace}/{self.name}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JobRefDict:
         """``{name, namespace, uid}`` (task state store, XCom result, links)."""
-        return asdict(self)
+        return cast(JobRefDict, asdict(self))  # the dataclass's three fields

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
 
 ENDED: frozenset[str] = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
@@ -31,12 +32,12 @@ own: a later run of the task instance (a clear) replaces it instead of adopting 
 job without it is adopted: the try that followed it died before taking its outcome."""
 
 
-def collected_patch(uid: str) -> dict[str, Any]:
+def collected_patch(uid: str) -> KubeObject:
     """The merge patch that marks a kept job collected (this very job: its uid must match)."""
     return {"metadata": {"uid": uid, "annotations": {COLLECTED: "true"}}}
 
 
-def collected(job: Mapping[str, Any]) -> bool:
+def collected(job: KubeObject) -> bool:
     """Whether a try already took this finished job's outcome (``COLLECTED``)."""
     return ((job.get("metadata") or {}).get("annotations") or {}).get(COLLECTED) == "true"
 
@@ -62,13 +63,13 @@ class Orphan:
         return f"{task}; the job is still {self.job_phase}"
 
 
-def deployment(obj: Mapping[str, Any]) -> str | None:
+def deployment(obj: KubeObject) -> str | None:
     """The Airflow deployment that created the job (its label), ``None`` for jobs made before
     the provider set it."""
     return ((obj.get("metadata") or {}).get("labels") or {}).get(naming.DEPLOYMENT_LABEL)
 
 
-def check(obj: Mapping[str, Any], task_state: str | None) -> Orphan | None:
+def check(obj: KubeObject, task_state: str | None) -> Orphan | None:
     """The job's orphan verdict given its task instance's state (``GONE`` when it does not exist;
     ``None``: it exists with no state, i.e. cleared), ``None`` when the job is not an orphan."""
     meta = obj.get("metadata") or {}

@@ -11,12 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
+
+from airflow_tfjob.rules.report import TaskResult
 
 Returns = Literal["result", "output"]
 """The XCom ``return_value``: the whole result (operator, sensor) or its ``output`` (the
 function's return value, ``@task.tfjob``)."""
 Kind = Literal["finished", "deadline", "error"]
+
+
+class TFJobEvent(TypedDict):
+    """How a wait ended: all a task needs to end (``verdict`` reads it). ``JobFollower.run``
+    returns it; ``TFJobTrigger`` fires it when the worker ends the task."""
+
+    kind: Kind
+    name: str
+    namespace: str
+    uid: str
+    message: str
+    result: TaskResult | None
+    """The XCom result (state, conditions, replica statuses, times, output) when finished."""
+    failure: str | None
+    """Why the job failed, when it did."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,7 @@ def deletes(on_finish_action: str | None, phase: str) -> bool:
     )
 
 
-def verdict(event: Mapping[str, Any], ending: Ending) -> Verdict:
+def verdict(event: TFJobEvent, ending: Ending) -> Verdict:
     """The task's end for one trigger event."""
     kind: Kind = event["kind"]
     result = event.get("result")

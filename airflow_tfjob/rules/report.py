@@ -3,16 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal, TypedDict
 
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
-from airflow_tfjob.rules.status import JobState, ReplicaOutcome
+from airflow_tfjob.rules.jobref import JobRefDict
+from airflow_tfjob.rules.status import JobState, Phase, ReplicaOutcome
 
 MAX_MESSAGE_CHARS = 1000
 NO_PODS = "no pods were created — is the training operator running?"
 
 
-def result(obj: dict[str, Any], state: JobState, output: ReplicaOutcome | None) -> dict[str, Any]:
+class TaskResult(TypedDict):
+    """The XCom ``return_value`` of a task that followed its job to the end (the operator's, the
+    sensor's, either backend's)."""
+
+    name: str | None
+    namespace: str | None
+    uid: str | None
+    state: Phase
+    """The job's phase when the task ended (``Succeeded``, ``Failed``, a sensor's target)."""
+    conditions: list[dict[str, Any]]
+    """The job's conditions, as the API returned them."""
+    replica_statuses: dict[str, dict[str, Any]]
+    """Per replica type: ``active``, ``succeeded``, ``failed``."""
+    start_time: str | None
+    completion_time: str | None
+    output: Any
+    """The output replica's termination message: its value when it is JSON, else its text
+    (None without one)."""
+
+
+class Submitted(JobRefDict):
+    """The XCom ``return_value`` of an operator that does not wait for its job
+    (``wait_until_finished=False``)."""
+
+    state: Literal["Submitted"]
+
+
+class EventPayload(TaskResult):
+    """What ``TFJobEventTrigger`` fires with (an asset event's ``extra["payload"]``)."""
+
+    phase: Phase
+    """``state`` again, under the name asset consumers look for."""
+
+
+def result(obj: KubeObject, state: JobState, output: ReplicaOutcome | None) -> TaskResult:
     """The XCom ``return_value``: identity, final status, and the parsed output."""
     meta = obj.get("metadata") or {}
     return {

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_tfjob.model.kube import KubeObject
+
 Phase = Literal["Pending", "Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
 _PRECEDENCE: tuple[Phase, ...] = (
@@ -63,7 +65,7 @@ class JobState:
         return f"{self.phase}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
-def job_state(tfjob: Mapping[str, Any]) -> JobState:
+def job_state(tfjob: KubeObject) -> JobState:
     """Read a TFJob object (as a dict) into a ``JobState``."""
     status = tfjob.get("status") or {}
     conditions = tuple(c for c in status.get("conditions") or [] if isinstance(c, dict))
@@ -123,7 +125,7 @@ def active_deadline_at(state: JobState, seconds: float | None) -> float | None:
     return started.timestamp() + seconds + ACTIVE_DEADLINE_GRACE
 
 
-def replica_name(pod: Mapping[str, Any]) -> str:
+def replica_name(pod: KubeObject) -> str:
     """``<type>-<index>`` from the operator's labels, falling back to the pod name."""
     labels = (pod.get("metadata") or {}).get("labels") or {}
     rtype, index = labels.get(REPLICA_TYPE_LABEL), labels.get(REPLICA_INDEX_LABEL)
@@ -138,7 +140,7 @@ def replica_index(replica: str) -> int:
     return int(index) if index.isdigit() else 0
 
 
-def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> ReplicaOutcome:
+def replica_outcome(pod: KubeObject, container: str = "tensorflow") -> ReplicaOutcome:
     """Read the ``container`` status of a pod dict; eviction counts as a failed termination."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     name, replica, uid = str(meta.get("name", "")), replica_name(pod), str(meta.get("uid") or "")
@@ -183,7 +185,7 @@ def replica_outcome(pod: Mapping[str, Any], container: str = "tensorflow") -> Re
     return ReplicaOutcome(replica, name, False, waiting_reason=waiting, uid=uid)
 
 
-def replica_counts(tfjob: Mapping[str, Any]) -> dict[str, int]:
+def replica_counts(tfjob: KubeObject) -> dict[str, int]:
     """Replicas per type from a TFJob manifest or object (``replicas`` defaults to 1)."""
     specs = (tfjob.get("spec") or {}).get("tfReplicaSpecs") or {}
     return {rtype: int((spec or {}).get("replicas", 1)) for rtype, spec in specs.items()}
@@ -231,11 +233,11 @@ class ReplicaLedger:
         re-created replica's pod takes again."""
 
     @classmethod
-    def for_job(cls, tfjob: Mapping[str, Any]) -> ReplicaLedger:
+    def for_job(cls, tfjob: KubeObject) -> ReplicaLedger:
         """An empty ledger for a TFJob object or manifest (its output replica derived)."""
         return cls(output_replica(replica_counts(tfjob)))
 
-    def observe(self, pod: Mapping[str, Any], *, deleted: bool = False) -> ReplicaOutcome:
+    def observe(self, pod: KubeObject, *, deleted: bool = False) -> ReplicaOutcome:
         """Record one pod state; return its outcome."""
         outcome = replica_outcome(pod)
         previous = self.outcomes.get(outcome.replica)
@@ -260,7 +262,7 @@ class ReplicaLedger:
             self.output = outcome
 
 
-def has_run(pod: Mapping[str, Any]) -> bool:
+def has_run(pod: KubeObject) -> bool:
     """Whether the pod's containers have started at least once (its log can be read)."""
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         state = cs.get("state") or {}

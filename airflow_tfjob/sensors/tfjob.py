@@ -23,8 +23,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_tfjob.hooks.tfjob import TFJobHook
+    from airflow_tfjob.model.kube import KubeObject
     from airflow_tfjob.rules.follow import Follow, Limits
-    from airflow_tfjob.rules.outcome import Ending
+    from airflow_tfjob.rules.outcome import Ending, TFJobEvent
+    from airflow_tfjob.rules.report import TaskResult
 
 
 class TFJobSensor(BaseSensorOperator):
@@ -120,7 +122,7 @@ class TFJobSensor(BaseSensorOperator):
     def _where(self) -> str:
         return f"{self._namespace()}/{self.tfjob_name}"
 
-    def _check(self, context: Context) -> dict[str, Any] | None:
+    def _check(self, context: Context) -> TaskResult | None:
         """The job's result when it reached the target, None while waiting; raises on failure."""
         from airflow_tfjob.rules.follow import DELETED, Follow
 
@@ -218,7 +220,7 @@ class TFJobSensor(BaseSensorOperator):
                 continue
             self._defer(obj, deadline)
 
-    def _defer(self, obj: dict[str, Any], deadline: float | None) -> None:
+    def _defer(self, obj: KubeObject, deadline: float | None) -> None:
         from airflow_tfjob.triggers import _ending
         from airflow_tfjob.triggers.tfjob import TFJobTrigger
 
@@ -248,7 +250,7 @@ class TFJobSensor(BaseSensorOperator):
             skip_on_failure=bool(self.soft_fail or self.never_fail),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Context, event: TFJobEvent) -> Any:
         """The trigger fired (and did not end the task itself): the job's status is the XCom."""
         from airflow_tfjob.rules import outcome
 

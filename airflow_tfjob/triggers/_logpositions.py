@@ -35,9 +35,10 @@ LAG_SECONDS = 5.0
 LOAD_SECONDS = 10.0
 
 
-async def load(ti: Any, log: Any) -> dict[str, Any]:
+async def load(ti: Any, log: Any) -> dict[str, object]:
     """What an earlier owner stored (the task pushes ``{}`` before it defers); ``{}`` when the
-    Task SDK cannot say within ``LOAD_SECONDS``: then the logs start from the start."""
+    Task SDK cannot say within ``LOAD_SECONDS``: then the logs start from the start. Each value
+    as stored: ``LogCursor.at`` reads what it can of it."""
     try:
         reading = _xcoms.get(ti, KEY)
         stored = await asyncio.wait_for(reading, LOAD_SECONDS)
@@ -52,8 +53,8 @@ class Keeper:
 
     def __init__(self, ti: Any, follower: Any, guard: Any, push: Any = _xcoms.apush) -> None:
         self.ti, self.follower, self.guard, self.push = ti, follower, guard, push
-        self._taken: collections.deque[tuple[float, dict[str, Any]]] = collections.deque()
-        self._stored: dict[str, Any] | None = None
+        self._taken: collections.deque[tuple[float, dict[str, list[Any]]]] = collections.deque()
+        self._stored: dict[str, list[Any]] | None = None
 
     async def step(self, now: float) -> None:
         """Take the positions now (unless lines are held), and store the newest taken at least

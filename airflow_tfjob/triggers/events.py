@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Hashable, Sequence
-from typing import Any
+from typing import Any, Literal, TypedDict, cast
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
@@ -29,15 +29,17 @@ from airflow_tfjob.backends.kubernetes.objects import slim
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.model import checks, selector
 from airflow_tfjob.model.errors import TFJobSpecError
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import jobevents
 from airflow_tfjob.rules.follow import Follow, Limits
+from airflow_tfjob.rules.report import EventPayload, TaskResult
 
 log = logging.getLogger(__name__)
 FINISHED = ("Succeeded", "Failed")
 PERMANENT = (errors.TFJobForbidden, errors.TFJobCRDNotInstalled, errors.TFJobTLSError)
 """Errors no retry cures: the watcher fails, visibly, instead of retrying for ever."""
 STREAM_SECONDS = 120
-_OUTPUTS: dict[str, asyncio.Task[dict[str, Any]]] = {}
+_OUTPUTS: dict[str, asyncio.Task[TaskResult]] = {}
 """uid -> the job's payload being read (once per process, whichever watcher asks first)."""
 _MAX_OUTPUTS = 1024
 
@@ -223,7 +225,17 @@ def asset_stores(store: Any) -> list[Any]:
     return [store]
 
 
-def _synced(items: list[dict[str, Any]], began: str) -> dict[str, Any]:
+class Synced(TypedDict):
+    """What the stream says after each listing of the namespace."""
+
+    type: Literal["SYNCED"]
+    uids: list[str]
+    """The uids listed."""
+    at: str
+    """When the listing began."""
+
+
+def _synced(items: list[KubeObject], began: str) -> Synced:
     """After a listing: the uids listed, and when the listing began (``Fired.forget_all_but``)."""
     return {"type": "SYNCED", "uids": [o["metadata"]["uid"] for o in items], "at": began}
 
@@ -264,7 +276,7 @@ def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
     )
 
 
-async def _payload(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
+async def _payload(hook: AsyncTFJobHook, obj: KubeObject) -> EventPayload:
     """The job's result as ``TFJobOperator``'s XCom has it, its pods read once per process."""
     uid = obj["metadata"]["uid"]
     task = _OUTPUTS.get(uid)
@@ -273,10 +285,10 @@ async def _payload(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
             _OUTPUTS.pop(next(iter(_OUTPUTS)))
         task = _OUTPUTS[uid] = asyncio.ensure_future(_read_result(hook, obj))
     result = dict(await asyncio.shield(task))
-    return {**result, "phase": result["state"]}
+    return cast(EventPayload, {**result, "phase": result["state"]})  # a copy of a TaskResult
 
 
-async def _read_result(hook: AsyncTFJobHook, obj: dict[str, Any]) -> dict[str, Any]:
+async def _read_result(hook: AsyncTFJobHook, obj: KubeObject) -> TaskResult:
     follow = Follow(obj, Limits())
     meta = obj["metadata"]
     try:

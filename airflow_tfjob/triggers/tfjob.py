@@ -37,11 +37,12 @@ from airflow.triggers.base import (
 
 from airflow_tfjob import errors, features
 from airflow_tfjob.backends.kubernetes import logstreams
-from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, shared_settings
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, shared_settings
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.rules import orphans, outcome
 from airflow_tfjob.rules.follow import Limits
 from airflow_tfjob.rules.jobref import JobRef
+from airflow_tfjob.rules.outcome import TFJobEvent
 from airflow_tfjob.triggers import _logpositions, _taskstate, _xcoms
 from airflow_tfjob.triggers._stall import StallGuard, health_threshold
 
@@ -180,7 +181,7 @@ class TFJobTrigger(BaseTrigger):
         await self._finish(hook, ended)
 
     async def _follow_logged(
-        self, follower: JobFollower, positions: dict[str, Any] | None
+        self, follower: JobFollower, positions: dict[str, object] | None
     ) -> TFJobEvent:
         """``_follow``; in a triggerer that follows logs (``positions`` loaded), going on with
         them from where an earlier owner of the trigger read them, and storing where this one

@@ -33,6 +33,8 @@ from fastapi.responses import HTMLResponse
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logcursor
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.naming import TaskIdentity
 from airflow_tfjob.rules import orphans, status
 from airflow_tfjob.ui import rows, settings, tasks
 
@@ -137,7 +139,12 @@ def task_jobs(
     failure report, the chief's (or worker 0's) last log lines. 404 unless the task instance
     exists and the user may read its DAG."""
     index = _map_index(map_index)
-    identity = {"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "map_index": index}
+    identity: TaskIdentity = {
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "run_id": run_id,
+        "map_index": index,
+    }
     task = None
     if dag_id in _readable(user):
         task = tasks.states([identity]).get(tasks.key(identity))
@@ -173,14 +180,14 @@ def _map_index(value: str) -> int:
         raise HTTPException(400, f"map_index must be a whole number, not {value!r}") from None
 
 
-def _named(identity: dict[str, Any]) -> str:
+def _named(identity: TaskIdentity) -> str:
     return (
         f"{identity['dag_id']}.{identity['task_id']}[{identity['map_index']}] "
         f"of run {identity['run_id']}"
     )
 
 
-def _task_jobs(identity: dict[str, Any]) -> tuple[list[tuple[str, Any, dict[str, Any]]], list[str]]:
+def _task_jobs(identity: TaskIdentity) -> tuple[list[tuple[str, Any, KubeObject]], list[str]]:
     """This deployment's jobs of one task instance, of every try, in the configured places
     (selected by its identity labels, kept when ``naming.labelled_identity`` agrees), and why
     a place could not be read."""
@@ -191,7 +198,7 @@ def _task_jobs(identity: dict[str, Any]) -> tuple[list[tuple[str, Any, dict[str,
         )
     )
     selector = ",".join([naming.selector(deployment), *(f"{k}={v}" for k, v in labels.items())])
-    found: list[tuple[str, Any, dict[str, Any]]] = []
+    found: list[tuple[str, Any, KubeObject]] = []
     unreachable: list[str] = []
     for conn_id, configured in settings.targets():
         namespace = configured
@@ -229,7 +236,7 @@ def job(
 
 
 def _detail(
-    hook: Any, conn_id: str, obj: dict[str, Any], *, now: datetime.datetime, replica: str | None
+    hook: Any, conn_id: str, obj: KubeObject, *, now: datetime.datetime, replica: str | None
 ) -> dict[str, Any]:
     """``rows.job_detail`` of a job the user may see, with its pods and a replica's log."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
@@ -265,9 +272,7 @@ Task = tuple[str | None, Any]
 """A task instance's ``(state, end_date)``."""
 
 
-def _visible(
-    obj: dict[str, Any], user: Any, namespace: str, name: str
-) -> tuple[dict[str, Any], Task]:
+def _visible(obj: KubeObject, user: Any, namespace: str, name: str) -> tuple[TaskIdentity, Task]:
     """The job's task identity and its task instance, when the job is this deployment's (its
     labels), its task instance exists, and this user may read its DAG; else: not found."""
     identity = naming.labelled_identity(obj, settings.deployment())
@@ -279,7 +284,7 @@ def _visible(
     return identity, task
 
 
-def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, dict[str, Any]]:
+def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, KubeObject]:
     """The job, read only from a configured place (a connection of ``[tfjob] ui_connections``,
     a namespace of ``ui_namespaces``): any other connection or namespace is not found."""
     places = [n for c, n in settings.targets() if c == conn_id]

@@ -10,11 +10,13 @@ which jobs are shown at all, ``app`` decides (``naming.labelled_identity``).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
+from airflow_tfjob.model.naming import TaskIdentity
 from airflow_tfjob.rules import orphans, report, status
 
 task_identity = naming.task_identity
@@ -26,7 +28,7 @@ def _time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def task_instance_path(identity: Mapping[str, Any]) -> str:
+def task_instance_path(identity: TaskIdentity) -> str:
     """The Airflow 3 UI's path of a task instance."""
     path = "/dags/{}/runs/{}/tasks/{}".format(
         *(quote(str(identity[k]), safe="") for k in ("dag_id", "run_id", "task_id"))
@@ -34,7 +36,7 @@ def task_instance_path(identity: Mapping[str, Any]) -> str:
     return path + (f"/mapped/{identity['map_index']}" if identity["map_index"] >= 0 else "")
 
 
-def job_row(obj: Mapping[str, Any], *, conn_id: str, now: datetime.datetime) -> dict[str, Any]:
+def job_row(obj: KubeObject, *, conn_id: str, now: datetime.datetime) -> dict[str, Any]:
     """One line of the list: identity, state, timing and replica counts."""
     meta = obj.get("metadata") or {}
     state = status.job_state(obj)
@@ -67,7 +69,7 @@ def job_row(obj: Mapping[str, Any], *, conn_id: str, now: datetime.datetime) -> 
     }
 
 
-def _try_number(meta: Mapping[str, Any]) -> int | None:
+def _try_number(meta: ObjectMeta) -> int | None:
     """The try that created the job (its ``try-number`` label), ``None`` when it has none."""
     value = (meta.get("labels") or {}).get(f"{naming.LABEL_PREFIX}/try-number", "")
     return int(value) if str(value).isdigit() else None
@@ -76,7 +78,7 @@ def _try_number(meta: Mapping[str, Any]) -> int | None:
 _COUNTS = ("active", "succeeded", "failed")
 
 
-def pod_row(pod: Mapping[str, Any]) -> dict[str, Any]:
+def pod_row(pod: KubeObject) -> dict[str, Any]:
     """A replica's pod: phase, exit code, restarts, and why it waits."""
     outcome = status.replica_outcome(pod)
     return {
@@ -90,8 +92,8 @@ def pod_row(pod: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def job_detail(
-    obj: Mapping[str, Any],
-    pods: Iterable[Mapping[str, Any]],
+    obj: KubeObject,
+    pods: Iterable[KubeObject],
     log: list[str],
     *,
     conn_id: str,
@@ -116,8 +118,8 @@ def job_detail(
 
 
 def failure_report(
-    obj: Mapping[str, Any],
-    pods: Iterable[Mapping[str, Any]],
+    obj: KubeObject,
+    pods: Iterable[KubeObject],
     tail: Callable[[status.ReplicaOutcome], list[str]],
 ) -> str | None:
     """What the task said when the job failed (``report.failure_message``: failing replicas and
@@ -134,12 +136,12 @@ def failure_report(
     return report.failure_message(where, state, ledger.failures, tail)
 
 
-def _finished_at(pod: Mapping[str, Any]) -> tuple[bool, str]:
+def _finished_at(pod: KubeObject) -> tuple[bool, str]:
     finished = status.replica_outcome(pod).finished_at
     return finished is None, str(finished or "")
 
 
-def log_replica(obj: Mapping[str, Any]) -> str:
+def log_replica(obj: KubeObject) -> str:
     """The replica whose log the detail view shows: the chief, else worker 0."""
     return status.output_replica(status.replica_counts(obj))
 
@@ -152,7 +154,7 @@ def _replica_order(replica: str) -> tuple[int, str, int]:
 
 def with_task(
     row: dict[str, Any],
-    obj: Mapping[str, Any],
+    obj: KubeObject,
     task: tuple[str | None, datetime.datetime | None] | None,
     *,
     now: datetime.datetime,

@@ -4,18 +4,20 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
+
+from airflow_tfjob.model.naming import TaskIdentity
 
 Key = tuple[str, str, str, int]
 """(dag_id, task_id, run_id, map_index)."""
 
 
-def key(identity: Mapping[str, Any]) -> Key:
+def key(identity: TaskIdentity) -> Key:
     return (identity["dag_id"], identity["task_id"], identity["run_id"], identity["map_index"])
 
 
-def states(identities: Iterable[Mapping[str, Any]]) -> dict[Key, tuple[str | None, Any]]:
+def states(identities: Iterable[TaskIdentity]) -> dict[Key, tuple[str | None, Any]]:
     """``(state, end_date)`` of each task instance that exists, in one query."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session

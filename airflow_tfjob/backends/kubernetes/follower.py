@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypedDict, TypeVar
+from typing import Any, Literal, TypeVar
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import watches
@@ -38,9 +38,11 @@ from airflow_tfjob.backends.kubernetes.messages import AGAIN
 from airflow_tfjob.backends.kubernetes.objects import PODS, pods_kind
 from airflow_tfjob.backends.kubernetes.replicalogs import ReplicaLogs
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, ConnectionSettings
+from airflow_tfjob.model.kube import KubeObject, WatchEvent
 from airflow_tfjob.rules import report
 from airflow_tfjob.rules.follow import DELETED, LOG_DRAIN_SECONDS, Follow, Limits, Lost
 from airflow_tfjob.rules.jobref import JobRef
+from airflow_tfjob.rules.outcome import TFJobEvent
 
 EventKind = Literal["finished", "deadline", "error"]
 FIRST_LIST_PATIENCE = 60.0
@@ -61,20 +63,6 @@ T = TypeVar("T")
 
 class Unavailable(Exception):
     """The API server stayed unavailable until the limit of what was being tried."""
-
-
-class TFJobEvent(TypedDict):
-    """How a wait ended: all a task needs to end (``rules.outcome.verdict`` reads it)."""
-
-    kind: EventKind
-    name: str
-    namespace: str
-    uid: str
-    message: str
-    result: dict[str, Any] | None
-    """The XCom result (state, conditions, replica statuses, times, output) when finished."""
-    failure: str | None
-    """Why the job failed, when it did."""
 
 
 class JobFollower:
@@ -123,7 +111,7 @@ class JobFollower:
         """Pod uid -> where its log has been read to (``LogCursor.position``)."""
         return self.logs.positions()
 
-    def resume_logs(self, positions: dict[str, Any]) -> None:
+    def resume_logs(self, positions: Mapping[str, object]) -> None:
         """Go on from ``log_positions`` saved by an earlier follower of the same job (a trigger
         handed over, a triggerer restarted): no line it printed is printed again."""
         self.logs.resume(positions)
@@ -180,8 +168,8 @@ class JobFollower:
         the pod watch that sees its pods (``objects.pods_kind``). What was read is not kept past
         this (only ``Follow``'s state of it)."""
         began = time.monotonic()
-        obj: dict[str, Any] | None = None
-        early: list[dict[str, Any]] = []  # pod events before the job's (a worker's pod watch)
+        obj: KubeObject | None = None
+        early: list[WatchEvent] = []  # pod events before the job's (a worker's pod watch)
         while obj is None:
             waited = time.monotonic() - began
             left = self.poll_interval - waited
@@ -205,7 +193,7 @@ class JobFollower:
             self._take(follow, event)
         return follow, pods_kind(obj) if self.shared else PODS
 
-    def _take(self, follow: Follow, event: dict[str, Any] | None) -> bool:
+    def _take(self, follow: Follow, event: WatchEvent | None) -> bool:
         """Apply one event; False when there was none (the wait timed out)."""
         if event is None:
             return False
@@ -231,7 +219,7 @@ class JobFollower:
                 self.log.warning(AGAIN, self.job.where, what, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _get(self, until: float | None) -> dict[str, Any]:
+    async def _get(self, until: float | None) -> KubeObject:
         job = self.job
         try:
             return await self._retrying(
@@ -307,18 +295,18 @@ class JobFollower:
             for pod in (await self._retrying(listing, "list its pods", until))[0]:
                 follow.pod(pod)
 
-    def _job_event(self, follow: Follow, event: dict[str, Any]) -> None:
+    def _job_event(self, follow: Follow, event: WatchEvent) -> None:
         if event["type"] in ("DELETED", "ABSENT"):
             follow.gone()
         self._update(follow, event["object"])
 
-    def _update(self, follow: Follow, obj: dict[str, Any]) -> None:
+    def _update(self, follow: Follow, obj: KubeObject) -> None:
         if follow.job(obj):
             self.log.info("TFJob %s: %s", follow.where, follow.state.summary())
         if follow.state.is_terminal:
             self.logs.job_ended()
 
-    def _pod_event(self, follow: Follow, event: dict[str, Any]) -> None:
+    def _pod_event(self, follow: Follow, event: WatchEvent) -> None:
         pod = event["object"]
         if event["type"] == "ABSENT" or not pod.get("status"):
             return

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+
+from airflow_tfjob.model.kube import WatchEvent
 
 
 class Events:
@@ -14,16 +15,16 @@ class Events:
     __slots__ = ("_items", "_waiter")
 
     def __init__(self) -> None:
-        self._items: list[dict[str, Any]] = []
+        self._items: list[WatchEvent] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    def put_nowait(self, item: dict[str, Any]) -> None:
+    def put_nowait(self, item: WatchEvent) -> None:
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def get(self, timeout: float | None = None) -> dict[str, Any] | None:
+    async def get(self, timeout: float | None = None) -> WatchEvent | None:
         """The next item; None once ``timeout`` seconds pass without one (None: no limit).
         Cancelled while it waits, no item is lost."""
         if not self._items:

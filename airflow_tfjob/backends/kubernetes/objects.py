@@ -9,9 +9,11 @@ two pod watches sees a job's pods.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 PODS, OUR_PODS = "pods", "our-pods"
@@ -31,30 +33,30 @@ _POD_STATUS_KEPT = ("phase", "reason", "message", "startTime", "containerStatuse
 """What ``rules.status`` reads of a pod's status (its conditions, addresses and QoS class not)."""
 
 
-def by_name(obj: dict[str, Any]) -> str | None:
+def by_name(obj: KubeObject) -> str | None:
     """TFJobs are routed by their own name."""
     return (obj.get("metadata") or {}).get("name")
 
 
-def by_job_label(obj: dict[str, Any]) -> str | None:
+def by_job_label(obj: KubeObject) -> str | None:
     """Pods are routed by the operator's job-name label."""
     return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
 
 
-def own_key(obj: dict[str, Any]) -> str:
+def own_key(obj: KubeObject) -> str:
     """Where a store keeps an object among its routed name's: by uid, as a re-created replica's
     pod takes the dead one's name (the old pod's late DELETED must not drop the new one)."""
     meta = obj.get("metadata") or {}
     return str(meta.get("uid") or meta.get("name") or "")
 
 
-def slim(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+def slim(kind: str, obj: KubeObject) -> KubeObject:
     """What a follower reads of an object (``rules.follow``, ``rules.status``, ``rules.report``):
     identity, labels and times; a TFJob's status, run policy and replica counts and policies, and
     of its pod templates only their labels (``pods_kind``); a pod's phase, reason, message and
     container statuses. A pod's spec and every ``managedFields`` are left out."""
-    meta = obj.get("metadata") or {}
-    kept: dict[str, Any] = {"metadata": {k: meta[k] for k in _META_KEPT if k in meta}}
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    kept: KubeObject = {"metadata": cast(ObjectMeta, {k: meta[k] for k in _META_KEPT if k in meta})}
     state = obj.get("status")
     if state is not None and kind != "tfjobs" and isinstance(state, dict):
         state = {k: state[k] for k in _POD_STATUS_KEPT if k in state}
@@ -81,7 +83,7 @@ def _template_labels(rspec: dict[str, Any]) -> dict[str, Any]:
     return {"template": {"metadata": {"labels": labels}}} if labels else {}
 
 
-def pods_kind(job: dict[str, Any]) -> str:
+def pods_kind(job: KubeObject) -> str:
     """The pod watch that sees ``job``'s pods: ``OUR_PODS`` when every replica's pod template
     carries the provider's labels, else ``PODS``."""
     replicas = ((job.get("spec") or {}).get("tfReplicaSpecs") or {}).values()
@@ -89,7 +91,7 @@ def pods_kind(job: dict[str, Any]) -> str:
     return OUR_PODS if labelled and all(labelled) else PODS
 
 
-def packed(obj: dict[str, Any]) -> str:
+def packed(obj: KubeObject) -> str:
     """How the store keeps an object: as compact JSON, a third of the size of its dicts, and
     nothing for the garbage collector to walk (a store of 20,000 objects as dicts is some
     200,000 containers, traversed by every full collection)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob import errors
@@ -19,6 +20,7 @@ from airflow_tfjob.backends.kubernetes.backoff import LOG_BACKOFF_CAP, Backoff
 from airflow_tfjob.backends.kubernetes.logcursor import LogCursor
 from airflow_tfjob.backends.kubernetes.messages import AGAIN, LATER, UNREAD_LOG
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import status
 from airflow_tfjob.rules.follow import LOG_DRAIN_SECONDS, Follow
 from airflow_tfjob.rules.jobref import JobRef
@@ -43,8 +45,9 @@ class ReplicaLogs:
         """Pod uid -> where its log has been read to (``LogCursor.position``)."""
         return {uid: cursor.position() for uid, cursor in self.cursors.items() if cursor.lines}
 
-    def resume(self, positions: dict[str, Any]) -> None:
-        """Go on from ``positions`` saved by an earlier follower of the same job."""
+    def resume(self, positions: Mapping[str, object]) -> None:
+        """Go on from ``positions`` saved by an earlier follower of the same job (as stored:
+        ``LogCursor.at`` starts from the beginning where one is not a position)."""
         for uid, position in positions.items():
             self.cursors[uid] = LogCursor.at(position)
 
@@ -64,7 +67,9 @@ class ReplicaLogs:
         for ended in self.ended_pods.values():
             ended.set()
 
-    def pod(self, follow: Follow, outcome: status.ReplicaOutcome, pod: Any, kind: str) -> None:
+    def pod(
+        self, follow: Follow, outcome: status.ReplicaOutcome, pod: KubeObject, kind: str
+    ) -> None:
         """A pod event (``kind``: ADDED, MODIFIED, DELETED, ...) after ``follow`` took it."""
         if kind != "DELETED":
             self.uids[outcome.pod] = outcome.pod_key

@@ -14,18 +14,21 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar, cast
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logstreams, submit, watches
-from airflow_tfjob.backends.kubernetes.follower import JobFollower, TFJobEvent, settings_key
+from airflow_tfjob.backends.kubernetes.follower import JobFollower, settings_key
 from airflow_tfjob.backends.kubernetes.objects import PODS
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook, TFJobHook
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import orphans, outcome
 from airflow_tfjob.rules.follow import Limits
 from airflow_tfjob.rules.jobref import JobRef
+from airflow_tfjob.rules.outcome import TFJobEvent
+from airflow_tfjob.rules.report import TaskResult
 
 
 class KubernetesRun:
@@ -37,26 +40,26 @@ class KubernetesRun:
         self, hook: TFJobHook, request: RunRequest, *, on_kill_action: str = "delete_tfjob"
     ) -> None:
         self.hook, self.request, self.on_kill_action = hook, request, on_kill_action
-        self.submitted: dict[str, Any] | None = None
+        self.submitted: KubeObject | None = None
         self.job: JobRef | None = None
 
-    def submit(self) -> dict[str, Any]:
+    def submit(self) -> KubeObject:
         """Create the job or adopt this task instance's own (once; again: the same object)."""
         if self.submitted is None:
             self.request.on_submitted(self._create())
         return self.submitted  # type: ignore[return-value]  # _create set it
 
-    def _create(self) -> dict[str, Any]:
+    def _create(self) -> KubeObject:
         """``submit`` without telling the operator (``on_submitted``)."""
         self.submitted, _ = submit.submit(self.hook, self.request)
         self.job = JobRef.of(self.submitted)
         return self.submitted
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> TaskResult:
         """Follow the job to the end; the XCom result, or ``TFJobFailed``/``TFJobTimeout``."""
         event = run_until_alarm(self._submit_and_follow())
         ending = outcome.Ending(on_finish_action=self.request.on_finish_action)
-        result: dict[str, Any] = complete(self.hook, self.request.log, ending, event)
+        result: TaskResult = complete(self.hook, self.request.log, ending, event)
         return result
 
     async def _submit_and_follow(self) -> TFJobEvent:
@@ -162,7 +165,7 @@ async def _listed(subscriptions: list[watches.Subscription], patience: float) ->
         await asyncio.sleep(0.01)
 
 
-def limits(job: Mapping[str, Any], *, deadline: float | None, startup: float | None) -> Limits:
+def limits(job: KubeObject, *, deadline: float | None, startup: float | None) -> Limits:
     """What ends a wait for the task's own ``job`` early."""
     policy = (job.get("spec") or {}).get("runPolicy") or {}
     return Limits(
@@ -172,12 +175,13 @@ def limits(job: Mapping[str, Any], *, deadline: float | None, startup: float | N
     )
 
 
-def complete(hook: TFJobHook, log: Any, ending: outcome.Ending, event: Mapping[str, Any]) -> Any:
+def complete(hook: TFJobHook, log: Any, ending: outcome.Ending, event: TFJobEvent) -> Any:
     """End a wait on the worker (synchronous, or resumed after a deferral): apply
     ``on_finish_action`` to a finished job, then return the value or raise."""
     ended = outcome.verdict(event, ending)
     if ended.kind == "finished":
-        finish(hook, log, ending.on_finish_action, JobRef.of(event), event["result"]["state"])
+        result = cast(TaskResult, event["result"])  # a finished verdict has one
+        finish(hook, log, ending.on_finish_action, JobRef.of(event), result["state"])
     if not ended.ok:
         raise errors.for_verdict(ended)
     return ended.value

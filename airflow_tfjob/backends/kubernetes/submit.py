@@ -10,11 +10,12 @@ replaced; a job of someone else's is an error, never deleted.
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Literal
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.request import RunRequest
 from airflow_tfjob.hooks.tfjob import TFJobHook
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import backstop, orphans, status
 
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
@@ -24,7 +25,7 @@ CREATED = "Created TFJob %s/%s (uid %s)"
 """The task log's line for a created job (docs/ quote it)."""
 
 
-def decide(existing: dict[str, Any], identity: dict[str, str]) -> Decision:
+def decide(existing: KubeObject, identity: dict[str, str]) -> Decision:
     """What to do with a TFJob found under our name."""
     meta = existing.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -73,7 +74,7 @@ def check_permissions(hook: TFJobHook, namespace: str, *, logs: bool) -> None:
         )
 
 
-def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
+def submit(hook: TFJobHook, request: RunRequest) -> tuple[KubeObject, bool]:
     """The TFJob object and whether it was adopted rather than created."""
     name = request.manifest["metadata"]["name"]
     namespace = request.manifest["metadata"]["namespace"]
@@ -101,7 +102,7 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[dict[str, Any], bool]:
 
 def _stored_job(
     hook: TFJobHook, request: RunRequest, name: str, namespace: str
-) -> dict[str, Any] | None:
+) -> KubeObject | None:
     """The job an earlier try recorded in the task state store under another name, if still live."""
     stored = request.stored or {}
     if not stored.get("name") or (stored.get("name"), stored.get("namespace")) == (name, namespace):
@@ -118,7 +119,7 @@ def _stored_job(
     return job
 
 
-def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict[str, Any]:
+def _own_time(hook: TFJobHook, request: RunRequest, job: KubeObject) -> KubeObject:
     """An adopted running job whose deadline is the backstop of the try that created it: raise
     it so this try gets its own time (``rules.backstop``); the patched job is what is followed."""
     seconds = backstop.extended(job, request.manifest, time.time())
@@ -133,7 +134,7 @@ def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict
         (job["spec"].get("runPolicy") or {}).get("activeDeadlineSeconds"),
         seconds,
     )
-    body = {"spec": {"runPolicy": {"activeDeadlineSeconds": seconds}}}
+    body: KubeObject = {"spec": {"runPolicy": {"activeDeadlineSeconds": seconds}}}
     try:
         return hook.patch(meta["name"], meta["namespace"], body)
     except errors.TFJobError as exc:  # e.g. no patch permission: follow it as it is
@@ -148,7 +149,7 @@ def _own_time(hook: TFJobHook, request: RunRequest, job: dict[str, Any]) -> dict
 
 
 def _resolve(
-    hook: TFJobHook, request: RunRequest, existing: dict[str, Any], decision: Decision
+    hook: TFJobHook, request: RunRequest, existing: KubeObject, decision: Decision
 ) -> bool:
     meta = existing["metadata"]
     where = f"{meta['namespace']}/{meta['name']}"

@@ -47,7 +47,6 @@ import json
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes import logstreams
@@ -63,6 +62,7 @@ from airflow_tfjob.backends.kubernetes.objects import (
 )
 from airflow_tfjob.backends.kubernetes.watchsource import Source
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta, WatchEvent
 from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 HANDOFF_SECONDS = 2.0
 """How long a subscriber to a TFJob watch in sync waits for its job to show up in it (a job just
 created may trail) before it is handed to a watch of its own job."""
-Route = Callable[[dict[str, Any]], str | None]
+Route = Callable[[KubeObject], str | None]
 Ident = tuple[str, ...]
 Opening = tuple[str, AsyncTFJobHook, str, str, bool]
 """What a subscription needs to find its watch: key, hook, namespace, kind, alone."""
@@ -227,7 +227,7 @@ class SharedWatch:
         jobs = _REGISTRY.get((self.ident[0], self.namespace, "tfjobs"))
         return jobs is not None and name in jobs.store
 
-    def _dispatch(self, event: dict[str, Any]) -> None:
+    def _dispatch(self, event: WatchEvent) -> None:
         obj = event.get("object") or {}
         name = self.route(obj) or ""
         subscribers = self.subscribers.get(name)
@@ -338,7 +338,7 @@ class SharedWatch:
             if self.selects_ours:  # not ours, or gone while we were not watching: ask its own
                 self._hand_off(name)
                 continue
-            meta = {"name": name, "labels": {JOB_NAME_LABEL: name}}
+            meta: ObjectMeta = {"name": name, "labels": {JOB_NAME_LABEL: name}}
             self._dispatch({"type": "ABSENT", "kind": self.kind, "object": {"metadata": meta}})
         self.synced, self.failing = True, False
         return version
@@ -352,7 +352,7 @@ class SharedWatch:
 
     def _stale(self) -> None:
         """Tell every subscriber that the store is no longer kept current."""
-        event = {"type": "STALE", "kind": self.kind, "object": {}}
+        event: WatchEvent = {"type": "STALE", "kind": self.kind, "object": {}}
         for subscribers in self.subscribers.values():
             for sub in subscribers:
                 sub.queue.put_nowait(event)

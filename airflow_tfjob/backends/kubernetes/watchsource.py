@@ -9,12 +9,12 @@ a process that follows one job), and pods: those carrying the task identity labe
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.kubernetes.objects import OUR_PODS
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.model import naming
+from airflow_tfjob.model.kube import KubeObject, WatchEvent
 
 STREAM_SECONDS = 120
 """Server-side length of one watch stream (the hooks end a stream silent for longer)."""
@@ -24,7 +24,7 @@ LIST_PAGE = 500
 OURS = naming.selector()
 """The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
 
-Page = tuple[list[dict[str, Any]], str]
+Page = tuple[list[KubeObject], str]
 
 
 class Source:
@@ -43,7 +43,7 @@ class Source:
             self.only, self.namespace, label_selector=self._pod_selector, limit=LIST_PAGE
         )
 
-    def events(self, version: str) -> AsyncGenerator[dict[str, Any], None]:
+    def events(self, version: str) -> AsyncGenerator[WatchEvent, None]:
         """The stream from ``version``, ``STREAM_SECONDS`` long at most."""
         if self.kind != "tfjobs":
             return self.hook.watch_pods(

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_tfjob.backends.local import ports
 from airflow_tfjob.model import TFJobSpecError, tfconfig
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.model.replicas import CONTAINER_NAME
 from airflow_tfjob.rules import status
 
@@ -55,7 +56,7 @@ class Replica:
         return f"{job}-{self.rtype.lower()}-{self.index}"
 
 
-def replicas(manifest: Mapping[str, Any], uid: str = "") -> list[Replica]:
+def replicas(manifest: KubeObject, uid: str = "") -> list[Replica]:
     """Every replica of the manifest, chief first; ``TFJobSpecError`` for what cannot run here."""
     meta, spec = manifest.get("metadata") or {}, manifest.get("spec") or {}
     counts = status.replica_counts(manifest)
@@ -130,7 +131,8 @@ def expand(text: str, env: Mapping[str, str]) -> str:
 class _PodFacts:
     """What the downward API would tell the pod about itself."""
 
-    job: Mapping[str, Any]
+    job: ObjectMeta
+    """The job's metadata."""
     template: Mapping[str, Any]
     rtype: str
     index: int

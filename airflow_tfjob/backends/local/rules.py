@@ -11,6 +11,8 @@ import datetime
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
+from airflow_tfjob.model.kube import KubeObject
+
 Decision = Literal["restart", "recreate", "succeeded", "failed"]
 CHIEF_TYPES = ("Chief", "Master")
 
@@ -98,7 +100,7 @@ class JobStatus:
         message = f"TFJob {self.key} is restarting because {rtype} replica(s) failed."
         self._set("Restarting", "TFJobRestarting", message)
 
-    def job(self, manifest: Mapping[str, Any], namespace: str, uid: str) -> dict[str, Any]:
+    def job(self, manifest: KubeObject, namespace: str, uid: str) -> KubeObject:
         """The TFJob object of ``manifest`` with this status, as the operator would show it."""
         return {
             "apiVersion": manifest.get("apiVersion", "kubeflow.org/v1"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from airflow_tfjob import errors
 from airflow_tfjob.backends.local.request import LocalRequest
 from airflow_tfjob.backends.local.supervisor import LocalJob
@@ -16,7 +14,7 @@ class LocalRun:
     def __init__(self, request: LocalRequest) -> None:
         self.job = LocalJob(request)  # TFJobSpecError here if a replica cannot run
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> report.TaskResult:
         """Run the job to the end; the XCom result (the Kubernetes shape), or ``TFJobFailed``."""
         job = self.job
         obj, state = job.run()

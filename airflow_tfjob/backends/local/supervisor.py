@@ -20,13 +20,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from airflow_tfjob import errors
 from airflow_tfjob.backends.local import plan, ports, reaper, rules
 from airflow_tfjob.backends.local.process import ReplicaProcess, stop_all
 from airflow_tfjob.backends.local.request import LocalRequest
 from airflow_tfjob.model import tfconfig
+from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.rules import report, status
 from airflow_tfjob.rules.status import JobState, ReplicaOutcome
 
@@ -94,7 +94,7 @@ class LocalJob:
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self) -> tuple[dict[str, Any], JobState]:
+    def run(self) -> tuple[KubeObject, JobState]:
         """Run to the end; the TFJob-shaped object and its state. Raises ``TFJobTimeout`` when
         the task's deadline passes and ``TFJobError`` when a replica never comes up or the task
         is killed; every process is gone when it returns or raises."""
@@ -135,7 +135,7 @@ class LocalJob:
                 return list(slot.proc.tail)
         return []
 
-    def object(self) -> dict[str, Any]:
+    def object(self) -> KubeObject:
         """The run as the TFJob object the training operator would show."""
         return self.status.job(self.request.manifest, self.namespace, self.uid)
 
