@@ -12,12 +12,13 @@ credentials apply.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+from airflow_tfjob.hooks.loops import PerLoop
 
 REQUEST_CONNECTIONS = 96
 """Connections a shared client keeps beside its live log streams: the logs read at their end
@@ -30,7 +31,8 @@ class _Shared:
     users: int = 0
 
 
-_CLIENTS: dict[tuple[int, str], _Shared] = {}
+_CLIENTS: PerLoop[dict[str, _Shared]] = PerLoop(dict)
+"""Each loop's shared clients, by connection settings (a client serves the loop it was made on)."""
 
 
 def _client_class() -> Any:
@@ -44,7 +46,7 @@ def _client_class() -> Any:
 
 def open_clients() -> int:
     """How many shared clients this process holds (for tests and benchmarks)."""
-    return len(_CLIENTS)
+    return sum(len(clients) for clients in _CLIENTS.values())
 
 
 @contextlib.asynccontextmanager
@@ -52,19 +54,19 @@ async def shared(cncf: Any, key: str, streams: int) -> AsyncIterator[Any]:
     """The shared client of ``key`` on this loop, built from ``cncf`` (an
     ``AsyncKubernetesHook``) by the first user, closed by the last; its pool holds ``streams``
     log streams plus ``REQUEST_CONNECTIONS``."""
-    slot = (id(asyncio.get_running_loop()), key)
-    if slot not in _CLIENTS:
+    clients = _CLIENTS.get()
+    if key not in clients:
         await cncf._load_config()  # what cncf's get_conn does before building its client
-        if slot not in _CLIENTS:  # (another user may have built it meanwhile)
+        if key not in clients:  # (another user may have built it meanwhile)
             configuration = copy.copy(cncf.client_configuration)
             configuration.connection_pool_maxsize = streams + REQUEST_CONNECTIONS
-            _CLIENTS[slot] = _Shared(_client_class()(configuration))
-    entry = _CLIENTS[slot]
+            clients[key] = _Shared(_client_class()(configuration))
+    entry = clients[key]
     entry.users += 1
     try:
         yield entry.client
     finally:
         entry.users -= 1
-        if entry.users == 0 and _CLIENTS.get(slot) is entry:
-            del _CLIENTS[slot]
+        if entry.users == 0 and clients.get(key) is entry:
+            del clients[key]
             await entry.client.close()

@@ -26,6 +26,7 @@ from airflow_tfjob import arguments, errors, features
 from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.follower import settings_key
 from airflow_tfjob.backends.kubernetes.objects import slim
+from airflow_tfjob.hooks.loops import PerLoop
 from airflow_tfjob.hooks.tfjob import AsyncTFJobHook
 from airflow_tfjob.model import checks, selector
 from airflow_tfjob.model.errors import TFJobSpecError
@@ -39,8 +40,8 @@ FINISHED = ("Succeeded", "Failed")
 PERMANENT = (errors.TFJobForbidden, errors.TFJobCRDNotInstalled, errors.TFJobTLSError)
 """Errors no retry cures: the watcher fails, visibly, instead of retrying for ever."""
 STREAM_SECONDS = 120
-_OUTPUTS: dict[str, asyncio.Task[TaskResult]] = {}
-"""uid -> the job's payload being read (once per process, whichever watcher asks first)."""
+_OUTPUTS: PerLoop[dict[str, asyncio.Task[TaskResult]]] = PerLoop(dict)
+"""uid -> the job's payload being read (once per event loop, whichever watcher asks first)."""
 _MAX_OUTPUTS = 1024
 
 
@@ -279,11 +280,12 @@ def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
 async def _payload(hook: AsyncTFJobHook, obj: KubeObject) -> EventPayload:
     """The job's result as ``TFJobOperator``'s XCom has it, its pods read once per process."""
     uid = obj["metadata"]["uid"]
-    task = _OUTPUTS.get(uid)
+    outputs = _OUTPUTS.get()
+    task = outputs.get(uid)
     if task is None:
-        if len(_OUTPUTS) >= _MAX_OUTPUTS:
-            _OUTPUTS.pop(next(iter(_OUTPUTS)))
-        task = _OUTPUTS[uid] = asyncio.ensure_future(_read_result(hook, obj))
+        if len(outputs) >= _MAX_OUTPUTS:
+            outputs.pop(next(iter(outputs)))
+        task = outputs[uid] = asyncio.ensure_future(_read_result(hook, obj))
     result = dict(await asyncio.shield(task))
     return cast(EventPayload, {**result, "phase": result["state"]})  # a copy of a TaskResult
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import weakref
 from dataclasses import dataclass, field
+
+from airflow_tfjob.hooks.loops import PerLoop
 
 DEFAULT_MAX_LIVE = 500
 """The default cap: what a 2-core triggerer holds within +300 MiB at 1,000 tasks of 3 replicas
@@ -92,14 +93,9 @@ class Budget:
         self.live.add(slot)
 
 
-_Budgets = weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Budget]
-_BUDGETS: _Budgets = weakref.WeakKeyDictionary()
+_BUDGETS: PerLoop[Budget] = PerLoop(lambda: Budget(max_live()))
 
 
 def budget() -> Budget:
     """This event loop's budget (a worker's loop per task, a triggerer's one loop)."""
-    loop = asyncio.get_running_loop()
-    found = _BUDGETS.get(loop)
-    if found is None:
-        found = _BUDGETS[loop] = Budget(max_live())
-    return found
+    return _BUDGETS.get()

@@ -1,8 +1,9 @@
 """One watch stream per (cluster, namespace, resource) for every trigger in a triggerer process.
 
 A thousand deferred tasks must not mean a thousand watches. Triggers ``subscribe`` to the objects
-they care about; a process-wide, reference-counted registry runs one ``SharedWatch`` per key and
-fans events out to the subscribers' queues, closing the stream when the last one leaves.
+they care about; a reference-counted registry per event loop (a triggerer runs one) runs one
+``SharedWatch`` per key and fans events out to the subscribers' queues, closing the stream when
+the last one leaves.
 
 Reconnection, in kopf's three layers: an endless loop with backoff (trivial), list-then-watch from
 the list's resourceVersion (410 Gone means list again), and one bounded watch stream. After every
@@ -45,11 +46,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import weakref
 from collections.abc import Callable
 
 from airflow_tfjob import errors
-from airflow_tfjob.backends.kubernetes import logstreams
+from airflow_tfjob.backends.kubernetes import logstreams, registry
 from airflow_tfjob.backends.kubernetes.backoff import Backoff
 from airflow_tfjob.backends.kubernetes.inbox import Events
 from airflow_tfjob.backends.kubernetes.objects import (
@@ -71,13 +71,13 @@ HANDOFF_SECONDS = 2.0
 """How long a subscriber to a TFJob watch in sync waits for its job to show up in it (a job just
 created may trail) before it is handed to a watch of its own job."""
 Route = Callable[[KubeObject], str | None]
-Ident = tuple[str, ...]
+Ident = registry.Ident
 Opening = tuple[str, AsyncTFJobHook, str, str, bool]
 """What a subscription needs to find its watch: key, hook, namespace, kind, alone."""
 
 
 class Subscription:
-    """Events about object ``name`` from the process-wide watch of (``key``, namespace, kind),
+    """Events about object ``name`` from the loop's shared watch of (``key``, namespace, kind),
     put into ``queue`` (a new one by default): ``async with subscribe(...) as sub``.
 
     Subscriptions may share one queue (a follower reads its job's and its pods' events from one):
@@ -119,17 +119,19 @@ class Subscription:
         key, hook, namespace, kind, alone = self._opening
         self._opening = None
         ident = (key, namespace, kind, self.name) if alone else (key, namespace, kind)
-        watch = _REGISTRY.get(ident)
+        opened = registry.opened()
+        watch = opened.get(ident)
         if watch is None:
             only = self.name if alone else None
-            watch = _REGISTRY[ident] = SharedWatch(hook, namespace, kind, ident=ident, only=only)
+            watch = opened[ident] = SharedWatch(hook, namespace, kind, ident=ident, only=only)
         watch.add(self)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         watch = self.watch  # it may have been handed to a watch of its own job
-        if watch is not None and watch.remove(self) and _REGISTRY.get(watch.ident) is watch:
-            del _REGISTRY[watch.ident]
+        opened = registry.opened()
+        if watch is not None and watch.remove(self) and opened.get(watch.ident) is watch:
+            del opened[watch.ident]
             await watch.close()
 
 
@@ -224,7 +226,7 @@ class SharedWatch:
         """Whether ``name`` is a job this provider created, as far as this watch can tell."""
         if self.kind != PODS or self.only is not None:
             return True  # the server selected it
-        jobs = _REGISTRY.get((self.ident[0], self.namespace, "tfjobs"))
+        jobs = registry.opened().get((self.ident[0], self.namespace, "tfjobs"))
         return jobs is not None and name in jobs.store
 
     def _dispatch(self, event: WatchEvent) -> None:
@@ -267,19 +269,21 @@ class SharedWatch:
             return
         key = self.ident[0]
         ident = (key, self.namespace, "tfjobs", name)
-        target = _REGISTRY.get(ident)
+        opened = registry.opened()
+        target = opened.get(ident)
         if target is None:
-            target = _REGISTRY[ident] = SharedWatch(
+            target = opened[ident] = SharedWatch(
                 self.hook, self.namespace, "tfjobs", ident=ident, only=name
             )
         log.debug("TFJob %s/%s is not labelled as ours: watching it alone", self.namespace, name)
         for sub in subscribers:
             target.add(sub)
-        if not self.subscribers and _REGISTRY.get(self.ident) is self:
-            del _REGISTRY[self.ident]
+        if not self.subscribers and opened.get(self.ident) is self:
+            del opened[self.ident]
             closing = asyncio.create_task(self.close(), name="tfjob-watch-close")
-            _CLOSING.add(closing)
-            closing.add_done_callback(_CLOSING.discard)
+            tasks = registry.closing()
+            tasks.add(closing)
+            closing.add_done_callback(tasks.discard)
 
     async def _run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -321,7 +325,7 @@ class SharedWatch:
     async def _relist(self) -> str:
         """List into a new store, a page at a time (no list is ever decoded whole), telling each
         subscriber its object's state as its page comes; then those without one are told."""
-        async with _relisting(self.ident[0]):  # one list in memory at a time; TFJobs first
+        async with registry.relisting(self.ident[0]):  # one list in memory at a time; TFJobs first
             self.store, self.filling = {}, True
             present: set[str] = set()
             version = ""
@@ -367,32 +371,10 @@ class SharedWatch:
         return version
 
 
-_REGISTRY: dict[Ident, SharedWatch] = {}
-_LISTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _relisting(key: str) -> asyncio.Lock:
-    """The lock that lets one watch of ``key``'s cluster list at a time: a list of 10,000
-    objects decodes to some 100 MiB for a moment, and two at once would double the peak. Locks
-    are taken in turn (FIFO), so a namespace's TFJob watch, subscribed first, lists first and
-    its pod watch then knows which jobs are ours."""
-    locks = _LISTS.setdefault(asyncio.get_running_loop(), {})  # a lock serves one loop
-    lock = locks.get(key)
-    if lock is None:
-        lock = locks[key] = asyncio.Lock()
-    return lock
-
-
-_CLOSING: set[asyncio.Task[None]] = set()
-"""Watches left by every subscriber through hand-offs, being closed."""
-
-
 subscribe = Subscription
 """``async with subscribe(key, hook, namespace, kind, name) as sub``."""
 
 
 def active() -> dict[Ident, SharedWatch]:
-    """The watches currently open in this process."""
-    return dict(_REGISTRY)
+    """The watches currently open in this process (on every loop)."""
+    return registry.active()
