@@ -150,7 +150,7 @@ _SECRET = re.compile(r"\.env\[\d+\]\.value$")
 
 def _check_type(value: Any, schema_node: Mapping[str, Any], path: str) -> None:
     pattern = schema_node.get("pattern")
-    if isinstance(value, str) and pattern and not _pattern(pattern).search(value):
+    if isinstance(value, str) and pattern and not re.search(pattern, value):  # re caches it
         raise TFJobSpecError(
             path, value, f"must match {pattern} (the TFJob CRD's schema)", show_value=True
         )
@@ -174,11 +174,6 @@ def _check_type(value: Any, schema_node: Mapping[str, Any], path: str) -> None:
             f"must be {wanted} (the TFJob CRD's schema)",
             show_value=value is None or not _SECRET.search(path),
         )
-
-
-@functools.cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def unknown_field(path: str, key: object, known: Mapping[str, Any]) -> TFJobSpecError:

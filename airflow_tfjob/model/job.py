@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from airflow_tfjob.model import checks, core, enums
 from airflow_tfjob.model.enums import SuccessPolicy
@@ -215,16 +215,13 @@ class TfJob:
         annotations: dict[str, str] | None = None,
     ) -> KubeObject:
         """The TFJob as a ``kubeflow.org/v1`` manifest, ready for the API server."""
-        metadata: dict[str, Any] = {
-            "name": validate_name(name),
-            "namespace": checks.dns1123_label(namespace, "namespace"),
-        }
-        for key, value in (
-            ("labels", checks.label_map(labels, "labels")),
-            ("annotations", checks.annotation_map(annotations, "annotations")),
-        ):
-            if value:
-                metadata[key] = value
+        metadata = ObjectMeta(
+            name=validate_name(name), namespace=checks.dns1123_label(namespace, "namespace")
+        )
+        if checked_labels := checks.label_map(labels, "labels"):
+            metadata["labels"] = checked_labels
+        if checked_annotations := checks.annotation_map(annotations, "annotations"):
+            metadata["annotations"] = checked_annotations
         if image is not None:
             core.image_reference(image, "image")
         specs = {
@@ -239,5 +236,4 @@ class TfJob:
             spec["successPolicy"] = SuccessPolicy(self.success_policy).value
         if self.enable_dynamic_worker is not None:
             spec["enableDynamicWorker"] = self.enable_dynamic_worker
-        meta = cast(ObjectMeta, metadata)  # name, namespace, and labels and annotations if any
-        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": meta, "spec": spec}
+        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}

@@ -257,8 +257,9 @@ def _from_template(
 ) -> KubeObject:
     """The template with the job's ``metadata`` (name, labels, annotations) and namespace, and
     ``image`` in its containers that have none."""
-    meta = cast("dict[str, Any]", manifest.setdefault("metadata", {}))  # update(**namespace)
-    meta.update(metadata, namespace=checks.dns1123_label(namespace, "namespace"))
+    meta = manifest.setdefault("metadata", {})
+    meta.update(metadata)
+    meta["namespace"] = checks.dns1123_label(namespace, "namespace")
     for rtype in template.images_missing(manifest):
         if not image:
             raise TFJobSpecError(
