@@ -97,9 +97,11 @@ class AsyncTFJobHook(Settings, BaseHook):
     async def get(self, name: str, namespace: str) -> KubeObject:
         """Read a TFJob; 404 raises ``TFJobNotFound``."""
         call = lambda api: self._custom(api).get_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name
+            *self._where(namespace), name
         )
-        return await self._call(call, verb="get", namespace=namespace, name=name)
+        kind = self.job_api.resource
+        found = await self._call(call, verb="get", namespace=namespace, name=name, resource=kind)
+        return self.job_api.job(found)
 
     async def delete(
         self, name: str, namespace: str, *, uid: str | None = None, propagation: str = "Foreground"
@@ -107,10 +109,11 @@ class AsyncTFJobHook(Settings, BaseHook):
         """Delete a TFJob and (foreground) its pods; False when it was already gone."""
         body = res.delete_body(propagation, uid)
         call = lambda api: self._custom(api).delete_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body=body
+            *self._where(namespace), name, body=body
         )
+        kind = self.job_api.resource
         try:
-            await self._call(call, verb="delete", namespace=namespace, name=name)
+            await self._call(call, verb="delete", namespace=namespace, name=name, resource=kind)
         except errors.TFJobNotFound:
             return False
         return True
@@ -127,16 +130,21 @@ class AsyncTFJobHook(Settings, BaseHook):
         """``list_jobs``, ``limit`` at a time; a list that outlives its continue token raises
         ``TFJobWatchExpired`` (410): list again."""
         list_call = lambda api, **kwargs: self._custom(api).list_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, **kwargs
+            *self._where(namespace), **kwargs
         )
-        return self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
+        api = self.job_api
+        return self._pages(list_call, label_selector, limit, namespace, api.resource, view=api.job)
 
     async def patch(self, name: str, namespace: str, body: KubeObject) -> KubeObject:
         """Merge-patch a TFJob."""
         call = lambda api: self._custom(api).patch_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
+            *self._where(namespace), name, body, _content_type=res.MERGE_PATCH
         )
-        return await self._call(call, verb="patch", namespace=namespace, name=name)
+        kind = self.job_api.resource
+        patched = await self._call(
+            call, verb="patch", namespace=namespace, name=name, resource=kind
+        )
+        return self.job_api.job(patched)
 
     def watch(
         self,
@@ -154,13 +162,13 @@ class AsyncTFJobHook(Settings, BaseHook):
             label_selector=label_selector,
             timeout_seconds=timeout_seconds,
         )
-        args = (res.GROUP, res.VERSION, namespace, res.PLURAL)
         return self._watch(
             lambda api: self._custom(api).list_namespaced_custom_object,
-            args,
+            self._where(namespace),
             kwargs,
             namespace,
-            res.RESOURCE,
+            self.job_api.resource,
+            view=self.job_api.job,
         )
 
     async def list_pods(self, name: str | None, namespace: str) -> res.Page:
@@ -180,9 +188,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         """``list_pods``, ``limit`` at a time (410 as in ``job_pages``), with ``label_selector``'s
         requirements too."""
         list_call = lambda api, **kwargs: self._core(api).list_namespaced_pod(namespace, **kwargs)
-        return self._pages(
-            list_call, res.pods_selector(name, label_selector), limit, namespace, POD
-        )
+        selector = res.pods_selector(name, label_selector, self.job_api)
+        return self._pages(list_call, selector, limit, namespace, POD, view=self.job_api.pod)
 
     async def _pages(
         self,
@@ -191,6 +198,8 @@ class AsyncTFJobHook(Settings, BaseHook):
         limit: int,
         namespace: str,
         resource: str,
+        *,
+        view: Callable[[KubeObject], KubeObject],
     ) -> AsyncGenerator[res.Page, None]:
         token: str | None = None
         while True:
@@ -200,8 +209,8 @@ class AsyncTFJobHook(Settings, BaseHook):
                 return bytes(await (await _ok(await list_call(api, **kwargs))).read())
 
             data = await self._call(call, verb="list", namespace=namespace, resource=resource)
-            page, token = res.page_result(res.decode(data))
-            yield page
+            (items, version), token = res.page_result(res.decode(data))
+            yield [view(item) for item in items], version
             if token is None:
                 return
 
@@ -219,12 +228,11 @@ class AsyncTFJobHook(Settings, BaseHook):
         kwargs = res.watch_kwargs(
             resource_version,
             name=None,
-            label_selector=res.pods_selector(name, label_selector),
+            label_selector=res.pods_selector(name, label_selector, self.job_api),
             timeout_seconds=timeout_seconds,
         )
-        return self._watch(
-            lambda api: self._core(api).list_namespaced_pod, (namespace,), kwargs, namespace, POD
-        )
+        list_pods = lambda api: self._core(api).list_namespaced_pod
+        return self._watch(list_pods, (namespace,), kwargs, namespace, POD, view=self.job_api.pod)
 
     async def _watch(
         self,
@@ -233,11 +241,13 @@ class AsyncTFJobHook(Settings, BaseHook):
         kwargs: dict[str, Any],
         namespace: str,
         resource: str,
+        *,
+        view: Callable[[KubeObject], KubeObject],
     ) -> AsyncGenerator[WatchEvent, None]:
         try:
             async with self._api() as api, _json_watch() as stream:
                 async for raw in stream.stream(func(api), *args, **kwargs):
-                    yield res.event(raw)
+                    yield res.event(raw, view)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
@@ -287,6 +297,7 @@ class AsyncTFJobHook(Settings, BaseHook):
         With ``read_timeout``, a silence that long ends the stream with ``TFJobUnavailable``,
         so a follower can check whether it should stop and resume with ``since_time``.
         """
+        container = self.job_api.log_container(container)
         query = res.log_query(container, since_time=since_time, timestamps=timestamps, follow=True)
         try:
             async with self._api() as api:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_tfjob import errors
-from airflow_tfjob.hooks import _retry
+from airflow_tfjob.hooks import _resource, _retry
 
 
 def failure(
@@ -116,8 +116,12 @@ class Settings:
         in_cluster: bool | None = None,
         disable_verify_ssl: bool | None = None,
         max_attempts: int = _retry.MAX_ATTEMPTS,
+        api: str | None = None,
     ) -> None:
         self.kubernetes_conn_id = kubernetes_conn_id
+        self.api = api
+        """``tfjob`` or ``trainjob`` (``_resource.APIS``); None: the connection's ``tfjob_api``
+        extra, else what the cluster serves (``TFJobHook.job_api``)."""
         self.max_attempts = max_attempts
         """Tries of one API call on 429, 5xx and connection errors (1: no retry)."""
         self.retry_until: float | None = None
@@ -149,6 +153,17 @@ class Settings:
         if isinstance(exc, errors.TFJobError):
             return exc
         return config_error(self, exc) or failure(exc, verb, resource, namespace, name)
+
+    @property
+    def job_api(self) -> _resource.Api:
+        """The API of this hook's jobs: ``api``, else ``tfjob`` (the sync hook also asks the
+        connection and the cluster)."""
+        return _resource.api_named(self.api)
+
+    def _where(self, namespace: str) -> tuple[str, str, str, str]:
+        """``(group, version, namespace, plural)``: a custom-objects call's first arguments."""
+        api = self.job_api
+        return api.group, api.version, namespace, api.plural
 
     def _cncf_kwargs(self) -> dict[str, Any]:
         return {

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
 from airflow_tfjob import errors
 from airflow_tfjob.model.kube import KubeObject, ObjectList, WatchEvent
-from airflow_tfjob.rules.status import JOB_NAME_LABEL
+from airflow_tfjob.rules import trainjob, trainjobview
+from airflow_tfjob.rules.status import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
 
 GROUP = "kubeflow.org"
 VERSION = "v1"
@@ -37,6 +39,64 @@ STRICT_SINCE = (1, 25)
 alpha, behind a feature gate, in 1.23 and 1.24)."""
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)")
 
+
+def _same(obj: KubeObject) -> KubeObject:
+    return obj
+
+
+def _trainjob_pod(pod: KubeObject) -> KubeObject:
+    return trainjobview.pod_view(pod, JOB_NAME_LABEL, REPLICA_TYPE_LABEL, REPLICA_INDEX_LABEL)
+
+
+@dataclass(frozen=True)
+class Api:
+    """Where a connection's jobs live, and how its objects read as a TFJob and its pods (what
+    ``rules.status`` and everything above it know). ``TFJOB`` (the training operator v1) or
+    ``TRAINJOB`` (Kubeflow Trainer v2, through ``rules.trainjob``)."""
+
+    name: str
+    group: str
+    version: str
+    plural: str
+    kind: str
+    container: str
+    """The container that runs a replica's code, whose log and termination are read."""
+    job_label: str
+    """The label every pod of job ``<name>`` carries with value ``<name>``."""
+    manifest: Callable[[KubeObject], KubeObject] = _same
+    """A TFJob manifest as this API's object."""
+    job: Callable[[KubeObject], KubeObject] = _same
+    """This API's job object as a TFJob."""
+    pod: Callable[[KubeObject], KubeObject] = _same
+    """One of its pods as a TFJob's."""
+
+    @property
+    def resource(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    def log_container(self, container: str | None) -> str:
+        """The container to read: a replica's (``tensorflow``, the name the views show) is
+        this API's own."""
+        return self.container if container in (None, CONTAINER) else str(container)
+
+
+TFJOB = Api("tfjob", GROUP, VERSION, PLURAL, "TFJob", CONTAINER, JOB_NAME_LABEL)
+TRAINJOB = Api(
+    "trainjob", "trainer.kubeflow.org", "v1alpha1", "trainjobs", trainjob.KIND, trainjob.STEP,
+    trainjobview.JOBSET_NAME_LABEL, trainjob.to_trainjob, trainjobview.job_view, _trainjob_pod,
+)  # fmt: skip
+APIS = {api.name: api for api in (TFJOB, TRAINJOB)}
+
+
+def api_named(name: str | None) -> Api:
+    """The API called ``name`` (``tfjob`` when None)."""
+    if name is None:
+        return TFJOB
+    if name not in APIS:
+        raise errors.TFJobError(f"api: got {name!r}; must be one of {', '.join(APIS)}")
+    return APIS[name]
+
+
 Access = tuple[str, str, str, str]
 """``(verb, API group, resource, subresource)``."""
 ACCESS: tuple[Access, ...] = (
@@ -45,6 +105,12 @@ ACCESS: tuple[Access, ...] = (
 )
 """What a run needs in its namespace (``deploy/rbac.yaml`` grants it, and ``patch``)."""
 LOG_ACCESS: Access = ("get", "", "pods", "log")
+
+
+def access_of(api: Api) -> tuple[Access, ...]:
+    """``ACCESS`` for the jobs of ``api``."""
+    verbs = ("create", "get", "list", "watch", "delete")
+    return (*((v, api.group, api.plural, "") for v in verbs), *ACCESS[len(verbs) :])
 
 
 def access_review(namespace: str, access: Access) -> KubeObject:
@@ -87,10 +153,11 @@ def watch_kwargs(
     return kwargs
 
 
-def pods_selector(job_name: str | None, label_selector: str = "") -> str:
-    """The operator's label selector for a job's pods (every TFJob's pods when None), and
+def pods_selector(job_name: str | None, label_selector: str = "", api: Api | None = None) -> str:
+    """The label selector for a job's pods (every job's pods when None), and
     ``label_selector``'s requirements too."""
-    job = f"{JOB_NAME_LABEL}={job_name}" if job_name else JOB_NAME_LABEL
+    label = (api or TFJOB).job_label
+    job = f"{label}={job_name}" if job_name else label
     return f"{job},{label_selector}" if label_selector else job
 
 
@@ -164,9 +231,12 @@ def no_log(status: int, pod: str, namespace: str) -> errors.TFJobAPIError | None
     )
 
 
-def event(raw: dict[str, Any]) -> WatchEvent:
-    """A watch event as ``{"type", "object"}`` with the object as plain JSON."""
+def event(raw: dict[str, Any], view: Callable[[KubeObject], KubeObject] = _same) -> WatchEvent:
+    """A watch event as ``{"type", "object"}`` with the object as plain JSON (through ``view``,
+    but for a BOOKMARK or an ERROR, whose object is no job or pod)."""
     obj = raw.get("raw_object", raw.get("object"))
+    if raw.get("type") in ("ADDED", "MODIFIED", "DELETED") and isinstance(obj, dict):
+        obj = view(cast(KubeObject, obj))
     return cast(WatchEvent, {"type": raw.get("type"), "object": obj})  # as the server sent it
 
 

@@ -71,8 +71,8 @@ class TFJobHook(Settings, BaseHook):
         in the triggerer, which then needs neither the metadata DB nor the kubeconfig file.
         Holds credentials: only for trigger kwargs, which Airflow encrypts."""
 
-        def extra(name: str) -> Any:  # either spelling, as the cncf hook reads them
-            return self._kube._get_field(name) if self.kubernetes_conn_id else None
+        def extra(name: str) -> Any:
+            return extra_field(self, name) if self.kubernetes_conn_id else None
 
         in_cluster = _flag(self.in_cluster if self.in_cluster is not None else extra("in_cluster"))
         config = self.config_dict
@@ -87,12 +87,43 @@ class TFJobHook(Settings, BaseHook):
                 else None
             )
         return ConnectionSettings(
+            api=self.job_api.name,
             config_dict=config,
             cluster_context=self.cluster_context or extra("cluster_context"),
             in_cluster=in_cluster or None,
             disable_verify_ssl=_flag(self.disable_verify_ssl or extra("disable_verify_ssl"))
             or None,
         )
+
+    @cached_property
+    def job_api(self) -> res.Api:
+        """``api``, else the connection's ``tfjob_api`` extra, else the API this cluster serves
+        (``tfjob`` when it serves both or neither: a missing CRD is then reported as such)."""
+        name = self.api or (extra_field(self, "tfjob_api") if self.kubernetes_conn_id else None)
+        if name:
+            return res.api_named(str(name))
+        for api in res.APIS.values():
+            if self._serves(api):
+                return api
+        return res.TFJOB
+
+    def _serves(self, api: res.Api) -> bool:
+        """Whether the cluster serves ``api``'s jobs (its group version lists them)."""
+        path = f"/apis/{api.group}/{api.version}"
+        call = lambda: self.api_client.call_api(
+            path, "GET", {}, [], {"Accept": "application/json"},
+            auth_settings=["BearerToken"], _preload_content=False,
+        )  # fmt: skip
+        try:
+            response = self._call(call, verb="discover", namespace="", resource=api.resource)
+        except errors.TFJobError:
+            return False
+        listed = res.decode(response.data).get("resources") or []
+        return any(item.get("name") == api.plural for item in listed)
+
+    @property
+    def _kind(self) -> str:
+        return self.job_api.resource
 
     def get_namespace(self) -> str | None:
         """The connection's default namespace, if it sets one."""
@@ -139,7 +170,7 @@ class TFJobHook(Settings, BaseHook):
 
         api = AuthorizationV1Api(self.api_client)
         missing = []
-        for access in (*res.ACCESS, *([res.LOG_ACCESS] if logs else [])):
+        for access in (*res.access_of(self.job_api), *([res.LOG_ACCESS] if logs else [])):
             body = res.access_review(namespace, access)
             call = lambda body=body: api.create_self_subject_access_review(body).to_dict()
             try:
@@ -173,16 +204,18 @@ class TFJobHook(Settings, BaseHook):
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         extra = res.create_kwargs(self.server_version())
         call: Callable[[], KubeObject] = lambda: self._custom.create_namespaced_custom_object(
-            res.GROUP, res.VERSION, ns, res.PLURAL, manifest, **extra
+            *self._where(ns), self.job_api.manifest(manifest), **extra
         )
-        return self._call(call, verb="create", namespace=ns, name=name)
+        created = self._call(call, verb="create", namespace=ns, name=name, resource=self._kind)
+        return self.job_api.job(created)
 
     def get(self, name: str, namespace: str) -> KubeObject:
         """Read a TFJob; 404 raises ``TFJobNotFound``."""
         call: Callable[[], KubeObject] = lambda: self._custom.get_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name
+            *self._where(namespace), name
         )
-        return self._call(call, verb="get", namespace=namespace, name=name)
+        found = self._call(call, verb="get", namespace=namespace, name=name, resource=self._kind)
+        return self.job_api.job(found)
 
     def delete(
         self, name: str, namespace: str, *, uid: str | None = None, propagation: str = "Foreground"
@@ -190,10 +223,10 @@ class TFJobHook(Settings, BaseHook):
         """Delete a TFJob and (foreground) its pods; False when it was already gone."""
         body = res.delete_body(propagation, uid)
         call = lambda: self._custom.delete_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body=body
+            *self._where(namespace), name, body=body
         )
         try:
-            self._call(call, verb="delete", namespace=namespace, name=name)
+            self._call(call, verb="delete", namespace=namespace, name=name, resource=self._kind)
         except errors.TFJobNotFound:
             return False
         return True
@@ -208,16 +241,21 @@ class TFJobHook(Settings, BaseHook):
         """``list_jobs``, ``limit`` at a time; a list that outlives its continue token raises
         ``TFJobWatchExpired`` (410): list again."""
         list_call = lambda **kwargs: self._custom.list_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, **kwargs
+            *self._where(namespace), **kwargs
         )
-        yield from self._pages(list_call, label_selector, limit, namespace, res.RESOURCE)
+        yield from self._pages(
+            list_call, label_selector, limit, namespace, self._kind, view=self.job_api.job
+        )
 
     def patch(self, name: str, namespace: str, body: KubeObject) -> KubeObject:
         """Merge-patch a TFJob (e.g. ``{"spec": {"runPolicy": {"suspend": true}}}``)."""
         call: Callable[[], KubeObject] = lambda: self._custom.patch_namespaced_custom_object(
-            res.GROUP, res.VERSION, namespace, res.PLURAL, name, body, _content_type=res.MERGE_PATCH
+            *self._where(namespace), name, body, _content_type=res.MERGE_PATCH
         )
-        return self._call(call, verb="patch", namespace=namespace, name=name)
+        patched = self._call(
+            call, verb="patch", namespace=namespace, name=name, resource=self._kind
+        )
+        return self.job_api.job(patched)
 
     def list_pods(self, name: str | None, namespace: str) -> res.Page:
         """The job's pods (every TFJob's with ``name=None``) and the list's resourceVersion."""
@@ -234,9 +272,8 @@ class TFJobHook(Settings, BaseHook):
         """``list_pods``, ``limit`` at a time (410 as in ``job_pages``), with ``label_selector``'s
         requirements too."""
         list_call = lambda **kwargs: self._core.list_namespaced_pod(namespace, **kwargs)
-        yield from self._pages(
-            list_call, res.pods_selector(name, label_selector), limit, namespace, POD
-        )
+        selector = res.pods_selector(name, label_selector, self.job_api)
+        yield from self._pages(list_call, selector, limit, namespace, POD, view=self.job_api.pod)
 
     def _pages(
         self,
@@ -245,6 +282,8 @@ class TFJobHook(Settings, BaseHook):
         limit: int,
         namespace: str,
         resource: str,
+        *,
+        view: Callable[[KubeObject], KubeObject],
     ) -> Iterator[res.Page]:
         token: str | None = None
         while True:
@@ -254,8 +293,8 @@ class TFJobHook(Settings, BaseHook):
                 return list_call(**kwargs)
 
             response = self._call(call, verb="list", namespace=namespace, resource=resource)
-            page, token = res.page_result(res.decode(response.data))
-            yield page
+            (items, version), token = res.page_result(res.decode(response.data))
+            yield [view(item) for item in items], version
             if token is None:
                 return
 
@@ -271,7 +310,10 @@ class TFJobHook(Settings, BaseHook):
     ) -> str:
         """A container's log so far."""
         query = res.log_query(
-            container, tail_lines=tail_lines, since_time=since_time, timestamps=timestamps
+            self.job_api.log_container(container),
+            tail_lines=tail_lines,
+            since_time=since_time,
+            timestamps=timestamps,
         )
         call = lambda: bytes(self._log_request(pod, namespace, query, None).data)
         data = self._call(call, verb="read log of", namespace=namespace, name=pod, resource=POD)
@@ -286,6 +328,11 @@ class TFJobHook(Settings, BaseHook):
             response.release_conn()
             raise error
         return response
+
+
+def extra_field(hook: TFJobHook, name: str) -> Any:
+    """A connection extra, in either spelling, as the cncf hook reads them."""
+    return hook._kube._get_field(name)
 
 
 def _flag(value: Any) -> bool:

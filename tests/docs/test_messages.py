@@ -402,6 +402,10 @@ with DAG("train", schedule=None):
 _OWN_OUTPUT = "the replica program's own print, shown with its [replica] prefix"
 
 CHECKS: dict[str, Check] = {
+    # trainer-v2.md
+    "PS.image: got 'ps:1'; must equal Chief.image": Asserted(
+        "tests/unit/rules/test_trainjob.py", "TFJobSpecError: "
+    ),
     # troubleshooting.md, Kubernetes
     "cannot create tfjobs.kubeflow.org ml/<name>: the TFJob CRD": Made(lambda: _api(404, "")),
     "forbidden: the identity of connection": Made(_forbidden_check),
