@@ -15,6 +15,9 @@ from airflow_tfjob import arguments
 from airflow_tfjob.backends.kubernetes.request import ON_FINISH_ACTIONS, ON_KILL_ACTIONS
 from airflow_tfjob.model import TfJob, TFJobSpecError, checks, validate_name
 from airflow_tfjob.operators import _build
+from airflow_tfjob.rules import trainjob
+
+APIS = ("tfjob", "trainjob")
 
 if TYPE_CHECKING:
     from airflow_tfjob.operators.tfjob import TFJobOperator
@@ -80,6 +83,8 @@ def _behaviour(op: TFJobOperator) -> None:
             "the local backend's replicas live only as long as the task, so it always "
             "waits (use backend='kubernetes')",
         )
+    if op.api is not None and op.api not in APIS:
+        raise TFJobSpecError("api", op.api, f"must be one of {', '.join(map(repr, APIS))} or None")
     arguments.seconds(op.poll_interval, "poll_interval")
     arguments.seconds(op.startup_timeout_seconds, "startup_timeout_seconds", optional=True)
 
@@ -118,6 +123,8 @@ def _build_now(op: TFJobOperator) -> None:
         job = (op.tfjob or TfJob()).with_defaults(command=op.command, args=op.args, env=op.env)
         manifest = job.to_manifest("parse-check", "default", image=op.image)
         _build.label_pods(manifest, {})  # no replica label the provider's would replace
+        if op.api == "trainjob":
+            trainjob.to_trainjob(manifest)  # all of it fits a TrainJob?
         if op.backend == "local":
             from airflow_tfjob.backends.local import plan
 
@@ -125,7 +132,9 @@ def _build_now(op: TFJobOperator) -> None:
     elif _literal_template(template, op.template_ext) and not _templated(
         template, op.image, op.command, op.args, op.env, op.name, op.labels, op.annotations
     ):
-        op.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+        manifest, _ = op.build_manifest(_build.PARSE_CONTEXT)  # type: ignore[arg-type]
+        if op.api == "trainjob":
+            trainjob.to_trainjob(manifest)
 
 
 def _templated(*values: Any) -> bool:

@@ -74,6 +74,8 @@ class TFJobOperator(BaseOperator):
         training operator ends a job that nobody follows any more.
     :param backend: ``kubernetes`` (the training operator) or ``local`` (the replicas as local
         processes on the worker, no cluster); default: ``[tfjob] backend``.
+    :param api: On Kubernetes, ``tfjob`` or ``trainjob`` (Kubeflow Trainer v2, checked at parse
+        time: docs/trainer-v2.md); default: the connection's ``tfjob_api``, else the cluster's.
     """
 
     template_fields: Sequence[str] = (
@@ -128,6 +130,7 @@ class TFJobOperator(BaseOperator):
         startup_timeout_seconds: float | None = 600,
         deadline_backstop: bool = True,
         backend: str | None = None,
+        api: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -140,11 +143,8 @@ class TFJobOperator(BaseOperator):
         )
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
         self.labels, self.annotations, self.name = labels, annotations, name
-        self.get_logs, self.wait_until_finished, self.poll_interval = (
-            get_logs,
-            wait_until_finished,
-            poll_interval,
-        )
+        self.get_logs, self.wait_until_finished = get_logs, wait_until_finished
+        self.poll_interval, self.api = poll_interval, api
         self.deferrable, self.on_finish_action, self.on_kill_action = (
             deferrable,
             on_finish_action,
@@ -177,6 +177,7 @@ class TFJobOperator(BaseOperator):
             config_file=self.config_file,
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
+            api=self.api,
         )
 
     def build_manifest(

@@ -171,3 +171,17 @@ def test_a_trainjob_pod_reads_as_a_tfjob_pod() -> None:
     assert res.pods_selector("mnist", api=res.TRAINJOB) == "jobset.sigs.k8s.io/jobset-name=mnist"
     assert res.TRAINJOB.log_container("tensorflow") == "node"
     assert re.fullmatch(r"trainjobs\.trainer\.kubeflow\.org", res.TRAINJOB.resource)
+
+
+def test_the_operator_refuses_at_parse_time_what_a_trainjob_cannot_carry() -> None:
+    from airflow_tfjob import PS, Chief, TfJob, Worker
+    from airflow_tfjob.operators.tfjob import TFJobOperator
+
+    job = TfJob(chief=Chief(image="train:1"), worker=Worker(replicas=2), ps=PS(image="ps:1"))
+    TFJobOperator(task_id="fits_a_tfjob", tfjob=job, image="train:1", command=["t"])
+    with pytest.raises(TFJobSpecError, match=r"^PS\.image: got 'ps:1'; must equal Chief\.image"):
+        TFJobOperator(
+            task_id="not_a_trainjob", tfjob=job, image="train:1", command=["t"], api="trainjob"
+        )
+    with pytest.raises(TFJobSpecError, match="api: got 'v2'; must be one of 'tfjob', 'trainjob'"):
+        TFJobOperator(task_id="bad_api", tfjob=job, image="x", command=["t"], api="v2")
