@@ -107,6 +107,22 @@ class TFJobHook(Settings, BaseHook):
                 return api
         return res.TFJOB
 
+    def served_hooks(self) -> list[TFJobHook]:
+        """A hook of this connection for each API its jobs may be of: the one set (``api``, or
+        the connection's ``tfjob_api``), else each the cluster serves (this hook when none).
+        For what reads every job of a connection: the reaper, the TFJobs page."""
+        if self.api or (self.kubernetes_conn_id and extra_field(self, "tfjob_api")):
+            return [self]
+        served = [api.name for api in res.APIS.values() if self._serves(api)]
+        if len(served) <= 1:
+            return [self]
+        settings = {
+            "config_file": self.config_file, "config_dict": self.config_dict,
+            "cluster_context": self.cluster_context, "in_cluster": self.in_cluster,
+            "disable_verify_ssl": self.disable_verify_ssl, "max_attempts": self.max_attempts,
+        }  # fmt: skip
+        return [TFJobHook(self.kubernetes_conn_id, api=name, **settings) for name in served]
+
     def _serves(self, api: res.Api) -> bool:
         """Whether the cluster serves ``api``'s jobs (its group version lists them)."""
         path = f"/apis/{api.group}/{api.version}"

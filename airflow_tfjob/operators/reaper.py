@@ -48,9 +48,13 @@ class Reaped(TypedDict):
     """DAGs this Airflow does not know, whose jobs were left alone."""
 
 
+Source = tuple[str, str]
+"""``(connection, API)`` a job was found through: ``("kubernetes_default", "trainjob")``."""
+
+
 @dataclass(frozen=True)
 class _Suspect:
-    conn_id: str
+    conn_id: Source
     job: KubeObject
     task: TaskIdentity
     orphan: orphans.Orphan
@@ -95,7 +99,7 @@ class TFJobReaperOperator(BaseOperator):
 
     def execute(self, context: Any) -> Reaped:
         ti = context["ti"]
-        self._hooks: dict[str, TFJobHook] = {}
+        self._hooks: dict[Source, TFJobHook] = {}
         """Connection -> its hook, built once per run."""
         self._dags: dict[str, bool] = {}
         """DAG id -> whether this Airflow knows it, asked once per run."""
@@ -136,21 +140,22 @@ class TFJobReaperOperator(BaseOperator):
             "unknown_dags": sorted(d for d, known in self._dags.items() if not known),
         }
 
-    def _hook(self, conn_id: str) -> TFJobHook:
+    def _hook(self, source: Source) -> TFJobHook:
+        return self._hooks[source]
+
+    def _scan(self, deployment: str) -> Iterable[tuple[Source, KubeObject]]:
+        """Every job of this deployment, with the connection and API it was found through
+        (each API the connection's jobs may be of: a TFJob and a TrainJob are both tasks')."""
         from airflow_tfjob.hooks.tfjob import TFJobHook
 
-        if conn_id not in self._hooks:
-            self._hooks[conn_id] = TFJobHook(conn_id)
-        return self._hooks[conn_id]
-
-    def _scan(self, deployment: str) -> Iterable[tuple[str, KubeObject]]:
-        """Every job of this deployment, with the connection it was found through."""
         for conn_id, namespace in self.targets or _settings.targets():
-            hook = self._hook(conn_id)
-            place = namespace or hook.get_namespace() or "default"
-            jobs, _ = hook.list_jobs(place, label_selector=naming.selector(deployment))
-            for job in jobs:
-                yield conn_id, job
+            for hook in TFJobHook(conn_id).served_hooks():
+                source = (conn_id, hook.job_api.name)
+                self._hooks[source] = hook
+                place = namespace or hook.get_namespace() or "default"
+                jobs, _ = hook.list_jobs(place, label_selector=naming.selector(deployment))
+                for job in jobs:
+                    yield source, job
 
     def _reread(self, suspect: _Suspect) -> KubeObject | None:
         meta = suspect.job["metadata"]
@@ -160,10 +165,10 @@ class TFJobReaperOperator(BaseOperator):
             return None
         return job if job["metadata"].get("uid") == meta.get("uid") else None
 
-    def _judge(self, ti: Any, found: list[tuple[str, KubeObject]]) -> list[_Suspect]:
+    def _judge(self, ti: Any, found: list[tuple[Source, KubeObject]]) -> list[_Suspect]:
         """The orphans among ``found``, asking Airflow for their task instances' states (one
         request per DAG); the jobs of DAGs Airflow does not know are left alone."""
-        by_dag: dict[str, list[tuple[str, KubeObject, TaskIdentity]]] = {}
+        by_dag: dict[str, list[tuple[Source, KubeObject, TaskIdentity]]] = {}
         for conn_id, job in found:
             task = naming.task_identity(job)
             if task is not None:

@@ -69,6 +69,16 @@ def _hook(conn_id: str) -> Any:
     return TFJobHook(conn_id, max_attempts=1)  # a page waits for nobody: say it, do not retry
 
 
+def _listed(hook: Any, namespace: str, selector: str) -> list[tuple[Any, KubeObject]]:
+    """``(hook, job)`` for the jobs of every API the connection's jobs may be of (a TFJob, a
+    TrainJob: ``TFJobHook.served_hooks``)."""
+    out: list[tuple[Any, KubeObject]] = []
+    for one in hook.served_hooks():
+        objs, _ = one.list_jobs(namespace, label_selector=selector)
+        out.extend((one, obj) for obj in objs)
+    return out
+
+
 def _unreachable(conn_id: str, namespace: str | None, exc: Exception) -> str:
 
     where = f"connection {conn_id!r}" + (f", namespace {namespace!r}" if namespace else "")
@@ -107,7 +117,7 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
         try:
             hook = _hook(conn_id)
             target["namespace"] = namespace = _namespace(hook, configured)
-            found, _ = hook.list_jobs(namespace, label_selector=naming.selector(deployment))
+            found = [obj for _, obj in _listed(hook, namespace, naming.selector(deployment))]
         except Exception as exc:
             target["error"] = _unreachable(conn_id, target["namespace"], exc)
             out.append(target)
@@ -205,12 +215,15 @@ def _task_jobs(identity: TaskIdentity) -> tuple[list[tuple[str, Any, KubeObject]
         try:
             hook = _hook(conn_id)
             namespace = _namespace(hook, configured)
-            objs, _ = hook.list_jobs(namespace, label_selector=selector)
+            listed = _listed(hook, namespace, selector)
         except Exception as exc:
             unreachable.append(_unreachable(conn_id, namespace, exc))
             continue
-        ours = (o for o in objs if naming.labelled_identity(o, deployment) == identity)
-        found.extend((conn_id, hook, obj) for obj in ours)
+        found.extend(
+            (conn_id, one, obj)
+            for one, obj in listed
+            if naming.labelled_identity(obj, deployment) == identity
+        )
     return found, unreachable
 
 
@@ -296,7 +309,12 @@ def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, KubeObject]:
             raise HTTPException(
                 404, f"namespace {namespace!r} is not one the TFJobs page serves for {conn_id!r}"
             )
-        return hook, hook.get(name, namespace)
+        for one in hook.served_hooks():
+            try:
+                return one, one.get(name, namespace)
+            except errors.TFJobNotFound:
+                continue
+        raise errors.TFJobNotFound(f"{name} not found")
     except errors.TFJobNotFound:
         raise HTTPException(404, f"TFJob {namespace}/{name} not found") from None
     except HTTPException:

@@ -557,7 +557,9 @@ CHECKS: dict[str, Check] = {
     ),
     "[chief-0] hello from chief-0": Asserted("tests/local/test_local_operator.py", "] hello from"),
     "Created TFJob ml/": Made(
-        lambda: _log("airflow_tfjob.backends.kubernetes.submit", "CREATED", "ml", _JOB, "8d1c-77")
+        lambda: _log(
+            "airflow_tfjob.backends.kubernetes.submit", "CREATED", "TFJob", "ml", _JOB, "8d1c-77"
+        )
     ),
     "TFJob ml/train-job-3f2a9c01b7: Running": Made(
         lambda: f"TFJob ml/train-job-3f2a9c01b7: {_summary('Running', 'active')}"

@@ -82,14 +82,15 @@ def test_example_tfjob_operator_runs_the_training_script(airflow_db: Path, tmp_p
 
 
 def _on_cluster(
-    dag_id: str, tmp_path: Path, namespace: str, kubeconfig: Path, replicas: Script
-) -> str:
+    dag_id: str, tmp_path: Path, namespace: str, kubeconfig: Path, replicas: Script,
+    api: str = "tfjob",
+) -> str:  # fmt: skip
     """``airflow dags test`` with ``[tfjob] backend = kubernetes`` against the test cluster,
-    every replica running its real command."""
+    every replica running its real command; ``api``: the connection's ``tfjob_api``."""
     replicas.set_default_fate("*", REAL)
     connection = {
         "conn_type": "kubernetes",
-        "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace},
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": namespace, "tfjob_api": api},
     }
     return dags_test(
         dag_id, tmp_path, AIRFLOW__TFJOB__BACKEND="kubernetes",
@@ -115,6 +116,50 @@ def test_example_tfjob_ps_trains_across_pods_with_a_parameter_server(
     # the PS never exits: the job succeeded on the chief, and nothing of it is left running
     core = kubernetes.client.CoreV1Api(kube_api)
     eventually(lambda: not core.list_namespaced_pod(namespace).items, timeout=60)
+
+
+def _trainjobs(kube_api: Any, namespace: str) -> list[dict[str, Any]]:
+    listing = kubernetes.client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "trainer.kubeflow.org", "v1alpha1", namespace, "trainjobs"
+    )
+    return list(listing["items"])
+
+
+def test_example_tfjob_function_trains_across_pods_through_a_trainjob(
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path,
+    kube_api: Any,
+) -> None:  # fmt: skip
+    """The same DAG, unchanged, on Kubeflow Trainer v2: a TrainJob on the TensorFlow runtime,
+    JobSet's pods, and the TF_CONFIG the entry point wrote; the same XCom."""
+    output = _on_cluster(
+        "example_tfjob_function", tmp_path, namespace, kubeconfig, replicas, api="trainjob"
+    )
+    _trained_on_three_replicas(output)
+    assert f"Created TrainJob {namespace}/example-tfjob-function-train-" in output
+    assert not _trainjobs(kube_api, namespace)  # succeeded, so deleted (on_finish_action)
+    assert not kubernetes.client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "kubeflow.org", "v1", namespace, "tfjobs"
+    )["items"]  # no TFJob: the TrainJob did it
+
+
+def test_example_tfjob_ps_trains_across_pods_with_a_parameter_server_through_a_trainjob(
+    airflow_db: Path, replicas: Script, namespace: str, kubeconfig: Path, tmp_path: Path,
+    kube_api: Any,
+) -> None:  # fmt: skip
+    output = _on_cluster(
+        "example_tfjob_ps", tmp_path, namespace, kubeconfig, replicas, api="trainjob"
+    )
+    assert f"Created TrainJob {namespace}/example-tfjob-ps-train-ps-" in output
+    assert "[ps-0]" in output  # the PS's log, read as a TFJob's
+    result = latest_xcom("example_tfjob_ps", "train_ps")
+    assert result["accuracy"] > 0.9
+    # the PS never exits: the Job succeeded on index 0, the chief, and stopped the PS
+    core = kubernetes.client.CoreV1Api(kube_api)
+    eventually(
+        lambda: not [p for p in core.list_namespaced_pod(namespace).items
+                     if p.status.phase in ("Pending", "Running")],
+        timeout=60,
+    )  # fmt: skip
 
 
 def test_example_tfjob_sensor_waits_for_the_submitted_job(

@@ -44,6 +44,7 @@ def test_each_twin_has_what_its_callers_use_and_shared_methods_take_the_same_par
         "get_namespace",
         "create",
         "server_version",
+        "served_hooks",
         "missing_permissions",
         "read_log",
     }

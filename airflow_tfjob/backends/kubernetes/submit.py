@@ -21,8 +21,9 @@ from airflow_tfjob.rules import backstop, orphans, status
 Decision = Literal["adopt", "replace", "wait_deleted", "foreign"]
 MAX_ATTEMPTS = 5
 DELETE_WAIT_SECONDS = 120.0
-CREATED = "Created TFJob %s/%s (uid %s)"
-"""The task log's line for a created job (docs/ quote it)."""
+CREATED = "Created %s %s/%s (uid %s)"
+"""The task log's line for a created job: its kind (``TFJob``, ``TrainJob``), namespace, name and
+uid (docs/ quote it)."""
 
 
 def decide(existing: KubeObject, identity: dict[str, str]) -> Decision:
@@ -86,7 +87,8 @@ def submit(hook: TFJobHook, request: RunRequest) -> tuple[KubeObject, bool]:
     for _ in range(MAX_ATTEMPTS):
         try:
             created = hook.create(request.manifest)
-            request.log.info(CREATED, namespace, name, created["metadata"]["uid"])
+            kind = hook.job_api.kind
+            request.log.info(CREATED, kind, namespace, name, created["metadata"]["uid"])
             return created, False
         except errors.TFJobConflict:
             try:
