@@ -1,8 +1,9 @@
 """Start the test cluster by hand: ``python -m tests.cluster``.
 
-etcd, kube-apiserver, kube-controller-manager, the training operator and the process kubelet,
-which runs every pod's real command as a local process. Prints the kubeconfig path and an
-``export KUBECONFIG=...`` line, then runs until Ctrl-C (or SIGTERM) and stops everything by PID.
+etcd, kube-apiserver, kube-controller-manager, the training operator, JobSet and Trainer v2, and
+the process kubelet, which runs every pod's real command as a local process. Prints the kubeconfig
+path and an ``export KUBECONFIG=...`` line, then runs until Ctrl-C (or SIGTERM) and stops
+everything by PID.
 """
 
 from __future__ import annotations

@@ -7,30 +7,45 @@
 #   training-operator                          github.com/kubeflow/training-operator $OPERATOR_VERSION
 #   kubeflow.org_tfjobs.yaml                   the CRD from the operator's module (must equal
 #                                              tests/data/kubeflow.org_tfjobs.yaml)
+#   jobset-controller                          sigs.k8s.io/jobset $JOBSET_VERSION
+#   trainer-controller-manager                 github.com/kubeflow/trainer/v2 $TRAINER_VERSION
+#   jobset.x-k8s.io_jobsets.yaml,              the CRDs from those modules; their ClusterRoles
+#   trainer.kubeflow.org_*.yaml                must equal tests/data's copies (below a header)
 #
 # k8s.io/kubernetes carries `replace` directives to its staging folders, so `go install` refuses
 # it; a wrapper module requires it and replaces each staging module by its published v0.x release
 # (the same minor and patch). etcd is built in the same module from `etcdmain`, so its version is the
 # one the apiserver is built and tested against. The training operator has no `replace` and goes
-# through `go install`.
+# through `go install`. JobSet and Trainer cannot: `go install M@V` asks the proxy for the module's
+# version list (the deprecation check), which it refuses (403); so each module is fetched with
+# `go mod download` and built in its own folder of the module cache, with its own go.mod.
 #
 # Cache layout (${XDG_CACHE_HOME:-$HOME/.cache}/airflow-tfjob):
 #   kube/<KUBE_VERSION>-<BUILD_REVISION>/{kube-apiserver,kube-controller-manager,etcd}
 #   training-operator/<OPERATOR_VERSION>/{training-operator,kubeflow.org_tfjobs.yaml}
-# When both folders are complete nothing is fetched or built. The Go module and build caches are
-# removed after a successful build (they are ~2 GB and only a new version needs them again).
-# The last lines on stdout are the two folders; progress goes to stderr.
+#   trainer/<TRAINER_VERSION>-jobset-<JOBSET_VERSION>/{trainer-controller-manager,
+#       jobset-controller,jobset.x-k8s.io_jobsets.yaml,trainer.kubeflow.org_*.yaml}
+# When the three folders are complete nothing is fetched or built. The Go module and build caches
+# are removed after a successful build (they are ~2 GB and only a new version needs them again).
+# The last lines on stdout are the three folders (kube, operator, trainer); progress goes to
+# stderr.
 set -Eeuo pipefail
 
 readonly KUBE_VERSION="${AIRFLOW_TFJOB_KUBE_VERSION:-v1.36.3}"
 readonly OPERATOR_VERSION="${AIRFLOW_TFJOB_OPERATOR_VERSION:-v1.9.4}"
+readonly TRAINER_VERSION="${AIRFLOW_TFJOB_TRAINER_VERSION:-v2.3.0}"
+readonly JOBSET_VERSION="${AIRFLOW_TFJOB_JOBSET_VERSION:-v0.12.0}"
 readonly BUILD_REVISION="r1"
 readonly CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/airflow-tfjob"
 readonly KUBE_DIR="$CACHE_ROOT/kube/$KUBE_VERSION-$BUILD_REVISION"
 readonly OPERATOR_DIR="$CACHE_ROOT/training-operator/$OPERATOR_VERSION"
+readonly TRAINER_DIR="$CACHE_ROOT/trainer/$TRAINER_VERSION-jobset-$JOBSET_VERSION"
 readonly HERE="$(cd "$(dirname "$0")" && pwd)"
 readonly CRD_COPY="$HERE/../data/kubeflow.org_tfjobs.yaml"
 readonly OPERATOR_MODULE="github.com/kubeflow/training-operator"
+readonly TRAINER_MODULE="github.com/kubeflow/trainer/v2"
+readonly JOBSET_MODULE="sigs.k8s.io/jobset"
+readonly TRAINER_CRDS="trainjobs trainingruntimes clustertrainingruntimes"
 
 STEP="start"
 log() { printf '==> %s\n' "$*" >&2; }
@@ -59,6 +74,12 @@ kube_complete() {
 }
 operator_complete() {
   [ -x "$OPERATOR_DIR/training-operator" ] && [ -s "$OPERATOR_DIR/kubeflow.org_tfjobs.yaml" ]
+}
+trainer_complete() {
+  local crd
+  [ -x "$TRAINER_DIR/trainer-controller-manager" ] && [ -x "$TRAINER_DIR/jobset-controller" ] \
+    && [ -s "$TRAINER_DIR/jobset.x-k8s.io_jobsets.yaml" ] || return 1
+  for crd in $TRAINER_CRDS; do [ -s "$TRAINER_DIR/trainer.kubeflow.org_$crd.yaml" ] || return 1; done
 }
 
 # go.mod of the wrapper: k8s.io/kubernetes plus one replace per staging module it names.
@@ -147,13 +168,57 @@ build_operator() {
   rmdir "$OPERATOR_DIR/.bin"
 }
 
+# The folder of MODULE@VERSION in the module cache (fetched first).
+module_dir() {
+  local dir
+  dir="$(cd / && go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')"
+  [ -d "$dir" ] || fail "go mod download $1@$2 gave no folder"
+  printf '%s\n' "$dir"
+}
+
+# tests/data's copy of a ClusterRole (a two-line provenance header, then the file) must be the
+# module's: the test cluster grants the controller exactly what its release grants.
+check_role() {
+  local src="$1" copy="$HERE/../data/$2"
+  [ -s "$src" ] || fail "$src missing"
+  tail -n +3 "$copy" | cmp -s - "$src" || fail "$src differs from tests/data/$2 (below its header)"
+}
+
+build_trainer() {
+  local jobset trainer crd began=$SECONDS
+  mkdir -p "$TRAINER_DIR"
+  STEP="go build $JOBSET_MODULE@$JOBSET_VERSION"
+  log "$STEP"
+  jobset="$(module_dir "$JOBSET_MODULE" "$JOBSET_VERSION")"
+  (cd "$jobset" && go build -o "$TRAINER_DIR/.jobset-controller.tmp" \
+    -ldflags "-s -w -X $JOBSET_MODULE/pkg/version.GitVersion=$JOBSET_VERSION" .)
+  log "jobset-controller built in $((SECONDS - began)) s"; began=$SECONDS
+  STEP="go build $TRAINER_MODULE/cmd/trainer-controller-manager@$TRAINER_VERSION"
+  log "$STEP"
+  trainer="$(module_dir "$TRAINER_MODULE" "$TRAINER_VERSION")"
+  (cd "$trainer" && go build -o "$TRAINER_DIR/.trainer-controller-manager.tmp" -ldflags "-s -w" \
+    ./cmd/trainer-controller-manager)
+  log "trainer-controller-manager built in $((SECONDS - began)) s"
+  STEP="JobSet's and Trainer's CRDs and ClusterRoles"
+  check_role "$jobset/config/components/rbac/role.yaml" jobset-manager-role.yaml
+  check_role "$trainer/manifests/base/rbac/role.yaml" trainer-controller-manager-role.yaml
+  cp "$jobset/config/components/crd/bases/jobset.x-k8s.io_jobsets.yaml" "$TRAINER_DIR/"
+  for crd in $TRAINER_CRDS; do
+    cp "$trainer/manifests/base/crds/trainer.kubeflow.org_$crd.yaml" "$TRAINER_DIR/"
+  done
+  chmod u+w "$TRAINER_DIR"/*.yaml
+  mv -f "$TRAINER_DIR/.jobset-controller.tmp" "$TRAINER_DIR/jobset-controller"
+  mv -f "$TRAINER_DIR/.trainer-controller-manager.tmp" "$TRAINER_DIR/trainer-controller-manager"
+}
+
 main() {
   local started=$SECONDS built=0
   # The Debian 1.20 ground's cache (kube-apiserver/ and its Go build cache, ~1 GB): unused now.
   rm -rf "$CACHE_ROOT/kube-apiserver" "$CACHE_ROOT/go-build"
-  if ! kube_complete || ! operator_complete; then
+  if ! kube_complete || ! operator_complete || ! trainer_complete; then
     go_env
     if ! operator_complete; then build_operator; built=1; fi
+    if ! trainer_complete; then build_trainer; built=1; fi
     if ! kube_complete; then build_kube; built=1; fi
     STEP="clean the Go caches"
     chmod -R u+w "$CACHE_ROOT/go" 2>/dev/null || true
@@ -162,9 +227,9 @@ main() {
   if [ "$built" = 1 ]; then
     log "built in $((SECONDS - started)) s; cache $(du -sh "$CACHE_ROOT" | cut -f1)"
   else
-    log "cached: $KUBE_DIR, $OPERATOR_DIR"
+    log "cached: $KUBE_DIR, $OPERATOR_DIR, $TRAINER_DIR"
   fi
-  printf '%s\n%s\n' "$KUBE_DIR" "$OPERATOR_DIR"
+  printf '%s\n%s\n%s\n' "$KUBE_DIR" "$OPERATOR_DIR" "$TRAINER_DIR"
 }
 
 main "$@"

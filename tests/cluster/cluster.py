@@ -1,7 +1,9 @@
 """A cluster as a platform team runs it, on loopback: etcd, kube-apiserver (RBAC, service
 accounts, admission, CEL rules and strict field validation of the TFJob CRD),
-kube-controller-manager (garbage collector, namespace, service-account and root-CA controllers)
-and the real Kubeflow training operator, its validating webhook in the path of every TFJob create.
+kube-controller-manager (garbage collector, namespace, service-account, root-CA and Job
+controllers), the real Kubeflow training operator, its validating webhook in the path of every
+TFJob create, and Kubeflow Trainer v2 with JobSet (:mod:`tests.cluster.trainer`), their webhooks
+in the path of every TrainJob, runtime and JobSet create.
 
 Tests talk to real servers rather than a mocked client because fakes drift from the server. Only
 the kubelet stands in (:mod:`tests.kubelet`: processes instead of containers); nothing schedules
@@ -9,7 +11,7 @@ pods but that kubelet, which binds them to its Node.
 
 The binaries come from tests/cluster/build_kube.sh (built once per version from their Go modules
 and cached under ``~/.cache/airflow-tfjob``). The TFJob CRD is the operator module's own, checked
-there against tests/data's copy.
+there against tests/data's copy; JobSet's and Trainer's CRDs are their modules' own.
 """
 
 from __future__ import annotations
@@ -27,34 +29,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import kubernetes
-import yaml
 
+from tests.cluster import crds, pki, processes
 from tests.cluster import operator as operator_mod
-from tests.cluster import pki, processes
+from tests.cluster import trainer as trainer_mod
+from tests.cluster.binaries import Binaries, ensure_built, tail
 from tests.cluster.processes import ClusterError
 
 HERE = Path(__file__).resolve().parent
-BUILD_SCRIPT = HERE / "build_kube.sh"
 CRD_FILE = HERE.parent / "data" / "kubeflow.org_tfjobs.yaml"
 CRD_NAME = "tfjobs.kubeflow.org"
 _START_ATTEMPTS = 5  # a free port can be taken between probing it and the server binding it
 
 
-@dataclass(frozen=True)
-class Binaries:
-    """The cached binaries of one build (:func:`ensure_built`)."""
-
-    etcd: Path
-    apiserver: Path
-    controller_manager: Path
-    operator: Path
-    operator_crd: Path
-
-
 @dataclass
 class Cluster:
-    """A running etcd, kube-apiserver, kube-controller-manager and training operator; stop it
-    with :meth:`stop`."""
+    """A running etcd, kube-apiserver, kube-controller-manager, training operator, JobSet and
+    Trainer; stop it with :meth:`stop`."""
 
     server: str
     """``https://127.0.0.1:PORT``"""
@@ -64,17 +55,20 @@ class Cluster:
     admin_token: str
     workdir: Path
     """Certificates, kubeconfigs, etcd data and the logs ``etcd.log``, ``kube-apiserver.log``,
-    ``kube-controller-manager.log``, ``training-operator.log``."""
+    ``kube-controller-manager.log``, ``training-operator.log``, ``jobset-controller.log``,
+    ``trainer-controller-manager.log``."""
     tokens: dict[str, str] = field(repr=False, default_factory=dict)
     """Static-token identities: ``admin`` (system:masters) and ``restricted`` (no groups)."""
     startup_seconds: float = 0.0
-    """From start_cluster() to the operator's webhook answering."""
+    """From start_cluster() to the last webhook answering (the operator's or Trainer's)."""
     version: str = ""
     """What the apiserver's ``/version`` says (``v1.36.3``)."""
     etcd: subprocess.Popen[bytes] | None = field(repr=False, default=None)
     apiserver: subprocess.Popen[bytes] | None = field(repr=False, default=None)
     controller_manager: subprocess.Popen[bytes] | None = field(repr=False, default=None)
     operator: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    jobset: subprocess.Popen[bytes] | None = field(repr=False, default=None)
+    trainer: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
     def kubeconfig_for(self, user: str) -> Path:
         """A kubeconfig for another static-token identity, e.g. ``"restricted"``."""
@@ -94,7 +88,9 @@ class Cluster:
         return closing_client(self.kubeconfig_for(user))
 
     def _processes(self) -> dict[str, subprocess.Popen[bytes] | None]:
-        return {
+        return {  # in the order they stop: clients of the apiserver first, Trainer before JobSet
+            "trainer-controller-manager": self.trainer,
+            "jobset-controller": self.jobset,
             "training-operator": self.operator,
             "kube-controller-manager": self.controller_manager,
             "kube-apiserver": self.apiserver,
@@ -110,8 +106,8 @@ class Cluster:
         return {name: processes.rss_mib(p.pid) for name, p in procs.items() if p is not None}
 
     def stop(self) -> None:
-        """Stop the operator, the controller-manager, kube-apiserver, then etcd, by PID
-        (SIGTERM, wait, SIGKILL). Idempotent.
+        """Stop Trainer, JobSet, the operator, the controller-manager, kube-apiserver, then etcd,
+        by PID (SIGTERM, wait, SIGKILL). Idempotent.
 
         Keeps the logs, certificates and kubeconfigs; removes only etcd's data directory (its
         preallocated WAL is 64 MB, and a stopped cluster cannot be restarted from it).
@@ -122,35 +118,15 @@ class Cluster:
         _remove_tree(self.workdir / "etcd-data")
 
 
-def ensure_built() -> Binaries:
-    """The cached binaries, built first where missing (build_kube.sh prints their folders);
-    :class:`ClusterError` if that fails."""
-    result = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise ClusterError(
-            f"building the test cluster failed (exit {result.returncode}); "
-            f"{BUILD_SCRIPT.name} said:\n{_tail(result.stderr)}"
-        )
-    kube, operator = (Path(line) for line in result.stdout.strip().splitlines()[-2:])
-    return Binaries(
-        etcd=kube / "etcd",
-        apiserver=kube / "kube-apiserver",
-        controller_manager=kube / "kube-controller-manager",
-        operator=operator / "training-operator",
-        operator_crd=operator / "kubeflow.org_tfjobs.yaml",
-    )
-
-
 def start_cluster(
-    *, workdir: Path | None = None, crd: bool = True, operator: bool = True
+    *, workdir: Path | None = None, crd: bool = True, operator: bool = True, trainer: bool = True
 ) -> Cluster:
     """Start etcd, kube-apiserver and kube-controller-manager on free loopback ports; with
     ``crd`` (the default) also install the TFJob CRD and, with ``operator`` (the default),
     start the training operator with its webhook registered. Without it, nothing reconciles
     TFJobs: for a benchmark that plays the operator itself (writes the pods and statuses), which
-    the real one would race (it creates the pods first, unbound to any node).
+    the real one would race (it creates the pods first, unbound to any node). With ``trainer``
+    (the default) also install JobSet and Trainer v2 and the runtimes of deploy/trainer.
 
     Raises :class:`ClusterError` with the tail of the failing process's log.
     """
@@ -179,16 +155,31 @@ def start_cluster(
         cluster.controller_manager = _start_controller_manager(
             binaries.controller_manager, cluster, creds
         )
-        if crd:
-            _install_crd(cluster, binaries.operator_crd)
-        if crd and operator:
-            with cluster.api_client() as client:
-                cluster.operator = operator_mod.start(binaries.operator, client, cluster)
+        _start_workloads(cluster, binaries, crd=crd, operator=operator, trainer=trainer)
     except BaseException:
         cluster.stop()
         raise
     cluster.startup_seconds = time.monotonic() - started
     return cluster
+
+
+def _start_workloads(
+    cluster: Cluster, binaries: Binaries, *, crd: bool, operator: bool, trainer: bool
+) -> None:
+    """Install every CRD at once, start JobSet and Trainer, start the training operator while
+    they come up (it waits for its own webhook), then wait for theirs: the slow parts overlap.
+    Processes are spawned from this thread, which lives as long as the cluster (PDEATHSIG)."""
+    files = [binaries.operator_crd] if crd else []
+    files += binaries.trainer_crds if trainer else ()
+    with cluster.api_client() as client:
+        crds.install(client, files)
+        if trainer:
+            cluster.jobset = trainer_mod.start_jobset(binaries.jobset, client, cluster)
+            cluster.trainer = trainer_mod.start_trainer(binaries.trainer, client, cluster)
+        if crd and operator:
+            cluster.operator = operator_mod.start(binaries.operator, client, cluster)
+        if trainer:
+            trainer_mod.wait_ready(client, cluster)
 
 
 def _free_port() -> int:
@@ -197,13 +188,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _tail(text: str, lines: int = 40) -> str:
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _log_tail(path: Path) -> str:
     try:
-        return _tail(path.read_text(errors="replace"))
+        return tail(path.read_text(errors="replace"))
     except OSError:
         return "(no log)"
 
@@ -315,10 +302,16 @@ CONTROLLERS = (
     "namespace-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
+    "job-controller",
 )
 """What a TFJob's life needs of kube-controller-manager: owner-reference deletion (pods and
 Services of a deleted TFJob, foreground deletion), namespace deletion, the ``default``
-ServiceAccount every pod needs, and the ``kube-root-ca.crt`` ConfigMap its token volume names."""
+ServiceAccount every pod needs, and the ``kube-root-ca.crt`` ConfigMap its token volume names.
+A TrainJob's also needs the Job controller: JobSet makes Indexed Jobs, and only the Job controller
+makes their pods (hostnames, ``JOB_COMPLETION_INDEX``), ends them by the Job's success and failure
+policies and sets the Job's Complete and Failed conditions JobSet reads. Not the EndpointSlice
+controller: nothing here reads endpoints (the process kubelet resolves peers from the pods
+themselves), and it would write a slice for every Service and pod change of every job."""
 
 
 def _start_controller_manager(
@@ -356,39 +349,6 @@ def _get(
             return str(response.read().decode())
     except (OSError, urllib.error.URLError, ValueError):
         return None
-
-
-def _install_crd(cluster: Cluster, crd_file: Path, timeout: float = 60) -> None:
-    """Create the operator's CRD (a plain POST: 611 KB, past what ``kubectl apply`` can annotate)
-    and wait until it is Established and its resource is served."""
-    with cluster.api_client() as client:
-        ext = kubernetes.client.ApiextensionsV1Api(client)
-        ext.create_custom_resource_definition(
-            body=yaml.safe_load(crd_file.read_text()), _preload_content=False
-        )
-        custom = kubernetes.client.CustomObjectsApi(client)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if _crd_established(ext) and _tfjobs_served(custom):
-                return
-            time.sleep(0.1)
-    raise ClusterError(f"CRD {CRD_NAME} not established within {timeout} s")
-
-
-def _crd_established(ext: kubernetes.client.ApiextensionsV1Api) -> bool:
-    raw = ext.read_custom_resource_definition(CRD_NAME, _preload_content=False)
-    conditions = json.loads(raw.data).get("status", {}).get("conditions") or []
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-
-def _tfjobs_served(custom: kubernetes.client.CustomObjectsApi) -> bool:
-    try:
-        custom.list_cluster_custom_object("kubeflow.org", "v1", "tfjobs", limit=1)
-    except kubernetes.client.ApiException as e:
-        if e.status == 404:
-            return False
-        raise
-    return True
 
 
 class ClosingApiClient(kubernetes.client.ApiClient):  # type: ignore[misc]

@@ -1,11 +1,13 @@
 """pytest plugin: a real cluster per test session (``pytest_plugins`` in conftest).
 
-- ``kube_cluster``: session-wide etcd, kube-apiserver (RBAC), kube-controller-manager and the
-  training operator with its webhook; built on first use if the binaries are missing. A build or
+- ``kube_cluster``: session-wide etcd, kube-apiserver (RBAC), kube-controller-manager, the
+  training operator with its webhook, and JobSet and Trainer v2 with theirs and the TensorFlow
+  runtimes of deploy/trainer; built on first use if the binaries are missing. A build or
   start failure is a test *error* with the reason, never a skip: the real-server suite always
   runs. Identities: ``admin`` (system:masters) and ``restricted`` (no rights but what a test
   grants).
-- ``bare_cluster``: one without the TFJob CRD and operator, started only when a test asks.
+- ``bare_cluster``: one without the TFJob CRD and operator (nor Trainer and JobSet), started
+  only when a test asks.
 - ``kube_api``: the admin ``ApiClient`` of ``kube_cluster``; ``kubeconfig``: its path.
 - ``namespace``: a fresh namespace per test (its ``default`` ServiceAccount made by the
   controller-manager), deleted afterwards by the namespace controller.
@@ -34,7 +36,7 @@ def _start(
 ) -> Iterator[cluster_mod.Cluster]:
     workdir = tmp_path_factory.mktemp("kube-cluster" if crd else "bare-cluster")
     try:
-        cluster = cluster_mod.start_cluster(workdir=workdir, crd=crd)
+        cluster = cluster_mod.start_cluster(workdir=workdir, crd=crd, trainer=crd)
     except cluster_mod.ClusterError as e:
         failure = str(e)
     else:
@@ -49,13 +51,14 @@ def _start(
 
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster_mod.Cluster]:
-    """etcd, kube-apiserver, kube-controller-manager and the training operator."""
+    """etcd, kube-apiserver, kube-controller-manager, the training operator, JobSet and Trainer."""
     yield from _start(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster_mod.Cluster]:
-    """A cluster without the TFJob CRD (no training operator), started only when asked for."""
+    """A cluster without the TFJob CRD (no training operator, no Trainer), started only when
+    asked for."""
     yield from _start(tmp_path_factory, crd=False)
 
 

@@ -64,7 +64,8 @@ def test_server_is_the_built_version_and_every_component_runs(
     assert version == kube_cluster.version and version.startswith("v1.36.")
     assert kube_cluster.alive()
     assert set(kube_cluster.rss_mib()) == {
-        "kube-apiserver", "etcd", "kube-controller-manager", "training-operator"
+        "kube-apiserver", "etcd", "kube-controller-manager", "training-operator",
+        "jobset-controller", "trainer-controller-manager",
     }  # fmt: skip
 
 
