@@ -87,7 +87,7 @@ class TFJobHook(Settings, BaseHook):
                 else None
             )
         return ConnectionSettings(
-            api=self.job_api.name,
+            api=self._api_for_trigger(),
             config_dict=config,
             cluster_context=self.cluster_context or extra("cluster_context"),
             in_cluster=in_cluster or None,
@@ -107,13 +107,28 @@ class TFJobHook(Settings, BaseHook):
                 return api
         return res.TFJOB
 
-    def served_hooks(self) -> list[TFJobHook]:
+    def _api_for_trigger(self) -> str | None:
+        """The API name a trigger needs (it cannot ask the cluster itself): the one set or
+        found, else found now; None only when the cluster cannot be asked here (the async hook
+        then takes ``tfjob``, and its first call says what is wrong)."""
+        try:
+            return self.job_api.name
+        except Exception:  # the configuration is checked where the trigger connects
+            return self.api
+
+    def served_hooks(self, namespace: str = "") -> list[TFJobHook]:
         """A hook of this connection for each API its jobs may be of: the one set (``api``, or
         the connection's ``tfjob_api``), else each the cluster serves (this hook when none).
-        For what reads every job of a connection: the reaper, the TFJobs page."""
+        For what reads every job of a connection in ``namespace``: the reaper, the TFJobs page.
+        A TrainJob API this identity may not list there is left out (a cluster may serve it to
+        a deployment that runs only TFJobs)."""
         if self.api or (self.kubernetes_conn_id and extra_field(self, "tfjob_api")):
             return [self]
-        served = [api.name for api in res.APIS.values() if self._serves(api)]
+        served = [
+            api.name
+            for api in res.APIS.values()
+            if self._serves(api) and (api == res.TFJOB or self._may_list(api, namespace))
+        ]
         if len(served) <= 1:
             return [self]
         settings = {
@@ -122,6 +137,20 @@ class TFJobHook(Settings, BaseHook):
             "disable_verify_ssl": self.disable_verify_ssl, "max_attempts": self.max_attempts,
         }  # fmt: skip
         return [TFJobHook(self.kubernetes_conn_id, api=name, **settings) for name in served]
+
+    def _may_list(self, api: res.Api, namespace: str) -> bool:
+        """Whether this identity may list ``api``'s jobs in ``namespace`` ("": everywhere)."""
+        from kubernetes.client import AuthorizationV1Api
+
+        body = res.access_review(namespace, ("list", api.group, api.plural, ""))
+        call = lambda: AuthorizationV1Api(self.api_client).create_self_subject_access_review(body)
+        try:
+            review = self._call(
+                call, verb="review access in", namespace="", resource="authorization"
+            )
+        except errors.TFJobAPIError:
+            return True  # no answer is not a "no": the list will say
+        return bool(review.to_dict().get("status", {}).get("allowed"))
 
     def _serves(self, api: res.Api) -> bool:
         """Whether the cluster serves ``api``'s jobs (its group version lists them)."""

@@ -149,10 +149,11 @@ class TFJobReaperOperator(BaseOperator):
         from airflow_tfjob.hooks.tfjob import TFJobHook
 
         for conn_id, namespace in self.targets or _settings.targets():
-            for hook in TFJobHook(conn_id).served_hooks():
+            first = TFJobHook(conn_id)
+            place = namespace or first.get_namespace() or "default"
+            for hook in first.served_hooks(place):
                 source = (conn_id, hook.job_api.name)
                 self._hooks[source] = hook
-                place = namespace or hook.get_namespace() or "default"
                 jobs, _ = hook.list_jobs(place, label_selector=naming.selector(deployment))
                 for job in jobs:
                     yield source, job

@@ -73,7 +73,7 @@ def _listed(hook: Any, namespace: str, selector: str) -> list[tuple[Any, KubeObj
     """``(hook, job)`` for the jobs of every API the connection's jobs may be of (a TFJob, a
     TrainJob: ``TFJobHook.served_hooks``)."""
     out: list[tuple[Any, KubeObject]] = []
-    for one in hook.served_hooks():
+    for one in hook.served_hooks(namespace):
         objs, _ = one.list_jobs(namespace, label_selector=selector)
         out.extend((one, obj) for obj in objs)
     return out
@@ -309,7 +309,7 @@ def _read(conn_id: str, namespace: str, name: str) -> tuple[Any, KubeObject]:
             raise HTTPException(
                 404, f"namespace {namespace!r} is not one the TFJobs page serves for {conn_id!r}"
             )
-        for one in hook.served_hooks():
+        for one in hook.served_hooks(namespace):
             try:
                 return one, one.get(name, namespace)
             except errors.TFJobNotFound:
