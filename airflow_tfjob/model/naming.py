@@ -41,12 +41,15 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:_HASH_CHARS]
 
 
-def job_name(dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> str:
-    """``<dag>-<task>-<hash>``: a DNS-1035 label of at most ``MAX_NAME_LENGTH`` characters."""
+def job_name(
+    dag_id: str, task_id: str, run_id: str, map_index: int = -1, *, limit: int = MAX_NAME_LENGTH
+) -> str:
+    """``<dag>-<task>-<hash>``: a DNS-1035 label of at most ``limit`` characters (a TrainJob's
+    pods have longer suffixes than a TFJob's: ``rules.trainjob.DERIVED_NAME_MAX``)."""
     stem = re.sub(r"[^a-z0-9]+", "-", f"{dag_id}-{task_id}".lower()).strip("-")
-    stem = stem[: MAX_NAME_LENGTH - _HASH_CHARS - 1].strip("-")
+    stem = stem[: limit - _HASH_CHARS - 1].strip("-")
     if not stem or not stem[0].isalpha():
-        stem = f"tfjob-{stem}"[: MAX_NAME_LENGTH - _HASH_CHARS - 1].strip("-")
+        stem = f"tfjob-{stem}"[: limit - _HASH_CHARS - 1].strip("-")
     return f"{stem}-{_digest(dag_id, task_id, run_id, map_index)}"
 
 

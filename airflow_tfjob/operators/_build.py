@@ -20,6 +20,7 @@ from airflow_tfjob.model import (
     template,
     validate_name,
 )
+from airflow_tfjob.model.job import MAX_NAME_LENGTH
 from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.rules import backstop
 
@@ -78,6 +79,7 @@ def build(
     deployment: str | None = None,
     provider_annotations: Mapping[str, str] | None = None,
     backstop_seconds: int | None = None,
+    name_limit: int = MAX_NAME_LENGTH,
 ) -> tuple[KubeObject, dict[str, str]]:
     """The manifest and the labels that identify this task instance's jobs.
 
@@ -91,7 +93,9 @@ def build(
     meta = _template_metadata(loaded, name=name, namespace=namespace)
     namespace = namespace or meta.get("namespace") or connection_namespace or "default"
     job_name = validate_name(
-        name or meta.get("name") or naming.job_name(dag_id, task_id, run_id, map_index)
+        name
+        or meta.get("name")
+        or naming.job_name(dag_id, task_id, run_id, map_index, limit=name_limit)
     )
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number, deployment=deployment)
     identity_labels = naming.identity(ours)

@@ -27,6 +27,7 @@ from airflow_tfjob.rules import outcome
 from airflow_tfjob.rules.jobref import JobRef
 from airflow_tfjob.rules.outcome import TFJobEvent
 from airflow_tfjob.rules.report import Submitted, TaskResult
+from airflow_tfjob.rules.trainjob import DERIVED_NAME_MAX
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -136,20 +137,14 @@ class TFJobOperator(BaseOperator):
         super().__init__(**kwargs)
         self.tfjob, self.tfjob_template = tfjob, tfjob_template
         self.image, self.command, self.args, self.env = image, command, args, env
-        self.namespace, self.kubernetes_conn_id, self.config_file = (
-            namespace,
-            kubernetes_conn_id,
-            config_file,
-        )
+        self.namespace, self.config_file = namespace, config_file
+        self.kubernetes_conn_id = kubernetes_conn_id
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
         self.labels, self.annotations, self.name = labels, annotations, name
         self.get_logs, self.wait_until_finished = get_logs, wait_until_finished
         self.poll_interval, self.api = poll_interval, api
-        self.deferrable, self.on_finish_action, self.on_kill_action = (
-            deferrable,
-            on_finish_action,
-            on_kill_action,
-        )
+        self.deferrable = deferrable
+        self.on_finish_action, self.on_kill_action = on_finish_action, on_kill_action
         self.startup_timeout_seconds = startup_timeout_seconds
         self.deadline_backstop = deadline_backstop
         # not `end_from_trigger`: Airflow refuses DAGs declaring that when listeners exist
@@ -181,13 +176,15 @@ class TFJobOperator(BaseOperator):
         )
 
     def build_manifest(
-        self, context: Context, connection_namespace: str | None = None
+        self, context: Context, connection_namespace: str | None = None, api: str | None = None
     ) -> tuple[KubeObject, dict[str, str]]:
         """The manifest this task submits, and the labels every try of its task instance shares.
 
         Its namespace: the task's ``namespace``, else the template's ``metadata.namespace``,
-        else ``connection_namespace`` (the connection's), else ``default``.
+        else ``connection_namespace`` (the connection's), else ``default``; its derived name
+        fits ``api``'s (``self.api`` by default).
         """
+        trainjob = (api or self.api) == "trainjob"
         return _build.build(
             context=context,
             tfjob=self.tfjob,
@@ -204,6 +201,7 @@ class TFJobOperator(BaseOperator):
             deployment=_settings.deployment(),
             provider_annotations=self._provider_annotations(),
             backstop_seconds=self._backstop_seconds(),
+            **({"name_limit": DERIVED_NAME_MAX} if trainjob else {}),
         )
 
     def _provider_annotations(self) -> dict[str, str]:
@@ -237,7 +235,7 @@ class TFJobOperator(BaseOperator):
 
         namespace = None if self.namespace else self.hook.get_namespace()
         request = RunRequest(
-            **self._request(context, namespace),
+            **self._request(context, namespace, self.hook.job_api.name),
             poll_interval=self.poll_interval,
             stored=_stored(context, self.log),
             on_submitted=lambda obj: self._on_submitted(context, obj),
@@ -249,9 +247,11 @@ class TFJobOperator(BaseOperator):
             self._defer_unless_finished(backend)
         return self._drive(backend)
 
-    def _request(self, context: Context, namespace: str | None = None) -> dict[str, Any]:
+    def _request(
+        self, context: Context, namespace: str | None = None, api: str | None = None
+    ) -> dict[str, Any]:
         """What every backend's request holds: the manifest and how to follow it."""
-        manifest, identity = self.build_manifest(context, namespace)
+        manifest, identity = self.build_manifest(context, namespace, api)
         return {
             "manifest": manifest,
             "identity": identity,

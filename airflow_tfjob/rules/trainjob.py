@@ -41,6 +41,9 @@ RUNTIME_BACKOFF = {"Never": 0, "ExitCode": 6}
 DEFAULT_PORT = 2222
 POD_NAME_MAX = 63
 _POD_SUFFIX = 6  # "-" and the five random characters the Job controller adds
+DERIVED_NAME_MAX = POD_NAME_MAX - len(f"-{STEP}-0-999") - _POD_SUFFIX
+"""The longest name the provider derives for a TrainJob (46): its pods' names then fit for up
+to 1,000 replicas. A name the author gives is checked against the job's own count."""
 _SAME_POD_FIELDS = (
     "nodeSelector", "tolerations", "affinity", "serviceAccountName", "volumes",
     "imagePullSecrets", "securityContext", "schedulingGates", "terminationGracePeriodSeconds",

@@ -131,8 +131,10 @@ def live(
         "conn_type": "kubernetes",
         "extra": {"kube_config_path": str(live_proxy.kubeconfig), "namespace": live_namespace},
     }
+    trainjob = {**connection, "extra": {**connection["extra"], "tfjob_api": "trainjob"}}
     deployment = Deployment(
-        tmp_path_factory.mktemp("live-home"), connections={"kubernetes_default": connection}
+        tmp_path_factory.mktemp("live-home"),
+        connections={"kubernetes_default": connection, "kubernetes_trainjob": trainjob},
     )
     cpu0, wall0 = _cpu_jiffies(), time.monotonic()
     deployment.start()

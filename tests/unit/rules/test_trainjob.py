@@ -185,3 +185,16 @@ def test_the_operator_refuses_at_parse_time_what_a_trainjob_cannot_carry() -> No
         )
     with pytest.raises(TFJobSpecError, match="api: got 'v2'; must be one of 'tfjob', 'trainjob'"):
         TFJobOperator(task_id="bad_api", tfjob=job, image="x", command=["t"], api="v2")
+
+
+def test_a_derived_name_fits_a_trainjobs_pods() -> None:
+    from airflow_tfjob.model import naming
+
+    long = ("live_example_tfjob_function_trainjob", "train", "manual__2026-12-07", -1)
+    assert len(naming.job_name(*long)) == 51  # a TFJob's pods allow it
+    name = naming.job_name(*long, limit=trainjob.DERIVED_NAME_MAX)
+    assert len(name) == trainjob.DERIVED_NAME_MAX == 46
+    manifest = _tfjob()
+    manifest["metadata"]["name"] = name
+    manifest["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = 997  # 1,000 replicas in all
+    assert trainjob.to_trainjob(manifest)["metadata"]["name"] == name
