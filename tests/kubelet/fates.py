@@ -1,8 +1,10 @@
 """What happens to each replica of a simulated TFJob, scripted by the test.
 
-A test says, per ``(job, replica type, index)``, what each run of the ``tensorflow`` container
-does: how long it runs, how it ends, what it logs. Runs are consumed in order, one per container
-start (an in-place restart or a recreated pod); the last one repeats. Replicas nobody scripted get
+A test says, per ``(job, replica type, index)``, what each run of the replica's container does
+(``tensorflow`` in a TFJob's pod, ``node`` in a TrainJob's, where the job is the TrainJob and type
+and index come from the provider's layout: :func:`tests.kubelet.podspec.replica_of`): how long it
+runs, how it ends, what it logs. Runs are consumed in order, one per container start (an
+in-place restart or a recreated pod); the last one repeats. Replicas nobody scripted get
 :func:`default_fate`: chief, workers and evaluators succeed after a short run, PS never exit, as
 real parameter servers do.
 """

@@ -3,7 +3,8 @@
 - ``kubelet``: session-wide; binds and runs every pod of the cluster (its Node is
   ``tfjob-kubelet``). Unscripted replicas of a test namespace exit 0 after 0.2 s; PS run for ever.
 - ``replicas``: the replica script of the test's ``namespace``. Script replicas before creating
-  the TFJob; each ``Fate`` is one container run, the last repeats::
+  the TFJob or TrainJob (the same keys: job name, TF replica type, index); each ``Fate`` is one
+  container run, the last repeats::
 
       replicas.set_fate("mnist", "Worker", 0, Fate(duration=0.1, exit_code=137), Fate())
       replicas.set_fate("mnist", "Chief", 0, Fate(logs=["step 1", LogLine(0.5, "done")]))

@@ -7,12 +7,22 @@ and nothing schedules or runs pods. This kubelet does that part, through the rea
   ``containerLogs`` endpoint (:mod:`tests.kubelet.logserver`);
 - it binds every unscheduled pod of the default scheduler to that Node (``pods/binding``, as
   kube-scheduler would);
-- for each pod bound to it, a :class:`~tests.kubelet.runner.PodRunner` runs the ``tensorflow``
-  container: the pod's real command as a local process (``REAL``) or the namespace's scripted
-  :class:`~tests.kubelet.fates.Fate` (how long it runs, its lines, exit code, termination
-  message, eviction), and writes ``pods/status`` as a kubelet does;
-- a pod being deleted has its container stopped (SIGTERM, grace, SIGKILL) and is then removed
-  for good (grace period 0, uid precondition).
+- for each pod bound to it, a :class:`~tests.kubelet.runner.PodRunner` runs the main container
+  (``tensorflow`` of a TFJob pod, ``node`` of a TrainJob's): the pod's real command as a local
+  process (``REAL``) or the namespace's scripted :class:`~tests.kubelet.fates.Fate` (how long it
+  runs, its lines, exit code, termination message, eviction), and writes ``pods/status`` as a
+  kubelet does;
+- a pod being deleted has its container stopped (SIGTERM, its deletion grace, SIGKILL), gets its
+  terminal phase if it had none (Failed for a killed container), and is then removed for good
+  (grace period 0, uid precondition). Only then: the Job controller counts a pod that is
+  terminating without a terminal phase as not finished, and JobSet's restarts wait for the old
+  Job's pods to go (foreground deletion).
+
+One deletion per pod: a pod may stay after the final delete (the Job controller's
+``batch.kubernetes.io/job-tracking`` finalizer, until it has counted the pod), and its later
+updates (the finalizer's removal among them) must not start it all again; :attr:`Kubelet.removals`
+counts the final deletes per uid, so a test can see that. The pod's logs stay readable until it
+has left the API, as a kubelet keeps a dead container's log until the pod is removed.
 
 Pods are told apart by uid: the operator re-creates a failed replica under the same name.
 Images are ignored: a replica runs with the test environment's Python.
@@ -20,6 +30,7 @@ Images are ignored: a replica runs with the test environment's Python.
 
 from __future__ import annotations
 
+import collections
 import logging
 import tempfile
 import threading
@@ -27,7 +38,7 @@ from pathlib import Path
 
 import kubernetes
 
-from tests.kubelet import fates, logserver, runner, watching
+from tests.kubelet import fates, logserver, podstatus, runner, watching
 from tests.kubelet import network as network_mod
 from tests.kubelet.podspec import Obj
 
@@ -61,6 +72,10 @@ class Kubelet:
         self.network = network_mod.PodNetwork() if use_network else None
         self._scripts: dict[str, fates.Script] = {}
         self._runners: dict[str, runner.PodRunner] = {}
+        self._deleting: set[str] = set()
+        """Uids of pods whose deletion this kubelet has taken on, until they leave the API."""
+        self.removals: collections.Counter[str] = collections.Counter()
+        """Final (grace 0) deletes issued, per pod uid."""
         self._lock = threading.Lock()
         self.core = kubernetes.client.CoreV1Api(api)
         self._watcher = watching.Watcher(
@@ -117,8 +132,11 @@ class Kubelet:
         meta, spec = pod["metadata"], pod["spec"]
         if kind == "DELETED":
             self._stop_runner(meta["uid"])
+            self.logs.store.forget_pod(meta["namespace"], meta["name"], uid=meta["uid"])
+            with self._lock:
+                self._deleting.discard(meta["uid"])
         elif meta.get("deletionTimestamp"):
-            threading.Thread(target=self._finish_deletion, args=(pod,), daemon=True).start()
+            self._take_deletion(pod)
         elif not spec.get("nodeName"):
             if spec.get("schedulerName", DEFAULT_SCHEDULER) == DEFAULT_SCHEDULER:
                 self._bind(pod)  # as kube-scheduler would; another scheduler's pods wait for it
@@ -141,29 +159,55 @@ class Kubelet:
             if exc.status not in (404, 409):  # gone, or bound meanwhile
                 raise
 
+    def _context(self, namespace: str) -> runner.Context:
+        script = self.script(namespace)
+        return runner.Context(self.api, self.logs.store, script, self.workdir, self.network)
+
     def _ensure_runner(self, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if (pod.get("status") or {}).get("phase") in podstatus.TERMINAL:
             return
-        script = self.script(pod["metadata"]["namespace"])
+        ctx = self._context(pod["metadata"]["namespace"])
         with self._lock:
             if uid in self._runners:
                 return
-            ctx = runner.Context(self.api, self.logs.store, script, self.workdir, self.network)
             self._runners[uid] = pod_runner = runner.PodRunner(ctx, pod)
         pod_runner.start()
 
-    def _stop_runner(self, uid: str, grace: float = 0.0) -> None:
+    def _stop_runner(self, uid: str, grace: float = 0.0, *, finish: bool = False) -> bool:
+        """Stop the pod's runner (``finish``: and write its terminal status); whether it had
+        one."""
         with self._lock:
             pod_runner = self._runners.pop(uid, None)
         if pod_runner is not None:
-            pod_runner.stop(grace)
+            pod_runner.stop(grace, finish=finish)
+        return pod_runner is not None
+
+    def _take_deletion(self, pod: Obj) -> None:
+        """Start finishing a pod's deletion, once per pod: every later event of it (it may stay,
+        held by a finalizer) finds it taken."""
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            if uid in self._deleting:
+                return
+            self._deleting.add(uid)
+        name = f"delete-{pod['metadata']['name']}"
+        threading.Thread(target=self._finish_deletion, args=(pod,), daemon=True, name=name).start()
 
     def _finish_deletion(self, pod: Obj) -> None:
-        """What a kubelet does for a pod being deleted: stop it, then remove it for good."""
-        meta = pod["metadata"]
-        self._stop_runner(meta["uid"], float(meta.get("deletionGracePeriodSeconds") or 0))
+        """What a kubelet does for a pod being deleted: stop it, write its terminal status if it
+        had none, then remove it for good. A failed final delete is tried again on the pod's
+        next event."""
+        meta, spec = pod["metadata"], pod["spec"]
+        grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+        had_runner = self._stop_runner(meta["uid"], grace, finish=True)
+        ours = spec.get("nodeName") == self.node_name
+        ended = (pod.get("status") or {}).get("phase") in podstatus.TERMINAL
+        if ours and not had_runner and not ended:  # bound before this kubelet ran: never run
+            runner.PodRunner(self._context(meta["namespace"]), pod).finish()
         options = {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}}
+        with self._lock:
+            self.removals[meta["uid"]] += 1
         try:
             self.core.delete_namespaced_pod(
                 meta["name"], meta["namespace"], body=options, _preload_content=False
@@ -171,3 +215,5 @@ class Kubelet:
         except kubernetes.client.ApiException as exc:
             if exc.status not in (404, 409):  # gone already, or a namesake (uid differs)
                 log.warning("could not remove pod %s/%s: %s", meta["namespace"], meta["name"], exc)
+                with self._lock:
+                    self._deleting.discard(meta["uid"])

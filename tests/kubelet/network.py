@@ -8,7 +8,20 @@ each replica's Service after its pod and selects exactly that pod, so each pod's
 ``/etc/hosts`` (``/etc/netns/<netns>/hosts``, which ``ip netns exec`` mounts over ``/etc/hosts``
 in the process's own mount namespace) lists every pod as ``<pod>.<ns>.svc.cluster.local``,
 ``<pod>.<ns>.svc``, ``<pod>.<ns>`` and, within its namespace, ``<pod>`` (the short forms the
-resolver's search path allows). The files are rewritten in place when a pod comes or goes, and
+resolver's search path allows; glibc applies the search path to DNS only, not to this file).
+
+A pod with ``spec.hostname`` and ``spec.subdomain`` (a JobSet pod: hostname ``J-node-0-<i>`` from
+the Job controller, subdomain ``J`` with JobSet's headless Service ``J`` over all its pods) is
+named as cluster DNS names it instead: ``<hostname>.<subdomain>.<ns>.svc.cluster.local``,
+``.<ns>.svc``, ``.<ns>`` and, within its namespace, ``<hostname>.<subdomain>`` (the TF_CONFIG
+the provider writes uses that one). It does not get the ``<pod>`` names, which cluster DNS only
+has for the training operator's per-pod Services: a TF_CONFIG that used them would pass here and
+fail on a cluster. Each pod's own file also names the pod by its bare hostname, as the kubelet's
+hosts file does.
+
+A pod leaves every file when it ends (:meth:`PodNetwork.detach` once it is Succeeded or Failed,
+as cluster DNS drops a finished pod's address), so the replacement of a failed pod of the same
+hostname is the only one found. The files are rewritten in place when a pod comes or goes, and
 glibc reads ``/etc/hosts`` at every lookup, so a replica finds a peer that started after it.
 
 It needs root (``ip netns``, veth pairs, a bridge); :func:`available` says whether it can run.
@@ -49,6 +62,29 @@ class Attachment:
     address: str
 
 
+@dataclass(frozen=True)
+class _Pod:
+    namespace: str
+    name: str
+    address: str
+    hostname: str = ""
+    subdomain: str = ""
+
+    def names(self, seen_from: _Pod) -> list[str]:
+        """This pod's names in the hosts file of ``seen_from``, the fully qualified first."""
+        if self.hostname and self.subdomain:
+            short = f"{self.hostname}.{self.subdomain}"
+        else:
+            short = self.name
+        qualified = f"{short}.{self.namespace}"
+        names = [f"{qualified}.svc.{DOMAIN}", f"{qualified}.svc", qualified]
+        if self.namespace == seen_from.namespace:
+            names.append(short)
+        if self is seen_from and self.hostname and self.hostname not in names:
+            names.append(self.hostname)
+        return names
+
+
 class PodNetwork:
     """The bridge of one kubelet and the namespaces of its pods."""
 
@@ -58,8 +94,8 @@ class PodNetwork:
         self.subnet = _free_subnet()
         self.gateway = str(self.subnet.network_address + 1)
         self._free = [str(self.subnet.network_address + k) for k in range(2, 4000)]
-        self._pods: dict[str, tuple[str, str, str]] = {}
-        """pod uid -> (namespace, name, address)"""
+        self._pods: dict[str, _Pod] = {}
+        """pod uid -> where it is and what it is called"""
         self._netns: dict[str, str] = {}
         self._lock = threading.Lock()
         self._writing = threading.Lock()
@@ -79,12 +115,15 @@ class PodNetwork:
             self.detach(uid)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
 
-    def attach(self, uid: str, namespace: str, name: str) -> Attachment:
-        """A namespace and address for pod ``uid``; every pod's hosts file learns its name."""
+    def attach(
+        self, uid: str, namespace: str, name: str, *, hostname: str = "", subdomain: str = ""
+    ) -> Attachment:
+        """A namespace and address for pod ``uid``; every pod's hosts file learns its names
+        (``hostname`` and ``subdomain``: the pod's ``spec`` fields, when it has them)."""
         netns, veth = f"{self.tag}-{uid[:13]}", f"v{uid[:13]}"
         with self._lock:
             address = self._free.pop(0)
-            self._pods[uid] = (namespace, name, address)
+            self._pods[uid] = _Pod(namespace, name, address, hostname or "", subdomain or "")
             self._netns[uid] = netns
         _ip("netns", "add", netns)
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
@@ -106,7 +145,7 @@ class PodNetwork:
             netns = self._netns.pop(uid, None)
             entry = self._pods.pop(uid, None)
             if entry is not None:
-                self._free.append(entry[2])
+                self._free.append(entry.address)
         if netns is None:
             return
         subprocess.run(["ip", "netns", "del", netns], capture_output=True, check=False)
@@ -122,12 +161,11 @@ class PodNetwork:
             pods = dict(self._pods)
             netns = dict(self._netns)
         for uid, path in netns.items():
-            own = pods.get(uid, ("", "", ""))[0]
+            own = pods.get(uid)
+            if own is None:
+                continue
             lines = ["127.0.0.1 localhost", "::1 localhost"]
-            for namespace, name, address in pods.values():
-                names = [f"{name}.{namespace}.svc.{DOMAIN}", f"{name}.{namespace}.svc"]
-                names += [f"{name}.{namespace}"] + ([name] if namespace == own else [])
-                lines.append(f"{address} {' '.join(names)}")
+            lines += [f"{pod.address} {' '.join(pod.names(own))}" for pod in pods.values()]
             hosts = NETNS_DIR / path / "hosts"
             try:
                 with hosts.open("r+") as f:  # in place: the bind mount keeps this inode
@@ -146,7 +184,7 @@ def _free_subnet() -> ipaddress.IPv4Network:
     ]
     start = 100 + os.getpid() % 100
     for k in range(100):
-        candidate = ipaddress.ip_network(f"10.{100 + (start + k) % 100}.0.0/16")
+        candidate = ipaddress.IPv4Network(f"10.{100 + (start + k) % 100}.0.0/16")
         if not any(candidate.overlaps(net) for net in used):
             return candidate
     raise RuntimeError("no free 10.x.0.0/16 for the pod network")

@@ -1,13 +1,18 @@
-"""Run a pod's ``tensorflow`` container command as a local process.
+"""Run a pod's main container command (:func:`~tests.kubelet.podspec.main_container`) as a
+local process.
 
 The command runs in its own process group (and, with pod networking, the pod's network
 namespace) with the pod's environment as the operator wrote it (``TF_CONFIG`` included,
-unchanged), literal values with ``$(VAR)`` expansion and the downward API's ``fieldRef`` values,
-on top of what the image would give (:data:`IMAGE_ENV`); ``python``/``python3`` as the first
-word means this interpreter, and the container's ``terminationMessagePath`` (default ``/dev/termination-log``),
-wherever it appears in the command or an env value, is replaced by a file in the replica's own
-directory (also given as ``$KUBELET_TERMINATION_LOG``); what the process writes there becomes the
-termination message. Stdout and stderr go to the kubelet's log store.
+unchanged), literal values with ``$(VAR)`` expansion and the downward API's ``fieldRef`` values
+(``JOB_COMPLETION_INDEX``, which the Job controller gives as a reference to a label, included),
+on top of what the image would give (:data:`IMAGE_ENV`). ``python``/``python3`` means this
+interpreter: as the first word, and on ``PATH`` (a TrainJob pod's ``/bin/sh`` entry point execs
+``python`` itself). The container's ``terminationMessagePath`` (default
+``/dev/termination-log``), wherever it appears in the command or an env value, is replaced by a
+file in the replica's own directory (also given as ``$KUBELET_TERMINATION_LOG``); what the
+process writes there becomes the termination message. Stdout and stderr go to the kubelet's log
+store. A process killed because its pod is deleted still reports how it ended: the pod's terminal
+status needs the exit code (143 for a SIGTERM that was not handled).
 """
 
 from __future__ import annotations
@@ -49,14 +54,8 @@ class Outcome:
 
     exit_code: int
     message: str
-
-
-def tensorflow_container(pod: Obj) -> Obj:
-    """The ``tensorflow`` container of a pod spec."""
-    for container in pod["spec"]["containers"]:
-        if container["name"] == podspec.CONTAINER:
-            return dict(container)
-    raise LookupError(f"pod {pod['metadata']['name']} has no tensorflow container")
+    killed: bool = False
+    """The kubelet stopped it (its pod is being deleted); it did not end by itself."""
 
 
 class LocalProcess:
@@ -66,7 +65,7 @@ class LocalProcess:
         self.pod = pod
         self.netns = netns
         """The pod's network namespace: the command runs there through ``ip netns exec``."""
-        self.container = tensorflow_container(pod)
+        self.container = dict(podspec.main_container(pod))
         self.directory = directory
         self.termination_file = directory / "termination-log"
 
@@ -74,20 +73,21 @@ class LocalProcess:
         """The command line, with the termination path mapped and ``python`` resolved."""
         words = [*(self.container.get("command") or []), *(self.container.get("args") or [])]
         if not words:
-            raise ValueError(
-                "the tensorflow container has no command (image entrypoints are unknown)"
-            )
+            name = self.container["name"]
+            raise ValueError(f"the {name} container has no command (image entrypoints are unknown)")
         words = [self._map_path(word) for word in words]
         if words[0] in ("python", "python3"):
             words[0] = sys.executable
         return ["ip", "netns", "exec", self.netns, *words] if self.netns else words
 
     def environment(self) -> dict[str, str]:
-        """What an image would give (:data:`IMAGE_ENV`, ``PATH``, ``HOSTNAME``), then the
+        """What an image would give (:data:`IMAGE_ENV`, ``PATH`` with this interpreter first,
+        ``HOSTNAME``: ``spec.hostname`` if set, as the kubelet names the pod's host), then the
         container's env in order (``$(VAR)`` expanded, downward API fields resolved), exactly as
-        the operator wrote it. Nothing of the test process's own environment leaks in."""
-        env = {**IMAGE_ENV, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        env["HOSTNAME"] = self.pod["metadata"]["name"]
+        the operator wrote it. Nothing else of the test process's own environment leaks in."""
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = {**IMAGE_ENV, "PATH": path.rstrip(os.pathsep)}
+        env["HOSTNAME"] = self.pod["spec"].get("hostname") or self.pod["metadata"]["name"]
         own: dict[str, str] = {}
         for var in self.container.get("env") or []:
             if "value" in var:
@@ -108,8 +108,9 @@ class LocalProcess:
     def run(
         self, store: logstore.LogStore, key: logstore.Key, stop: threading.Event,
         *, grace: Callable[[], float],
-    ) -> Outcome | None:  # fmt: skip
-        """Run to the end (an :class:`Outcome`) or until ``stop`` is set (``None``)."""
+    ) -> Outcome:  # fmt: skip
+        """Run to the end, or until ``stop`` is set (then kill the process group: an
+        :class:`Outcome` that says ``killed``)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.termination_file.unlink(missing_ok=True)
         try:
@@ -127,16 +128,18 @@ class LocalProcess:
             store.write(key, f"failed to start container: {exc}")
             return Outcome(exit_code=128, message=str(exc))
         readers = [_pump(stream, store, key) for stream in (proc.stdout, proc.stderr)]
+        killed = False
         while proc.poll() is None:
             if stop.wait(0.05):
                 kill_group(proc, grace())
-                return None
+                killed = True
+                break
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # children left behind die with the "container"
         for reader in readers:
             reader.join(timeout=5)
-        code = proc.returncode
-        return Outcome(exit_code=128 - code if code < 0 else code, message=self._message())
+        code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
+        return Outcome(exit_code=code, message=self._message(), killed=killed)
 
     def _message(self) -> str:
         try:
