@@ -44,6 +44,8 @@ class TFJobSensor(BaseSensorOperator):
     :param deferrable: Wait in the triggerer instead of poking from a worker.
     :param end_from_trigger: When deferred, end the task in the triggerer (see
         ``TFJobOperator``); False resumes on a worker.
+    :param api: ``tfjob`` or ``trainjob`` (a TrainJob of Kubeflow Trainer v2, read as a TFJob);
+        default: the connection's ``tfjob_api``, else what the cluster serves.
     """
 
     template_fields: Sequence[str] = ("tfjob_name", "namespace")
@@ -63,9 +65,11 @@ class TFJobSensor(BaseSensorOperator):
         missing_grace_seconds: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         end_from_trigger: bool = True,
+        api: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.api = api
         # not `end_from_trigger`: Airflow refuses DAGs declaring that when listeners exist
         self.may_end_from_trigger = end_from_trigger
         self.tfjob_name, self.namespace = tfjob_name, namespace
@@ -103,6 +107,8 @@ class TFJobSensor(BaseSensorOperator):
         arguments.seconds(self.missing_grace_seconds, "missing_grace_seconds", zero=True)
         arguments.boolean(self.deferrable, "deferrable")
         arguments.boolean(self.may_end_from_trigger, "end_from_trigger")
+        if self.api not in (None, "tfjob", "trainjob"):
+            raise TFJobSpecError("api", self.api, "must be one of 'tfjob', 'trainjob' or None")
 
     @cached_property
     def hook(self) -> TFJobHook:
@@ -114,6 +120,7 @@ class TFJobSensor(BaseSensorOperator):
             config_file=self.config_file,
             cluster_context=self.cluster_context,
             in_cluster=self.in_cluster,
+            api=self.api,
         )
 
     def _namespace(self) -> str:
