@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NoReturn
 
 from airflow_tfjob.model.kube import KubeObject
@@ -180,7 +180,10 @@ class Follow:
         obj: KubeObject = {
             "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}
         }
-        return report.result(obj, self.state, self.ledger.output)
+        state = self.state
+        if not state.replica_statuses:  # a TrainJob's: from its pods
+            state = replace(state, replica_statuses=self.ledger.replica_statuses())
+        return report.result(obj, state, self.ledger.output)
 
     def failure(self, tail: Callable[[status.ReplicaOutcome], list[str]]) -> str | None:
         """Why the job failed (failing replicas, the earliest one's message or last log lines,

@@ -250,6 +250,20 @@ class ReplicaLedger:
             self.started = True
         return outcome
 
+    def replica_statuses(self) -> dict[str, dict[str, int]]:
+        """Per replica type, as its pods last showed: ``active`` (running or waiting),
+        ``succeeded``, ``failed``, for a job whose status has none (a TrainJob's)."""
+        out: dict[str, dict[str, int]] = {}
+        for replica, outcome in sorted(self.outcomes.items()):
+            rtype = replica.rpartition("-")[0]
+            rtype = {"ps": "PS"}.get(rtype, rtype.capitalize())
+            key = "active"
+            if outcome.terminated:
+                key = "succeeded" if outcome.exit_code == 0 else "failed"
+            counts = out.setdefault(rtype, {})
+            counts[key] = counts.get(key, 0) + 1
+        return out
+
     def _terminated(self, outcome: ReplicaOutcome) -> None:
         if outcome.exit_code != 0:
             seen = any(

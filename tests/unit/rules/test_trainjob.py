@@ -198,3 +198,30 @@ def test_a_derived_name_fits_a_trainjobs_pods() -> None:
     manifest["metadata"]["name"] = name
     manifest["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] = 997  # 1,000 replicas in all
     assert trainjob.to_trainjob(manifest)["metadata"]["name"] == name
+
+
+def test_a_trainjobs_replica_statuses_come_from_its_pods() -> None:
+    ledger = status.ReplicaLedger("chief-0")
+    for name, index, state in (
+        ("t-node-0-0-a", 0, {"terminated": {"exitCode": 0}}),
+        ("t-node-0-1-b", 1, {"terminated": {"exitCode": 0}}),
+        ("t-node-0-2-c", 2, {"running": {}}),
+    ):
+        pod = {
+            "metadata": {
+                "name": name,
+                "uid": name,
+                "labels": {
+                    trainjobview.JOBSET_NAME_LABEL: "t",
+                    trainjobview.INDEX_LABEL: str(index),
+                },
+                "annotations": {trainjob.LAYOUT_ANNOTATION: "Chief:1,Worker:1,PS:1"},
+            },
+            "status": {"containerStatuses": [{"name": "node", "state": state}]},
+        }
+        ledger.observe(res.TRAINJOB.pod(pod))  # type: ignore[arg-type]
+    assert ledger.replica_statuses() == {
+        "Chief": {"succeeded": 1},
+        "Worker": {"succeeded": 1},
+        "PS": {"active": 1},
+    }
