@@ -1,6 +1,6 @@
 """Dry run: print the TFJob a task would submit, as YAML, without contacting any cluster.
 
-``python -m airflow_tfjob render DAG_FILE TASK_ID [--run-id RUN_ID] [--namespace NS]``
+``python -m airflow_tfjob render DAG_FILE TASK_ID [--run-id RUN_ID] [--namespace NS] [--api API]``
 
 The DAG file is parsed as the dag processor would, the task's templates are rendered with a
 stand-in context (``ds``, ``run_id``, ``params``, ...), and the manifest is built by the same code
@@ -89,12 +89,16 @@ def dry_run_context(task: Any, run_id: str) -> dict[str, Any]:
 
 
 def render(
-    dag_file: Path, task_id: str, *, run_id: str = DEFAULT_RUN_ID, namespace: str | None = None
+    dag_file: Path,
+    task_id: str,
+    *,
+    run_id: str = DEFAULT_RUN_ID,
+    namespace: str | None = None,
+    api: str | None = None,
 ) -> str:
     """The YAML manifest of ``task_id`` in ``dag_file``; ``namespace`` is used when the task
-    sets none (where a run would take the connection's)."""
-    import yaml
-
+    sets none (where a run would take the connection's); ``api`` (else the task's ``api``):
+    ``trainjob`` shows the Trainer v2 TrainJob, its entry point included."""
     from airflow_tfjob.model import TFJobSpecError
     from airflow_tfjob.operators.tfjob import TFJobOperator
 
@@ -105,10 +109,33 @@ def render(
     task.render_template_fields(context)  # type: ignore[arg-type]
     try:
         task._check_arguments(rendered=True)  # what execute() checks first
-        manifest, _ = task.build_manifest(context, namespace)  # type: ignore[arg-type]
+        api = api or task.api
+        manifest, _ = task.build_manifest(context, namespace, api)  # type: ignore[arg-type]
+        if api == "trainjob":
+            from airflow_tfjob.rules.trainjob import to_trainjob
+
+            manifest = to_trainjob(manifest)
     except TFJobSpecError as exc:
         raise RenderError(f"task {task_id!r} in {dag_file}: {type(exc).__name__}: {exc}") from None
-    return str(yaml.safe_dump(manifest, sort_keys=False))
+    import yaml
+
+    return str(yaml.dump(manifest, Dumper=_block_dumper(), sort_keys=False))
+
+
+def _block_dumper() -> type:
+    """``yaml.SafeDumper`` writing multi-line strings (an entry point, a ``python -c``
+    program) as ``|`` blocks, as a person would."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
 
 
 @contextlib.contextmanager
@@ -143,6 +170,11 @@ def parser() -> argparse.ArgumentParser:
         help="namespace when the task sets none (a run would take the connection's); "
         "default: 'default'",
     )
+    parser.add_argument(
+        "--api",
+        choices=("tfjob", "trainjob"),
+        help="the API a run would submit to; default: the task's api, else tfjob",
+    )
     return parser
 
 
@@ -161,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 options.task_id,
                 run_id=options.run_id,
                 namespace=options.namespace,
+                api=options.api,
             )
     except RenderError as exc:
         sys.stderr.write(f"error: {exc}\n")

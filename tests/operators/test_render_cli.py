@@ -135,3 +135,22 @@ def test_the_example_dags_render_their_golden_manifests(
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
     assert text == path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("dag_file", "task_id"),
+    [("example_tfjob_function.py", "train"), ("example_tfjob_ps.py", "train_ps")],
+)
+def test_the_training_examples_render_their_golden_trainjobs(
+    airflow_db: Path, monkeypatch: pytest.MonkeyPatch, dag_file: str, task_id: str
+) -> None:
+    # what they send a cluster on Kubeflow Trainer v2 (render --api trainjob); as above
+    from airflow_tfjob.cli.render import render
+
+    monkeypatch.setenv("AIRFLOW_TFJOB_BACKEND", "kubernetes")
+    text = render(Path(__file__).parents[2] / "dags" / dag_file, task_id, api="trainjob")
+    path = GOLDEN / f"{dag_file.removesuffix('.py')}.{task_id}.trainjob.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+    assert "export TF_CONFIG=" in text and "numNodes: 3" in text
