@@ -1,5 +1,5 @@
 """deploy/rbac.yaml is exactly enough: on the test cluster (RBAC, as every real one), an identity holding only
-its rules runs TFJobs (sync and deferred) to the end, and with any one rule taken away the task
+its rules runs TFJobs (sync and deferred) and TrainJobs to the end, and with any one rule taken away the task
 fails before anything is submitted, naming what is missing."""
 
 from __future__ import annotations
@@ -112,6 +112,21 @@ def test_the_rules_of_deploy_rbac_yaml_are_enough_for_sync_and_deferred_runs(
         assert ti.xcom_pull(task_ids=task_id)["output"] == {"auc": 0.9}
     assert "[chief-0] epoch 1" in out
     assert "forbidden" not in out.lower()
+
+
+def test_the_rules_of_deploy_rbac_yaml_are_enough_for_a_trainjob(
+    ground: Ground, run_dag: Callable[..., Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The same Role runs the job as a Kubeflow Trainer v2 TrainJob, deferred."""
+    ground.sim.set_default_fate("Chief", Fate(duration=1.0, logs=["epoch 1"], message='{"auc": 1}'))
+    body = BODY.replace("for deferrable in (False, True):", "for deferrable in (True,):")
+    body = body.replace("deferrable=deferrable,", 'deferrable=deferrable, api="trainjob",')
+    dagrun = run_dag(body, namespace=ground.namespace, kubeconfig=str(ground.kubeconfig))
+    out = capfd.readouterr().out
+    ti = task_instance(dagrun, "train_deferred")
+    assert ti.state == "success", out[-3000:]
+    assert ti.xcom_pull(task_ids="train_deferred")["output"] == {"auc": 1}
+    assert f"Created TrainJob {ground.namespace}/" in out and "forbidden" not in out.lower()
 
 
 @pytest.mark.parametrize(
