@@ -56,6 +56,9 @@ class TFJobEventTrigger(BaseEventTrigger):
     :param config_file: A kubeconfig file on the triggerer's host, overriding the connection's.
     :param cluster_context: The kubeconfig context.
     :param in_cluster: Use the triggerer pod's service account.
+    :param api: ``tfjob`` (default) or ``trainjob``: watch Kubeflow Trainer v2 TrainJobs (read as
+        TFJobs). Given here, not read from the connection: the triggerer's loop reads no
+        connection extras.
     """
 
     def __init__(
@@ -68,8 +71,12 @@ class TFJobEventTrigger(BaseEventTrigger):
         config_file: str | None = None,
         cluster_context: str | None = None,
         in_cluster: bool | None = None,
+        api: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        if api not in (None, "tfjob", "trainjob"):
+            raise TFJobSpecError("api", api, "must be one of 'tfjob', 'trainjob' or None")
+        self.api = api
         checks.dns1123_label(namespace, "namespace")
         self.requirements = selector.parse(label_selector)
         self.phases = list(arguments.phases(phases, "phases"))
@@ -95,6 +102,7 @@ class TFJobEventTrigger(BaseEventTrigger):
             "config_file": self.config_file,
             "cluster_context": self.cluster_context,
             "in_cluster": self.in_cluster,
+            "api": self.api,
         }
 
     def shared_stream_key(self) -> Hashable:
@@ -265,7 +273,9 @@ async def _own_listing_first(
         yield raw
 
 
-_STREAM_FIELDS = ("kubernetes_conn_id", "config_file", "cluster_context", "in_cluster", "namespace")
+_STREAM_FIELDS = (
+    "kubernetes_conn_id", "config_file", "cluster_context", "in_cluster", "namespace", "api",
+)  # fmt: skip
 
 
 def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
@@ -274,6 +284,7 @@ def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
         config_file=kwargs["config_file"],
         cluster_context=kwargs["cluster_context"],
         in_cluster=kwargs["in_cluster"],
+        api=kwargs.get("api"),  # absent from a trigger serialized before it existed
     )
 
 

@@ -133,6 +133,34 @@ def test_a_job_that_succeeds_fires_once_with_its_output_and_others_do_not(
     assert event["output"] == {"auc": 0.93} and event["completion_time"]
 
 
+def test_a_trainjob_that_succeeds_fires_once_with_its_output(
+    replicas: Script, namespace: str, kubeconfig: Path
+) -> None:
+    """On Kubeflow Trainer v2 (``api="trainjob"``): the same event, read from a TrainJob."""
+    hook = TFJobHook(kubernetes_conn_id=None, config_file=str(kubeconfig), api="trainjob")
+    replicas.set_fate("tj-good", "Chief", 0, Fate(duration=1.0, message='{"auc": 0.9}'))
+    replicas.set_fate("tj-bad", "Chief", 0, Fate(duration=1.0, exit_code=2, message="nan"))
+    store = Store()
+
+    async def scenario() -> list[dict[str, Any]]:
+        trigger = _watcher(kubeconfig, namespace, store, api="trainjob")
+        async with Watching(trigger) as watching:
+            await _until(lambda: store.values)
+            good = await asyncio.to_thread(_create, hook, "tj-good", namespace, {"team": "v"})
+            await asyncio.to_thread(_create, hook, "tj-bad", namespace, {"team": "v"})
+            for name in ("tj-good", "tj-bad"):
+                await _until(lambda n=name: _phase(hook, n, namespace) in ("Succeeded", "Failed"))
+            await _until(lambda: watching.events)
+            await asyncio.sleep(3)  # nothing else comes
+            assert watching.events[0]["uid"] == good["metadata"]["uid"]
+            return watching.events
+
+    events = asyncio.run(scenario())
+    assert [(e["name"], e["state"], e["output"]) for e in events] == [
+        ("tj-good", "Succeeded", {"auc": 0.9})
+    ]
+
+
 def test_a_restart_fires_for_what_finished_meanwhile_and_never_twice(
     replicas: Script, namespace: str, kubeconfig: Path
 ) -> None:
