@@ -20,11 +20,11 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_tfjob.model import quantity
 from airflow_tfjob.model.errors import TFJobSpecError
-from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 KIND = "TrainJob"
@@ -91,7 +91,40 @@ def host(job: str, index: int, port: int) -> str:
     return f"{job}-{STEP}-0-{index}.{job}:{port}"
 
 
-Replica = tuple[str, int, list[str], list[dict[str, Any]]]
+class EnvVar(TypedDict, total=False):
+    """A container's env entry: a plain ``value``, or ``valueFrom`` a Secret, ConfigMap or
+    field (as Kubernetes takes it; passed through)."""
+
+    name: str
+    value: str
+    valueFrom: Mapping[str, Any]
+
+
+class Resources(TypedDict, total=False):
+    """``resourcesPerNode``: quantities by resource name."""
+
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+class Trainer(TypedDict, total=False):
+    """A TrainJob's ``spec.trainer``: what it sets of the runtime's ``node`` Job."""
+
+    image: str
+    command: list[str]
+    numNodes: int
+    env: list[EnvVar]
+    resourcesPerNode: Resources
+
+
+class RunFields(TypedDict, total=False):
+    """What ``RunPolicy`` becomes among a TrainJob's ``spec`` fields."""
+
+    activeDeadlineSeconds: int
+    suspend: bool
+
+
+Replica = tuple[str, int, list[str], list[EnvVar]]
 """``(type, count, argv, env of this type only)``, in index order."""
 
 
@@ -147,21 +180,22 @@ def _same(values: Mapping[str, Any], field: str, why: str) -> Any:
 
 def _split_env(
     containers: Mapping[str, Mapping[str, Any]],
-) -> tuple[list[Any], dict[str, list[Any]]]:
+) -> tuple[list[EnvVar], dict[str, list[EnvVar]]]:
     """The env every replica type shares (``trainer.env``), and each type's own plain values
     (set by the entry script). An entry ``valueFrom`` a Secret or field must be shared."""
     names: list[str] = []
     for container in containers.values():
         names += [e["name"] for e in container.get("env") or [] if e["name"] not in names]
-    shared: list[Any] = []
-    own: dict[str, list[Any]] = {rtype: [] for rtype in containers}
+    shared: list[EnvVar] = []
+    own: dict[str, list[EnvVar]] = {rtype: [] for rtype in containers}
     for name in names:
-        entries = {
+        entries: dict[str, EnvVar | None] = {
             rtype: next((e for e in c.get("env") or [] if e["name"] == name), None)
             for rtype, c in containers.items()
         }
-        if len({json.dumps(e, sort_keys=True) for e in entries.values()}) == 1:
-            shared.append(entries[next(iter(entries))])
+        first = entries[next(iter(entries))]
+        if len({json.dumps(e, sort_keys=True) for e in entries.values()}) == 1 and first:
+            shared.append(first)
             continue
         for rtype, entry in entries.items():
             if entry is not None and "valueFrom" in entry:
@@ -175,11 +209,11 @@ def _split_env(
     return shared, own
 
 
-def _largest(resources: Mapping[str, Any]) -> dict[str, Any]:
+def _largest(resources: Mapping[str, Any]) -> Resources:
     """Every type's resources in one, as ``resourcesPerNode`` gives every replica the same: the
     largest request and the largest limit of each resource (a limit raised to the request it
     would otherwise fall below). So each replica gets at least what its type asked for."""
-    out: dict[str, dict[str, str]] = {}
+    out: Resources = {}
     for kind in ("requests", "limits"):
         merged: dict[str, str] = {}
         for res in resources.values():
@@ -228,10 +262,10 @@ def _port(container: Mapping[str, Any]) -> int:
     return DEFAULT_PORT
 
 
-def _run_policy(spec: Mapping[str, Any], restart: str) -> dict[str, Any]:
+def _run_policy(spec: Mapping[str, Any], restart: str) -> RunFields:
     """``spec.runPolicy`` as TrainJob fields; what a TrainJob has no place for is refused."""
     policy = dict(spec.get("runPolicy") or {})
-    out: dict[str, Any] = {}
+    out: RunFields = {}
     if policy.get("cleanPodPolicy") not in _CLEAN_POD_POLICIES:
         raise _refuse(
             "RunPolicy.clean_pod_policy", policy["cleanPodPolicy"],
@@ -271,7 +305,7 @@ def _run_policy(spec: Mapping[str, Any], restart: str) -> dict[str, Any]:
 
 def to_trainjob(manifest: KubeObject) -> KubeObject:
     """The TFJob ``manifest`` (as the model renders it, or a template's) as a TrainJob."""
-    meta: dict[str, Any] = dict(manifest.get("metadata") or {})
+    meta: ObjectMeta = manifest.get("metadata") or {}
     spec = dict(manifest.get("spec") or {})
     specs: dict[str, Any] = dict(spec.get("tfReplicaSpecs") or {})
     for rtype in specs:
@@ -305,7 +339,7 @@ def to_trainjob(manifest: KubeObject) -> KubeObject:
         (t, counts[t], [*(c.get("command") or []), *(c.get("args") or [])], own_env[t])
         for t, c in containers.items()
     ]
-    trainer: dict[str, Any] = {
+    trainer: Trainer = {
         "image": _same(
             {t: c.get("image") for t, c in containers.items()}, "image", "a TrainJob runs one image"
         ),
@@ -317,13 +351,14 @@ def to_trainjob(manifest: KubeObject) -> KubeObject:
     resources = _largest({t: c.get("resources") for t, c in containers.items()})
     if resources:
         trainer["resourcesPerNode"] = resources
-    annotations: dict[str, str] = dict(meta.get("annotations") or {})
-    annotations[LAYOUT_ANNOTATION] = layout_text(counts)
-    out_meta = {k: v for k, v in meta.items() if k in ("name", "namespace", "labels")}
+    annotations = {**meta.get("annotations", {}), LAYOUT_ANNOTATION: layout_text(counts)}
+    out_meta = ObjectMeta(name=name, namespace=meta.get("namespace", ""), annotations=annotations)
+    if "labels" in meta:
+        out_meta["labels"] = meta["labels"]
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {**out_meta, "annotations": annotations},  # type: ignore[typeddict-item]
+        "metadata": out_meta,
         "spec": {
             "runtimeRef": {
                 "name": RUNTIMES[restart],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.rules.trainjob import LAYOUT_ANNOTATION, STEP, parse_layout, replica_at
 
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
@@ -64,7 +64,7 @@ def pod_view(pod: KubeObject, job_label: str, type_label: str, index_label: str)
     """A TrainJob's pod as a TFJob's: the training operator's labels (``job_label`` and the
     others, given by the caller) from JobSet's and the layout, and its ``node`` container
     named ``tensorflow``. Any other pod is returned as it is."""
-    meta: dict[str, Any] = dict(pod.get("metadata") or {})
+    meta = ObjectMeta(**(pod.get("metadata") or {}))
     labels: dict[str, str] = dict(meta.get("labels") or {})
     job = labels.get(JOBSET_NAME_LABEL)
     if not job or job_label in labels:
@@ -82,4 +82,4 @@ def pod_view(pod: KubeObject, job_label: str, type_label: str, index_label: str)
         {**cs, "name": "tensorflow"} if cs.get("name") == STEP else cs
         for cs in status.get("containerStatuses") or []
     ]
-    return {**pod, "metadata": meta, "status": status}  # type: ignore[typeddict-item]
+    return {**pod, "metadata": meta, "status": status}
