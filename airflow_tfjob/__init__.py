@@ -1,4 +1,4 @@
-"""Apache Airflow provider for distributed TensorFlow training with Kubeflow's TFJob.
+"""Apache Airflow provider for distributed TensorFlow training as Kubeflow TFJobs or TrainJobs.
 
 Importing this package is cheap (no TensorFlow, no Kubernetes client): DAG files import it on every
 parse. Operators, sensors, triggers and hooks live in their Airflow provider modules

@@ -6,7 +6,7 @@ its ``retries``: the same request would fail the same way)::
     AirflowException
     └── TFJobError                     anything this provider raises at run time
         ├── TFJobAPIError              the API server refused a request (status, reason)
-        │   ├── TFJobCRDNotInstalled   404 on the resource type: no training operator [no retry]
+        │   ├── TFJobCRDNotInstalled   404 on the resource type: the job's CRD is missing [no retry]
         │   ├── TFJobNotFound          404 on one object
         │   ├── TFJobForbidden         403: which verb on which resource, as which user [no retry]
         │   ├── TFJobInvalid           422, or 400: the server's field errors [no retry]
@@ -65,7 +65,8 @@ class TFJobAPIError(TFJobError):
 
 
 class TFJobCRDNotInstalled(TFJobAPIError, AirflowFailException):
-    """The ``tfjobs.kubeflow.org`` resource does not exist on this cluster."""
+    """The hook's job resource (``tfjobs.kubeflow.org``, or ``trainjobs.trainer.kubeflow.org``
+    for Trainer v2) does not exist on this cluster."""
 
 
 class TFJobNotFound(TFJobAPIError):
@@ -148,7 +149,7 @@ def unmapped(operator: object) -> bool:
 
 
 class TFJobFailed(TFJobError):
-    """The TFJob finished in the Failed state."""
+    """The job (a TFJob, or a TrainJob read as one) finished in the Failed state."""
 
 
 class TFJobTimeout(TFJobError):

@@ -106,7 +106,8 @@ CONFIG_SECTION: dict[str, Any] = {
 
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider; module paths are added here as the modules come to exist."""
+    """Describe the provider: its operators, sensor, triggers, decorator, hooks, extra links and
+    ``[tfjob]`` configuration section, by module path."""
     return {
         "package-name": PACKAGE_NAME,
         "name": "Kubeflow TFJob",

@@ -1,4 +1,4 @@
-"""Where a TFJob runs: ``kubernetes`` (the training operator) or ``local`` (local processes).
+"""Where a job runs: ``kubernetes`` (a TFJob, or a Trainer v2 TrainJob) or ``local`` (processes).
 
 The operator renders and validates the manifest, then makes a backend's ``Run`` of it
 (``KubernetesRun``, ``LocalRun``) and calls it the same way for both; each backend is a package
@@ -23,7 +23,8 @@ class Request:
     """What the operator hands a backend, whichever: one value, no Airflow objects in it."""
 
     manifest: KubeObject
-    """The validated TFJob manifest, name and namespace set."""
+    """The validated TFJob manifest, name and namespace set (on Trainer v2 the hook submits it
+    as a TrainJob)."""
     identity: dict[str, str]
     """Labels every try of the task instance shares, to recognise (or stop) an earlier try's job."""
     log: logging.Logger | Any

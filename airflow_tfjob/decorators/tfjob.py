@@ -1,9 +1,9 @@
-"""``@task.tfjob``: a decorated Python function is the TFJob's training code.
+"""``@task.tfjob``: a decorated Python function is the training code of a TFJob (or TrainJob).
 
-The carrier is an environment variable on every replica's ``tensorflow`` container: the
-function's source (decorators stripped) and its arguments, JSON (or, with ``use_pickle=True``,
-pickle), compressed (``AIRFLOW_TFJOB_PAYLOAD``), plus the stdlib-only runtime itself
-(``AIRFLOW_TFJOB_RUNTIME``). No ConfigMap to create or clean up; the price is a size limit,
+The carrier is an environment variable on every replica's ``tensorflow`` container (a TrainJob's
+``trainer.env``): the function's source (decorators stripped) and its arguments, JSON (or, with
+``use_pickle=True``, pickle), compressed (``AIRFLOW_TFJOB_PAYLOAD``), plus the stdlib-only runtime
+itself (``AIRFLOW_TFJOB_RUNTIME``). No ConfigMap to create or clean up; the price is a size limit,
 checked before anything is submitted. The XCom is the function's return value (the chief's, or
 worker 0's), not the job status.
 """
@@ -200,7 +200,7 @@ def tfjob_task(
     multiple_outputs: bool | None = None,
     **kwargs: Any,
 ) -> TaskDecorator:
-    """``@task.tfjob(...)``: run the function in every replica of a TFJob.
+    """``@task.tfjob(...)``: run the function in every replica of a TFJob (or TrainJob).
 
     Accepts everything ``TFJobOperator`` accepts, and ``task_config=TfJob(...)`` (flytekit's
     spelling), ``use_pickle`` (arguments as pickle instead of JSON), ``output_uri`` (where a return

@@ -120,8 +120,9 @@ class Settings:
     ) -> None:
         self.kubernetes_conn_id = kubernetes_conn_id
         self.api = api
-        """``tfjob`` or ``trainjob`` (``_resource.APIS``); None: the connection's ``tfjob_api``
-        extra, else what the cluster serves (``TFJobHook.job_api``)."""
+        """``tfjob`` or ``trainjob`` (``_resource.APIS``); None: for ``TFJobHook``, the
+        connection's ``tfjob_api`` extra, else what the cluster serves (``TFJobHook.job_api``);
+        for ``AsyncTFJobHook``, ``tfjob`` (``job_api``)."""
         self.max_attempts = max_attempts
         """Tries of one API call on 429, 5xx and connection errors (1: no retry)."""
         self.retry_until: float | None = None

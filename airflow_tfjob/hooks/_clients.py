@@ -1,10 +1,10 @@
-"""One API client per cluster and event loop, shared by every async hook of a process.
+"""One API client per cluster and event loop, shared by every async hook on that loop.
 
 cncf's ``AsyncKubernetesHook.get_conn()`` builds a client (an aiohttp session, its TLS context, a
 connection pool) per call: a triggerer following thousands of jobs would open a TLS connection
 for every request and every log stream. Within ``shared(hook, key)``, a hook's requests and log
 streams go through the one client of its cluster instead (``key``: the connection settings, so
-equal settings share), with a pool sized for the log streams a process may follow
+equal settings share), with a pool sized for the log streams a loop may follow
 (``logstreams.max_live`` live, plus ``REQUEST_CONNECTIONS`` for requests and end reads). The
 last user closes it. The client reads its configuration at each request, so refreshed
 credentials apply.

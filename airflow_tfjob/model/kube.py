@@ -44,13 +44,15 @@ class ObjectMeta(TypedDict, total=False):
 
 
 class KubeObject(TypedDict, total=False):
-    """A TFJob or a pod as the API server returns it, or a manifest (or merge patch) sent to it."""
+    """A job or a pod as the hooks return it (a TrainJob and its pods read as a TFJob's:
+    ``rules.trainjobview``), or a manifest (or merge patch) sent to the API server."""
 
     apiVersion: str
     kind: str
     metadata: ObjectMeta
     spec: dict[str, Any]
-    """A TFJob's ``tfReplicaSpecs``, ``runPolicy``...; a pod's spec."""
+    """A TFJob's ``tfReplicaSpecs``, ``runPolicy``...; a TrainJob's ``trainer``,
+    ``runtimeRef``...; a pod's spec."""
     status: dict[str, Any]
     """What the controller reports: a TFJob's conditions, replica statuses and times; a pod's
     phase and container statuses."""

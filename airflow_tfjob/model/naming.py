@@ -1,6 +1,6 @@
 """Deterministic, label-safe names for what Airflow creates.
 
-A task instance always gets the same TFJob name (every try, every worker), so a retried or
+A task instance always gets the same job name (every try, every worker), so a retried or
 restarted worker finds the job it created instead of creating another: a readable prefix from the
 dag and task ids plus a hash of (dag_id, task_id, run_id, map_index).
 """
@@ -20,9 +20,9 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "airflow-tfjob"}
 DEPLOYMENT_LABEL = f"{LABEL_PREFIX}/deployment"
 """Names the Airflow deployment that created a job: its reaper touches no other's."""
 POD_SELECTOR = f"{LABEL_PREFIX}/dag-id"
-"""Selects the pods of the TFJobs the provider created: each replica's pod template carries the
+"""Selects the pods of the jobs the provider created: each replica's pod template carries the
 task instance's identity labels (``identity``), and the training operator copies a template's
-labels to its pods."""
+labels to its pods (a TrainJob's pods get them from its runtime patch: ``rules.trainjob``)."""
 _HASH_CHARS = 10
 
 
@@ -74,7 +74,7 @@ def task_labels(
     *,
     deployment: str | None = None,
 ) -> dict[str, str]:
-    """Labels that tie a TFJob to its task instance (selectable) and to the Airflow deployment
+    """Labels that tie a job to its task instance (selectable) and to the Airflow deployment
     that created it, made label-safe."""
     raw = {"dag-id": dag_id, "task-id": task_id, "run-id": run_id, "map-index": map_index}
     labels = {f"{LABEL_PREFIX}/{k}": label_value(v) for k, v in raw.items()}
@@ -97,7 +97,7 @@ def identity(labels: dict[str, str]) -> dict[str, str]:
 
 
 def selector(deployment: str | None = None) -> str:
-    """Label selector of the TFJobs the provider created (of one deployment, if given)."""
+    """Label selector of the jobs the provider created (of one deployment, if given)."""
     labels = {**MANAGED_BY, **({DEPLOYMENT_LABEL: label_value(deployment)} if deployment else {})}
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
@@ -120,7 +120,7 @@ def task_identity(obj: KubeObject) -> TaskIdentity | None:
 
 def labelled_identity(obj: KubeObject, deployment: str) -> TaskIdentity | None:
     """The task identity of a job this provider created for ``deployment``, ``None`` for any
-    other. Annotations are free text anyone who may create a TFJob can write: the identity they
+    other. Annotations are free text anyone who may create a job can write: the identity they
     name counts only when the labels ``task_labels`` set agree with it (``managed-by``, this
     deployment, and each identity label the label-safe form of its annotation)."""
     found = task_identity(obj)

@@ -149,10 +149,11 @@ def _metadata(
 
 def label_pods(manifest: KubeObject, labels: dict[str, str]) -> None:
     """Put the task instance's identity ``labels`` on each replica's pod template: the training
-    operator copies them to the pods, so a task's pods are found by them (``kubectl get pods -l
-    airflow-tfjob/dag-id=...``), and the shared pod watch selects ours (``naming.POD_SELECTOR``):
-    pods Airflow did not create cost it nothing. A template label under the provider's prefix is
-    refused (it would lose to the provider's)."""
+    operator copies them to the pods (a TrainJob's runtime patch carries them: ``rules.trainjob``),
+    so a task's pods are found by them (``kubectl get pods -l airflow-tfjob/dag-id=...``), and the
+    shared pod watch of a TFJob selects ours (``naming.POD_SELECTOR``): pods Airflow did not create
+    cost it nothing. A template label under the provider's prefix is refused (it would lose to the
+    provider's)."""
     for rtype, rspec in manifest["spec"]["tfReplicaSpecs"].items():
         pod = rspec["template"]
         meta = pod.get("metadata") or {}

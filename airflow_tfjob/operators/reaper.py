@@ -1,11 +1,12 @@
-"""``TFJobReaperOperator``: end the TFJobs that outlive their task instances.
+"""``TFJobReaperOperator``: end the jobs (TFJobs, TrainJobs) that outlive their task instances.
 
 Airflow tells a task when it is killed in most ways (``on_kill`` on the worker or in the
 triggerer, ``execution_timeout``), and the task deletes its job then. It does not when a deferred
 task is marked failed or success before a triggerer loaded its trigger, while the triggerer is
 down, when a worker is SIGKILLed with no retries left, or when a DAG run is deleted. This task,
-scheduled every few minutes (``dags/example_tfjob_reaper.py``), finds those jobs: every TFJob
-labelled with this deployment (``[tfjob] deployment``) in the connections and namespaces of
+scheduled every few minutes (``dags/example_tfjob_reaper.py``), finds those jobs: every job
+labelled with this deployment (``[tfjob] deployment``), of each API a connection's jobs may be of
+(``TFJobHook.served_hooks``: TFJobs, TrainJobs), in the connections and namespaces of
 ``[tfjob] ui_connections``/``ui_namespaces``, whose task instance Airflow reports ended (or no
 longer has) while the job is not finished. It reads them twice, ``grace_seconds`` apart, and
 deletes those still orphaned (or keeps them, when their task says ``on_kill_action='keep_tfjob'``)
@@ -72,7 +73,7 @@ class _Suspect:
 
 
 class TFJobReaperOperator(BaseOperator):
-    """Delete the TFJobs of this deployment that outlive their task instances.
+    """Delete the jobs (TFJobs, TrainJobs) of this deployment that outlive their task instances.
 
     :param grace_seconds: How long a job must stay an orphan before it is deleted (read twice,
         this far apart); default: ``[tfjob] reaper_grace_seconds`` (30).
@@ -100,7 +101,7 @@ class TFJobReaperOperator(BaseOperator):
     def execute(self, context: Any) -> Reaped:
         ti = context["ti"]
         self._hooks: dict[Source, TFJobHook] = {}
-        """Connection -> its hook, built once per run."""
+        """(connection, API) -> its hook, built once per run."""
         self._dags: dict[str, bool] = {}
         """DAG id -> whether this Airflow knows it, asked once per run."""
         deployment = _settings.deployment()

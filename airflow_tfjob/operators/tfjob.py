@@ -1,4 +1,4 @@
-"""``TFJobOperator``: run a Kubeflow TFJob from Airflow and return its outcome through XCom.
+"""``TFJobOperator``: run a Kubeflow TFJob (or TrainJob) from Airflow; its outcome through XCom.
 
 Thin orchestration: the manifest comes from ``model`` (validated at DAG parse time), all API calls
 go through ``hooks``, and the running, waiting and collecting is the backend's.
@@ -42,7 +42,7 @@ BACKSTOP_MARGIN_SECONDS = 60
 
 
 class TFJobOperator(BaseOperator):
-    """Submit a TFJob, wait for it, stream its logs and return its outcome.
+    """Submit a TFJob (or TrainJob: ``api``), wait for it, stream its logs, return its outcome.
 
     :param tfjob: The job, as a ``TfJob`` (validated when the DAG is parsed).
     :param tfjob_template: Instead of ``tfjob``: a TFJob manifest (or its spec) as a dict or a
@@ -56,9 +56,9 @@ class TFJobOperator(BaseOperator):
     :param config_file: A kubeconfig file, overriding the connection's.
     :param cluster_context: The kubeconfig context.
     :param in_cluster: Use the worker pod's service account.
-    :param labels: Extra labels on the TFJob.
-    :param annotations: Extra annotations on the TFJob.
-    :param name: The TFJob's name; default: ``<dag>-<task>-<hash>``, the same for every try.
+    :param labels: Extra labels on the job.
+    :param annotations: Extra annotations on the job.
+    :param name: The job's name; default: ``<dag>-<task>-<hash>``, the same for every try.
     :param get_logs: Stream every replica's log into the task log.
     :param wait_until_finished: Wait for the job to finish (else return once it exists).
     :param poll_interval: Longest quiet period between progress checks, in seconds.
@@ -72,9 +72,10 @@ class TFJobOperator(BaseOperator):
     :param startup_timeout_seconds: Fail when no replica runs this long after submission.
     :param deadline_backstop: With an ``execution_timeout`` and no ``active_deadline_seconds``
         in the job, submit it with ``activeDeadlineSeconds`` = the timeout + 60 s, so the
-        training operator ends a job that nobody follows any more.
-    :param backend: ``kubernetes`` (the training operator) or ``local`` (the replicas as local
-        processes on the worker, no cluster); default: ``[tfjob] backend``.
+        job's controller (the training operator, or Trainer v2) ends a job that nobody follows
+        any more.
+    :param backend: ``kubernetes`` (a TFJob or TrainJob: ``api``) or ``local`` (the replicas as
+        local processes on the worker, no cluster); default: ``[tfjob] backend``.
     :param api: On Kubernetes, ``tfjob`` or ``trainjob`` (Kubeflow Trainer v2, checked at parse
         time: docs/trainer-v2.md); default: the connection's ``tfjob_api``, else the cluster's.
     """

@@ -9,6 +9,10 @@ margin) set when the job is created would therefore also bind a later try that a
 (``ANNOTATION`` says so) raises it to the time the job has run plus this try's own allowance
 (``extended``). Each adopting try extends it once; when no try is left, the last extension
 still ends the job. A deadline the user set is never touched.
+
+On Trainer v2 the manifest's deadline becomes the TrainJob's ``spec.activeDeadlineSeconds``
+(``rules.trainjob``), and the TrainJob reads back with it as ``runPolicy.activeDeadlineSeconds``
+and its creation as ``startTime`` (``rules.trainjobview``): ``extended`` reads either job alike.
 """
 
 from __future__ import annotations

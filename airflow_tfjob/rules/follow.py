@@ -1,4 +1,4 @@
-"""The rules of following one TFJob to its end, without I/O: one set for every way of waiting.
+"""The rules of following one job to its end, without I/O: one set for every way of waiting.
 
 The Kubernetes backend's follower (``backends/kubernetes/follower.py``, run by a synchronous task
 on its worker and by ``TFJobTrigger`` in the triggerer) and the sensor's pokes feed what they

@@ -1,4 +1,4 @@
-"""Which TFJobs an event watcher fires for: once per job, across triggerer restarts. Pure.
+"""Which TFJobs (or TrainJobs) an event watcher fires for: once per job, across restarts. Pure.
 
 The rule, read from each job's status whenever the watcher sees it (an event, or a listing after
 a start or a reconnect):

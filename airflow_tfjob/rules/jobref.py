@@ -1,4 +1,4 @@
-"""``JobRef``: which TFJob — its name, namespace and uid — as one value instead of a dict."""
+"""``JobRef``: which job — its name, namespace and uid — as one value instead of a dict."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class JobRefDict(TypedDict):
 
 @dataclass(frozen=True)
 class JobRef:
-    """One TFJob. The uid tells it from a namesake created later."""
+    """One job (a TFJob or a TrainJob). The uid tells it from a namesake created later."""
 
     name: str
     namespace: str

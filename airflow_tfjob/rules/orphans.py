@@ -1,4 +1,4 @@
-"""When a TFJob has outlived its task instance, decided without I/O.
+"""When a job (a TFJob or a TrainJob) has outlived its task instance, decided without I/O.
 
 The reaper (``operators/reaper.py``) and the TFJobs page apply the same rule: a job is an orphan
 when it is not finished (nor being deleted), its task instance will not follow it any more

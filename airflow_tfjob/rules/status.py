@@ -3,7 +3,8 @@
 The training operator reports progress as a list of conditions (CONTRACT.md): ``Created``,
 ``Running``, ``Restarting``, ``Succeeded``, ``Failed``, ``Suspended``. ``job_state`` folds them into
 one ``JobState``; ``replica_outcome`` reads a pod's ``tensorflow`` container the same way for every
-caller (operator, trigger, UI), so they agree on what happened.
+caller (operator, trigger, UI), so they agree on what happened. A Trainer v2 TrainJob and its pods
+reach this module already read as a TFJob's (``rules.trainjobview``, through the hooks).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""A TFJob manifest as a Kubeflow Trainer v2 ``TrainJob``, and a TrainJob and its pods read back
-as the TFJob and pods the rest of the provider knows. Pure: no I/O.
+"""A TFJob manifest as a Kubeflow Trainer v2 ``TrainJob``, and the layout that lets
+``rules.trainjobview`` read a TrainJob and its pods back as the TFJob and pods the rest of the
+provider knows. Pure: no I/O.
 
 Trainer v2 ships no TensorFlow runtime, and a TrainJob sets the image, command, env, resources
 and count of one replicated job only (its runtime fixes the rest). So every replica of the job

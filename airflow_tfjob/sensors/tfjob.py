@@ -1,4 +1,4 @@
-"""``TFJobSensor``: wait for a TFJob created elsewhere to reach a state.
+"""``TFJobSensor``: wait for a TFJob (or TrainJob: ``api``) created elsewhere to reach a state.
 
 Poke mode reads the job each ``poke_interval``; deferrable mode waits in the triggerer with the
 same ``TFJobTrigger`` the operator uses (one shared watch per namespace). A job that does not
@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 
 class TFJobSensor(BaseSensorOperator):
-    """Succeed when the TFJob reaches ``target_state``; fail when it reaches one of ``fail_on``.
+    """Succeed when the job reaches ``target_state``; fail when it reaches one of ``fail_on``.
 
-    :param tfjob_name: The TFJob's name (templated).
+    :param tfjob_name: The job's name, a TFJob's or a TrainJob's (templated).
     :param namespace: Its namespace (templated); default: the connection's, else ``default``.
     :param kubernetes_conn_id: The ``kubernetes`` connection.
     :param config_file: A kubeconfig file, overriding the connection's.

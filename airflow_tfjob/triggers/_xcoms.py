@@ -5,7 +5,8 @@ turns a dict into a JSON *string*: a downstream task then pulls ``'{"loss": 0.1,
 same task run on a worker gives it ``{"loss": 0.1, ...}`` (seen in the live tier: the example
 DAG's ``report`` task failed on ``result["accuracy"]``). Pushed through the Task SDK (``SetXCom``
 to the triggerer's supervisor, which the triggerer serves), they are stored exactly as a worker
-stores them. Sent in a thread: the Task SDK's call is synchronous.
+stores them. ``push`` sends them in a thread (the Task SDK's call is synchronous); ``apush`` and
+``get`` use the Task SDK's async calls on the trigger's loop where Airflow has them (3.3+).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
-"""``TFJobEventTrigger``: an event for every TFJob that finishes, for event-driven DAGs.
+"""``TFJobEventTrigger``: an event for every TFJob or TrainJob that finishes, for event-driven DAGs.
 
-Put it in an ``AssetWatcher``; a DAG scheduled on that asset then runs once for each TFJob of a
-namespace (matching a label selector) that reaches a phase, whoever created the job: an Airflow
-task, a notebook, CI. Each event carries what ``TFJobOperator``'s XCom has (name, namespace, uid,
-``state`` — also as ``phase`` — conditions, times, and ``output``, the output replica's
-termination message) in the asset event's ``extra["payload"]``.
+Put it in an ``AssetWatcher``; a DAG scheduled on that asset then runs once for each TFJob (or,
+with ``api='trainjob'``, each Trainer v2 TrainJob) of a namespace (matching a label selector)
+that reaches a phase, whoever created the job: an Airflow task, a notebook, CI. Each event carries
+what ``TFJobOperator``'s XCom has (name, namespace, uid, ``state`` — also as ``phase`` —
+conditions, times, and ``output``, the output replica's termination message) in the asset
+event's ``extra["payload"]``.
 
-Watchers of one cluster and namespace share one watch of its TFJobs in the triggerer (Airflow
+Watchers of one cluster, namespace and API share one watch of its jobs in the triggerer (Airflow
 3.3's shared streams: ``shared_stream_key``, ``open_shared_stream``, ``filter_shared_stream``);
 each filters by its own selector and phases. Which jobs fire, once each across triggerer
 restarts, is ``rules.jobevents``' rule; its memory lives in Airflow's asset state store.
@@ -46,8 +47,8 @@ _MAX_OUTPUTS = 1024
 
 
 class TFJobEventTrigger(BaseEventTrigger):
-    """Fire once for each TFJob in ``namespace`` matching ``label_selector`` that reaches one of
-    ``phases``.
+    """Fire once for each TFJob (or TrainJob: ``api``) in ``namespace`` matching
+    ``label_selector`` that reaches one of ``phases``.
 
     :param namespace: The namespace to watch.
     :param label_selector: Only jobs whose labels match (Kubernetes selector syntax; empty: all).
@@ -106,14 +107,15 @@ class TFJobEventTrigger(BaseEventTrigger):
         }
 
     def shared_stream_key(self) -> Hashable:
-        """Watchers of one cluster (the same connection settings) and namespace share a watch."""
+        """Watchers of one cluster (the same connection settings), namespace and API share a
+        watch."""
         kwargs = self.serialize()[1]
         return ("airflow_tfjob.tfjobs", *(str(kwargs[k]) for k in _STREAM_FIELDS))
 
     @classmethod
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        """List the namespace's TFJobs, then watch them, for ever: each job as it is listed or
-        changes, and after each listing a ``SYNCED`` event with the uids listed."""
+        """List the namespace's jobs (of ``api``), then watch them, for ever: each job as it is
+        listed or changes, and after each listing a ``SYNCED`` event with the uids listed."""
         hook, namespace, backoff = _hook(kwargs), kwargs["namespace"], Backoff()
         while True:
             try:
@@ -289,7 +291,7 @@ def _hook(kwargs: dict[str, Any]) -> AsyncTFJobHook:
 
 
 async def _payload(hook: AsyncTFJobHook, obj: KubeObject) -> EventPayload:
-    """The job's result as ``TFJobOperator``'s XCom has it, its pods read once per process."""
+    """The job's result as ``TFJobOperator``'s XCom has it, its pods read once per event loop."""
     uid = obj["metadata"]["uid"]
     outputs = _OUTPUTS.get()
     task = outputs.get(uid)

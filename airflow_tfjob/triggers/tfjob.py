@@ -1,12 +1,12 @@
-"""``TFJobTrigger``: wait for a TFJob in the triggerer, without holding a worker slot.
+"""``TFJobTrigger``: wait for a TFJob or TrainJob in the triggerer, without holding a worker slot.
 
 It runs the same ``JobFollower`` as a synchronous task does on its worker (one engine: the job's
-status and pods through the process-wide shared watches, its replicas' logs, the limits and the
-failure report of ``rules.follow``). Everything it needs is in its kwargs (``serialize``),
-connection settings included (resolved on the worker; Airflow encrypts trigger kwargs), and
-deadlines are absolute, so a triggerer restart resumes exactly where it was. It deletes the job
-only on a deadline or in ``on_kill`` (a user killed the task) — never in ``cleanup``, which also
-runs when a triggerer merely restarts.
+status and pods through the shared watches of the triggerer's event loop, its replicas' logs, the
+limits and the failure report of ``rules.follow``). Everything it needs is in its kwargs
+(``serialize``), connection settings and the job's API included (resolved on the worker; Airflow
+encrypts trigger kwargs), and deadlines are absolute, so a triggerer restart resumes exactly where
+it was. It deletes the job only on a deadline or in ``on_kill`` (a user killed the task) — never
+in ``cleanup``, which also runs when a triggerer merely restarts.
 
 With ``end_from_trigger`` (the default of the operator, ``@task.tfjob`` and the sensor) it ends
 the task itself in the triggerer: ``TaskSuccessEvent`` with the XComs the worker would push, or
@@ -53,12 +53,13 @@ REMOVAL_WAIT_SECONDS = 300.0
 
 
 class TFJobTrigger(BaseTrigger):
-    """Fire once when a TFJob succeeds, fails, outlives its deadline, or cannot be followed.
+    """Fire once when a job succeeds, fails, outlives its deadline, or cannot be followed.
 
-    :param name: The TFJob's name.
+    :param name: The job's name.
     :param namespace: Its namespace.
     :param uid: Its uid: a namesake created later is not ours.
-    :param settings: Connection settings from ``TFJobHook.trigger_settings()``.
+    :param settings: Connection settings from ``TFJobHook.trigger_settings()`` (the job's API
+        among them: ``tfjob`` or ``trainjob``).
     :param deadline: Absolute epoch seconds after which the job is deleted (execution_timeout).
     :param active_deadline_seconds: The job's own limit, enforced client-side from its startTime.
     :param get_logs: Stream replica log lines into the triggerer log.

@@ -109,7 +109,8 @@ def static(name: str) -> Response:
 
 @app.get("/api/jobs")
 def jobs(user: GetUserDep) -> dict[str, Any]:
-    """Every TFJob this deployment created in the configured places, that this user may see."""
+    """Every job (TFJob, TrainJob) this deployment created in the configured places, that this
+    user may see."""
     readable, now, out = _readable(user), _now(), []
     deployment, found_jobs = settings.deployment(), []
     for conn_id, configured in settings.targets():

@@ -1,4 +1,4 @@
-"""What the TFJobs page shows, read from TFJob and pod objects without I/O.
+"""What the TFJobs page shows, read without I/O from TFJob-shaped job objects and their pods.
 
 A row per job (state, age, duration, replica counts per type, the task instance it belongs to)
 and a detail view (conditions timeline, each replica's pod, a replica's last log lines, and for a

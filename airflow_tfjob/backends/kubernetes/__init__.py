@@ -1,1 +1,1 @@
-"""Run a TFJob on Kubernetes through the Kubeflow training operator."""
+"""Run a job on Kubernetes: a TFJob (the Kubeflow training operator) or a TrainJob (Trainer v2)."""

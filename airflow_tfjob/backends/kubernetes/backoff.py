@@ -1,9 +1,9 @@
 """How long to wait before following a stream again: one policy for every reconnect loop.
 
-The worker's job watch and pod watch, its log followers, the trigger's shared watches and its log
-followers all reconnect the same way: 0.5 s at first, doubling up to 30 s, with jitter (half to
-all of the delay, so many followers do not come back at once), back to 0.5 s once a stream
-delivered again.
+The shared watches (``watches``: a triggerer's, and a worker's of its one job), the replica log
+followers (``replicalogs``), a follower's retried requests and the event trigger's stream all
+reconnect the same way: 0.5 s at first, doubling up to 30 s, with jitter (half to all of the
+delay, so many followers do not come back at once), back to 0.5 s once a stream delivered again.
 """
 
 from __future__ import annotations

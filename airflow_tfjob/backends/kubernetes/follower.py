@@ -1,10 +1,11 @@
-"""``JobFollower``: follow one TFJob to its end — the one engine of every Kubernetes wait.
+"""``JobFollower``: follow one job to its end — the one engine of every Kubernetes wait.
 
 The worker runs it in ``asyncio.run`` (``KubernetesRun.run``), the triggerer inside
 ``TFJobTrigger``; the rules it applies are ``rules.follow``'s. It reads the job's status and its
-pods from the process-wide shared watches (``watches``), so the output and failures are captured
-as containers end, and reads the API itself only when those cannot serve it: before the watch
-has seen the job, while the watch reconnects, and when a finished job's pods never showed up.
+pods (a TrainJob's read as a TFJob's by the hook) from the shared watches of its event loop
+(``watches``), so the output and failures are captured as containers end, and reads the API
+itself only when those cannot serve it: before the watch has seen the job, while the watch
+reconnects, and when a finished job's pods never showed up.
 Each pod's log is streamed into ``log`` (a container restarted in place is followed again,
 no line lost or repeated; a pod re-created under the same name is another pod: by uid) and
 drained before the outcome is told. It deletes the job only when a limit that says so passes; it
@@ -72,8 +73,8 @@ class JobFollower:
     :param log: Where progress and replica log lines go.
     :param poll_interval: How long to wait for the shared watch (to first see the job, or to
         recover from a reconnect) before reading the job directly.
-    :param shared: Follow through the namespace's watches, shared by every follower of the
-        process (a triggerer's thousands); else through watches of this job alone (a worker
+    :param shared: Follow through the namespace's watches, shared by every follower on the
+        event loop (a triggerer's thousands); else through watches of this job alone (a worker
         that follows one job lists only that job and its pods, not the namespace).
     """
 

@@ -2,8 +2,8 @@
 
 A container restarted in place (OnFailure, Always) is followed again from the last timestamp
 seen: the log API's ``sinceTime`` has whole-second resolution, so the lines already printed with
-that second are skipped. The worker's log followers (threads) and the trigger's (tasks) keep one
-cursor per replica.
+that second are skipped. Every follower's log streams (tasks on its event loop, on a worker or in
+a triggerer: ``replicalogs``) keep one cursor per pod, by uid.
 """
 
 from __future__ import annotations

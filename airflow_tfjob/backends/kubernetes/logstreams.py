@@ -1,10 +1,11 @@
-"""How many replica logs a process follows live at once, shared fairly across its jobs.
+"""How many replica logs an event loop follows live at once, shared fairly across its jobs.
 
 A triggerer follows the logs of every deferred task's replicas; with the defaults that is one
 stream per replica, and 1,000 tasks of 3 replicas would hold 3,000 connections. So live streams
-are capped per process (``[tfjob] max_log_streams``) and granted by rank: a job's output replica
-(the chief, or worker 0) ranks 0, its other replicas 1, 2, ... in their order; lower ranks first,
-then first come. Every job's output replica is followed live before any job's second replica.
+are capped per event loop (``[tfjob] max_log_streams``; a triggerer runs one loop, a worker one
+per wait) and granted by rank: a job's output replica (the chief, or worker 0) ranks 0, its other
+replicas 1, 2, ... in their order; lower ranks first, then first come. Every job's output replica
+is followed live before any job's second replica.
 A request that arrives while the cap is full with streams of a higher rank takes the slot of the
 most recent of them; that replica's follower stops and goes on from where it read
 (``LogCursor``) when a slot frees or when its pod ends. A replica whose pod has ended is read to
@@ -24,7 +25,7 @@ from airflow_tfjob.hooks.loops import PerLoop
 DEFAULT_MAX_LIVE = 500
 """The default cap: what a 2-core triggerer holds within +300 MiB at 1,000 tasks of 3 replicas
 (a live stream holds a TLS connection, about 350 KiB of the process's memory with asyncio's read
-buffer: bench/RESULTS.md, "Logs at scale")."""
+buffer: bench/RESULTS.md, "Trigger fan-in with replica logs")."""
 END_READS = 64
 """Logs of ended replicas read at once, beside the cap (32 made a job's end wait behind others'
 when many ended together: p99 event latency 1.8 s against 0.6 s at N=1,000)."""
@@ -49,7 +50,7 @@ class Slot:
 
 
 class Budget:
-    """The live log streams of one process (one event loop), up to ``cap``."""
+    """The live log streams of one event loop, up to ``cap``."""
 
     def __init__(self, cap: int) -> None:
         self.cap = cap

@@ -2,8 +2,8 @@
 
 A store of 20,000 objects is kept for hours by a triggerer: ``slim`` keeps only what a follower
 reads (``rules.follow``, ``rules.status``, ``rules.report``), and ``packed`` keeps that as compact
-JSON. TFJobs are routed by their name, pods by their job's label; ``pods_kind`` says which of the
-two pod watches sees a job's pods.
+JSON. Jobs (TFJobs, or TrainJobs read as TFJobs) are routed by their name, pods by their job's
+label; ``pods_kind`` says which of the two pod watches sees a job's pods.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.rules.status import JOB_NAME_LABEL
 
 PODS, OUR_PODS = "pods", "our-pods"
-"""The two pod watches: every TFJob's pods, and only those the provider labelled."""
+"""The two pod watches: every job's pods, and only those the provider labelled."""
 
 _META_KEPT = (
     "name",
@@ -34,12 +34,13 @@ _POD_STATUS_KEPT = ("phase", "reason", "message", "startTime", "containerStatuse
 
 
 def by_name(obj: KubeObject) -> str | None:
-    """TFJobs are routed by their own name."""
+    """Jobs are routed by their own name."""
     return (obj.get("metadata") or {}).get("name")
 
 
 def by_job_label(obj: KubeObject) -> str | None:
-    """Pods are routed by the operator's job-name label."""
+    """Pods are routed by the operator's job-name label (a TrainJob's pods get it from
+    ``rules.trainjobview``)."""
     return ((obj.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL)
 
 
@@ -85,7 +86,7 @@ def _template_labels(rspec: dict[str, Any]) -> dict[str, Any]:
 
 def pods_kind(job: KubeObject) -> str:
     """The pod watch that sees ``job``'s pods: ``OUR_PODS`` when every replica's pod template
-    carries the provider's labels, else ``PODS``."""
+    carries the provider's labels, else ``PODS`` (a TrainJob's, whose view has no templates)."""
     replicas = ((job.get("spec") or {}).get("tfReplicaSpecs") or {}).values()
     labelled = [naming.POD_SELECTOR in _pod_labels(rspec or {}) for rspec in replicas]
     return OUR_PODS if labelled and all(labelled) else PODS

@@ -41,7 +41,7 @@ def opened() -> dict[Ident, SharedWatch]:
 
 def relisting(key: str) -> asyncio.Lock:
     """The lock that lets one watch of ``key``'s cluster list at a time: two lists at once would
-    double the peak. Locks are taken in turn (FIFO), so a namespace's TFJob watch, subscribed
+    double the peak. Locks are taken in turn (FIFO), so a namespace's job watch, subscribed
     first, lists first and its pod watch then knows which jobs are ours."""
     locks = _WATCHES.get().lists
     lock = locks.get(key)

@@ -3,8 +3,9 @@
 Each pod's log is streamed while ``logstreams`` grants it a live stream (the job's output replica
 first), else read when its pod ends, from where it was read (``LogCursor``: no line twice, none
 lost); a container restarted in place is followed again from there, and a pod re-created under
-the same name is another pod (by uid). Once the job has ended every log is read at once: the
-training operator may delete the pods. What could not be read is said (``UNREAD_LOG``).
+the same name is another pod (by uid). Once the job has ended every log is read at once: its
+controller may delete the pods (``cleanPodPolicy``, a TTL). What could not be read is said
+(``UNREAD_LOG``).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ReplicaLogs:
         await asyncio.gather(*self.streams.values(), return_exceptions=True)
 
     def job_ended(self) -> None:
-        """The job has ended: read every log now (the operator may delete the pods)."""
+        """The job has ended: read every log now (its controller may delete the pods)."""
         for ended in self.ended_pods.values():
             ended.set()
 

@@ -32,9 +32,10 @@ from airflow_tfjob.rules.report import TaskResult
 
 
 class KubernetesRun:
-    """A job run by the training operator (``backends.Run``), submitted once: ``submit()``
-    creates or adopts it (the deferred path submits, then defers), ``run()`` follows it with the
-    same ``JobFollower`` the trigger runs, here in an event loop of the worker's own."""
+    """A job run on Kubernetes (``backends.Run``), as a TFJob or a TrainJob (the hook's
+    ``job_api``), submitted once: ``submit()`` creates or adopts it (the deferred path submits,
+    then defers), ``run()`` follows it with the same ``JobFollower`` the trigger runs, here in an
+    event loop of the worker's own."""
 
     def __init__(
         self, hook: TFJobHook, request: RunRequest, *, on_kill_action: str = "delete_tfjob"

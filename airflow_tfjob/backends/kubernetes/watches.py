@@ -1,7 +1,8 @@
-"""One watch stream per (cluster, namespace, resource) for every trigger in a triggerer process.
+"""One watch stream per (cluster, namespace, resource) and event loop, for every follower on it.
 
-A thousand deferred tasks must not mean a thousand watches. Triggers ``subscribe`` to the objects
-they care about; a reference-counted registry per event loop (a triggerer runs one) runs one
+A thousand deferred tasks must not mean a thousand watches. Followers (``JobFollower``: a
+triggerer's triggers, a worker's one job) ``subscribe`` to the objects they care about; a
+reference-counted registry per event loop (``registry``; a triggerer runs one loop) runs one
 ``SharedWatch`` per key and fans events out to the subscribers' queues, closing the stream when
 the last one leaves.
 
@@ -15,20 +16,21 @@ subscribes to a watch already in sync gets its job and pods from memory at once:
 resuming after a triggerer restart make no request of their own. ``healthy`` says whether the store
 can be trusted right now; while it cannot, triggers read for themselves.
 
-What is not ours costs little: a namespace may hold thousands of TFJobs and pods that Airflow did
+What is not ours costs little: a namespace may hold thousands of jobs and pods that Airflow did
 not create.
 
-- The TFJob watch lists and watches only the jobs this provider labels
-  (``naming.selector()``), so the API server filters the others out. A subscriber whose job is
-  not among them (a sensor waiting for a job Airflow did not create, or a job deleted while the
-  stream was down) is handed to a watch of that one job (a field selector on its name), which
-  tells it the job's state, or that it is gone.
+- The job watch (``tfjobs``: the jobs of the hook's API, a TrainJob read as a TFJob) lists and
+  watches only the jobs this provider labels (``naming.selector()``), so the API server filters
+  the others out. A subscriber whose job is not among them (a sensor waiting for a job Airflow
+  did not create, or a job deleted while the stream was down) is handed to a watch of that one
+  job (a field selector on its name), which tells it the job's state, or that it is gone.
 - The pod watch of a job the provider created lists and watches only the pods that carry the
   task identity labels the provider puts on every replica's pod template
   (``naming.POD_SELECTOR``; the training operator copies template labels to its pods). A job
-  whose pods do not carry them (not ours, or created by a provider before it labelled them) is
-  followed through a second watch, of every TFJob's pods, which keeps only those of jobs in the
-  TFJob store or that someone follows (``pods_kind``).
+  whose pods do not carry them (not ours, or created by a provider before it labelled them), and
+  a TrainJob (its view shows no pod templates to tell by), is followed through a second watch, of
+  every job's pods, which keeps only those of jobs in the job store or that someone follows
+  (``pods_kind``).
 - The store keeps only the fields a follower reads (``slim``): no pod specs, no templates but
   their labels, no ``managedFields``; and keeps them as compact JSON, decoded again only to
   replay them.
@@ -288,7 +290,7 @@ class SharedWatch:
     async def _run(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             key = self.ident[0]
-            if key:  # its lists and streams through the process's one client of its cluster
+            if key:  # its lists and streams through this loop's one client of its cluster
                 session = self.hook.client_session(key, logstreams.max_live())
                 # a configuration that fails fails each call too, which says why as it retries
                 with contextlib.suppress(Exception):
@@ -325,7 +327,7 @@ class SharedWatch:
     async def _relist(self) -> str:
         """List into a new store, a page at a time (no list is ever decoded whole), telling each
         subscriber its object's state as its page comes; then those without one are told."""
-        async with registry.relisting(self.ident[0]):  # one list in memory at a time; TFJobs first
+        async with registry.relisting(self.ident[0]):  # one list in memory at a time; jobs first
             self.store, self.filling = {}, True
             present: set[str] = set()
             version = ""

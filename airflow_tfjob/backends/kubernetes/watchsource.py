@@ -1,9 +1,10 @@
 """What one shared watch asks the API server: its list, a page at a time, and its event stream.
 
-Three kinds of watch (``watches``): a namespace's TFJobs that this provider labels (``OURS``:
-the server filters the others out), one TFJob by name (``only``: a job not labelled as ours, or
+Three kinds of watch (``watches``): a namespace's jobs that this provider labels (``OURS``:
+the server filters the others out), one job by name (``only``: a job not labelled as ours, or
 a process that follows one job), and pods: those carrying the task identity labels
-(``OUR_PODS``, ``naming.POD_SELECTOR``), or every TFJob's (``PODS``), or one job's.
+(``OUR_PODS``, ``naming.POD_SELECTOR``), or every job's (``PODS``), or one job's. The jobs are
+the hook's API's (TFJobs, or TrainJobs read as TFJobs), its pods those of that API's jobs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ LIST_PAGE = 500
 """Objects per page of a (re)list: the store is filled a page at a time, and a namespace of
 10,000 objects is never decoded whole."""
 OURS = naming.selector()
-"""The TFJobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
+"""The jobs this provider creates (``app.kubernetes.io/managed-by=airflow-tfjob``)."""
 
 Page = tuple[list[KubeObject], str]
 
