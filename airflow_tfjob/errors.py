@@ -189,6 +189,16 @@ def _field_errors(status: dict[str, Any]) -> str:
     return "; ".join(lines)
 
 
+_NOT_INSTALLED = {
+    "": "cannot {verb} {what}: the TFJob CRD is not installed (404 on the resource type) — "
+    "is the Kubeflow training operator deployed on this cluster?",
+    "trainjobs.trainer.kubeflow.org": "cannot {verb} {what}: the TrainJob CRD is not installed "
+    "(404 on the resource type) — is Kubeflow Trainer v2 deployed on this cluster? Or use "
+    "api='tfjob' with the training operator",
+}
+"""What a 404 on the resource type says, by resource (the TFJob's for any other)."""
+
+
 def translate(
     status: int | None,
     reason: str,
@@ -207,9 +217,7 @@ def translate(
         details = (parsed or {}).get("details") or {}
         if parsed is None or not details.get("name"):
             return TFJobCRDNotInstalled(
-                f"cannot {verb} {what}: the TFJob CRD is not installed (404 on the resource type) "
-                "— "
-                "is the Kubeflow training operator deployed on this cluster?",
+                _NOT_INSTALLED.get(resource, _NOT_INSTALLED[""]).format(verb=verb, what=what),
                 status=status,
                 reason=reason,
             )

@@ -225,3 +225,17 @@ def test_a_trainjobs_replica_statuses_come_from_its_pods() -> None:
         "Worker": {"succeeded": 1},
         "PS": {"active": 1},
     }
+
+
+def test_a_cluster_without_the_trainjob_crd_is_told_so() -> None:
+    from airflow_tfjob import errors
+
+    error = errors.translate(
+        404, "Not Found", "404 page not found", verb="create",
+        resource=res.TRAINJOB.resource, namespace="ml", name="x",
+    )  # fmt: skip
+    assert isinstance(error, errors.TFJobCRDNotInstalled)
+    assert str(error).startswith(
+        "cannot create trainjobs.trainer.kubeflow.org ml/x: the TrainJob CRD is not installed"
+    )
+    assert "is Kubeflow Trainer v2 deployed" in str(error)
