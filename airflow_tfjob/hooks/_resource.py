@@ -69,6 +69,13 @@ class Api:
     """This API's job object as a TFJob."""
     pod: Callable[[KubeObject], KubeObject] = _same
     """One of its pods as a TFJob's."""
+    propagation: str = "Foreground"
+    """How its jobs are deleted. ``Foreground`` (the job is gone once its pods are) for a
+    TFJob; ``Background`` for a TrainJob: Trainer v2.3.0 reconciles a TrainJob that is being
+    deleted, so each time the garbage collector removes the JobSet of a running or failed one
+    deleted in the foreground, Trainer recreates it and its pods start again, until the
+    collector wins (seconds to minutes on the test cluster). In the background, the TrainJob
+    is gone at once and the collector then removes its JobSet, Jobs and pods."""
 
     @property
     def resource(self) -> str:
@@ -84,6 +91,7 @@ TFJOB = Api("tfjob", GROUP, VERSION, PLURAL, "TFJob", CONTAINER, JOB_NAME_LABEL)
 TRAINJOB = Api(
     "trainjob", "trainer.kubeflow.org", "v1alpha1", "trainjobs", trainjob.KIND, trainjob.STEP,
     trainjobview.JOBSET_NAME_LABEL, trainjob.to_trainjob, trainjobview.job_view, _trainjob_pod,
+    propagation="Background",
 )  # fmt: skip
 APIS = {api.name: api for api in (TFJOB, TRAINJOB)}
 
@@ -165,7 +173,7 @@ class DeleteOptions(TypedDict, total=False):
     """The body of a deletion."""
 
     propagationPolicy: str
-    """``Foreground``: the job is gone once its pods are."""
+    """``Foreground``: the job is gone once its pods are (``Api.propagation``)."""
     preconditions: dict[str, str]
     """``{"uid": ...}``: delete only this very object."""
 

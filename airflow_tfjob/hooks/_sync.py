@@ -263,10 +263,10 @@ class TFJobHook(Settings, BaseHook):
         return self.job_api.job(found)
 
     def delete(
-        self, name: str, namespace: str, *, uid: str | None = None, propagation: str = "Foreground"
+        self, name: str, namespace: str, *, uid: str | None = None, propagation: str | None = None
     ) -> bool:
-        """Delete a TFJob and (foreground) its pods; False when it was already gone."""
-        body = res.delete_body(propagation, uid)
+        """Delete a TFJob and its pods (``Api.propagation``); False when it was already gone."""
+        body = res.delete_body(propagation or self.job_api.propagation, uid)
         call = lambda: self._custom.delete_namespaced_custom_object(
             *self._where(namespace), name, body=body
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -36,10 +37,15 @@ def task_instance_path(identity: TaskIdentity) -> str:
     return path + (f"/mapped/{identity['map_index']}" if identity["map_index"] >= 0 else "")
 
 
-def job_row(obj: KubeObject, *, conn_id: str, now: datetime.datetime) -> dict[str, Any]:
-    """One line of the list: identity, state, timing and replica counts."""
+def job_row(
+    obj: KubeObject, *, conn_id: str, now: datetime.datetime, pods: Iterable[KubeObject] = ()
+) -> dict[str, Any]:
+    """One line of the list: identity, state, timing and replica counts (from ``pods`` when
+    the job's status has none: a TrainJob's)."""
     meta = obj.get("metadata") or {}
     state = status.job_state(obj)
+    if not state.replica_statuses:
+        state = replace(state, replica_statuses=_replica_statuses(obj, pods))
     identity = task_identity(obj)
     created, started = _time(meta.get("creationTimestamp")), _time(state.start_time)
     ended = _time(state.completion_time)
@@ -78,6 +84,13 @@ def _try_number(meta: ObjectMeta) -> int | None:
 _COUNTS = ("active", "succeeded", "failed")
 
 
+def _replica_statuses(obj: KubeObject, pods: Iterable[KubeObject]) -> dict[str, dict[str, int]]:
+    ledger = status.ReplicaLedger.for_job(obj)
+    for pod in pods:
+        ledger.observe(pod)
+    return ledger.replica_statuses()
+
+
 def pod_row(pod: KubeObject) -> dict[str, Any]:
     """A replica's pod: phase, exit code, restarts, and why it waits."""
     outcome = status.replica_outcome(pod)
@@ -107,8 +120,9 @@ def job_detail(
         (dict(c) for c in status.job_state(obj).conditions),
         key=lambda c: c.get("lastTransitionTime") or "",
     )  # stable: within one second, the order the operator wrote them in
+    pods = list(pods)
     return {
-        **job_row(obj, conn_id=conn_id, now=now),
+        **job_row(obj, conn_id=conn_id, now=now, pods=pods),
         "conditions": conditions,
         "pods": sorted((pod_row(p) for p in pods), key=lambda p: _replica_order(p["replica"])),
         "log_replica": replica or log_replica(obj),

@@ -41,6 +41,9 @@ def decide(existing: KubeObject, identity: dict[str, str]) -> Decision:
 
 
 def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
+    """Until the job and its pods are gone. A TrainJob is deleted in the background
+    (``Api.propagation``): its JobSet outlives it until the garbage collector removes it, before
+    its pods, and a namesake created meanwhile would read that JobSet's state as its own."""
     deadline = time.monotonic() + DELETE_WAIT_SECONDS
     delay = 0.2
     while time.monotonic() < deadline:
@@ -48,7 +51,8 @@ def _wait_deleted(hook: TFJobHook, name: str, namespace: str, uid: str) -> None:
             if hook.get(name, namespace)["metadata"].get("uid") != uid:
                 return
         except errors.TFJobNotFound:
-            return
+            if not hook.list_pods(name, namespace)[0]:
+                return
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
     raise errors.TFJobError(
