@@ -127,7 +127,11 @@ class TFJobHook(Settings, BaseHook):
         served = [
             api.name
             for api in res.APIS.values()
-            if self._serves(api) and (api == res.TFJOB or self._may_list(api, namespace))
+            if self._serves(api)
+            and (
+                api == res.TFJOB
+                or self._allowed(namespace, ("list", api.group, api.plural, "")) is not False
+            )
         ]
         if len(served) <= 1:
             return [self]
@@ -137,20 +141,6 @@ class TFJobHook(Settings, BaseHook):
             "disable_verify_ssl": self.disable_verify_ssl, "max_attempts": self.max_attempts,
         }  # fmt: skip
         return [TFJobHook(self.kubernetes_conn_id, api=name, **settings) for name in served]
-
-    def _may_list(self, api: res.Api, namespace: str) -> bool:
-        """Whether this identity may list ``api``'s jobs in ``namespace`` ("": everywhere)."""
-        from kubernetes.client import AuthorizationV1Api
-
-        body = res.access_review(namespace, ("list", api.group, api.plural, ""))
-        call = lambda: AuthorizationV1Api(self.api_client).create_self_subject_access_review(body)
-        try:
-            review = self._call(
-                call, verb="review access in", namespace="", resource="authorization"
-            )
-        except errors.TFJobAPIError:
-            return True  # no answer is not a "no": the list will say
-        return bool(review.to_dict().get("status", {}).get("allowed"))
 
     def _serves(self, api: res.Api) -> bool:
         """Whether the cluster serves ``api``'s jobs (its group version lists them)."""
@@ -211,22 +201,27 @@ class TFJobHook(Settings, BaseHook):
     def missing_permissions(self, namespace: str, *, logs: bool = True) -> list[str]:
         """What this identity may not do in ``namespace`` of what a run needs (empty when all is
         allowed, or when the server cannot answer access reviews)."""
-        from kubernetes.client import AuthorizationV1Api
-
-        api = AuthorizationV1Api(self.api_client)
         missing = []
         for access in (*res.access_of(self.job_api), *([res.LOG_ACCESS] if logs else [])):
-            body = res.access_review(namespace, access)
-            call = lambda body=body: api.create_self_subject_access_review(body).to_dict()
-            try:
-                review = self._call(
-                    call, verb="review access in", namespace=namespace, resource="authorization"
-                )
-            except errors.TFJobAPIError:
+            allowed = self._allowed(namespace, access)
+            if allowed is None:
                 return []  # no answer is not a "no": the real calls will say
-            if not (review.get("status") or {}).get("allowed"):
+            if not allowed:
                 missing.append(res.describe_access(access))
         return missing
+
+    def _allowed(self, namespace: str, access: res.Access) -> bool | None:
+        """Whether this identity may do ``access`` in ``namespace`` (None: no answer)."""
+        from kubernetes.client import AuthorizationV1Api
+
+        body = res.access_review(namespace, access)
+        review = lambda: AuthorizationV1Api(self.api_client).create_self_subject_access_review(body)
+        try:
+            answer = self._call(review, verb="review access in", namespace=namespace,
+                                resource="authorization").to_dict()  # fmt: skip
+        except errors.TFJobAPIError:
+            return None
+        return bool((answer.get("status") or {}).get("allowed"))
 
     def server_version(self) -> str | None:
         """The API server's ``gitVersion`` (``v1.36.3``), read once per hook; None when it cannot

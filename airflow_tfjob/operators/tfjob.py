@@ -143,8 +143,7 @@ class TFJobOperator(BaseOperator):
         self.cluster_context, self.in_cluster = cluster_context, in_cluster
         self.labels, self.annotations, self.name = labels, annotations, name
         self.get_logs, self.wait_until_finished = get_logs, wait_until_finished
-        self.poll_interval, self.api = poll_interval, api
-        self.deferrable = deferrable
+        self.poll_interval, self.api, self.deferrable = poll_interval, api, deferrable
         self.on_finish_action, self.on_kill_action = on_finish_action, on_kill_action
         self.startup_timeout_seconds = startup_timeout_seconds
         self.deadline_backstop = deadline_backstop
@@ -201,7 +200,7 @@ class TFJobOperator(BaseOperator):
             annotations=self.annotations,
             deployment=_settings.deployment(),
             provider_annotations=self._provider_annotations(),
-            backstop_seconds=self._backstop_seconds(),
+            backstop_seconds=self._backstop_seconds(trainjob),
             **({"name_limit": DERIVED_NAME_MAX} if trainjob else {}),
         )
 
@@ -215,10 +214,11 @@ class TFJobOperator(BaseOperator):
             found[orphans.ON_KILL] = self.on_kill_action
         return found
 
-    def _backstop_seconds(self) -> int | None:
+    def _backstop_seconds(self, trainjob: bool = False) -> int | None:
         """``activeDeadlineSeconds`` for a job that sets none: a little more than the task's
-        ``execution_timeout`` (none without one, or with ``deadline_backstop=False``)."""
-        if not self.deadline_backstop or self.execution_timeout is None:
+        ``execution_timeout`` (none without one, or with ``deadline_backstop=False``; none for
+        a TrainJob, whose deadline a retry adopting it could not raise: docs/trainer-v2.md)."""
+        if trainjob or not self.deadline_backstop or self.execution_timeout is None:
             return None
         return math.ceil(self.execution_timeout.total_seconds()) + BACKSTOP_MARGIN_SECONDS
 

@@ -353,9 +353,10 @@ def to_trainjob(manifest: KubeObject) -> KubeObject:
     if resources:
         trainer["resourcesPerNode"] = resources
     annotations = {**meta.get("annotations", {}), LAYOUT_ANNOTATION: layout_text(counts)}
-    out_meta = ObjectMeta(name=name, namespace=meta.get("namespace", ""), annotations=annotations)
+    out_meta = ObjectMeta(name=name, namespace=meta.get("namespace", ""))
     if "labels" in meta:
         out_meta["labels"] = meta["labels"]
+    out_meta["annotations"] = annotations
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

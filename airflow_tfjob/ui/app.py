@@ -79,6 +79,18 @@ def _listed(hook: Any, namespace: str, selector: str) -> list[tuple[Any, KubeObj
     return out
 
 
+def _pods_by_job(listed: list[tuple[Any, KubeObject]], namespace: str) -> dict[str, list[Any]]:
+    """The pods of each listed TrainJob, by job name: its replica counts are in its pods only
+    (a TFJob's status has them). One pod list per TrainJob API and refresh, none without."""
+    out: dict[str, list[Any]] = {}
+    hooks = {id(h): h for h, _ in listed if h.job_api.name == "trainjob"}
+    for hook in hooks.values():
+        for pod in hook.list_pods(None, namespace)[0]:
+            job = ((pod.get("metadata") or {}).get("labels") or {}).get(status.JOB_NAME_LABEL)
+            out.setdefault(str(job), []).append(pod)
+    return out
+
+
 def _unreachable(conn_id: str, namespace: str | None, exc: Exception) -> str:
 
     where = f"connection {conn_id!r}" + (f", namespace {namespace!r}" if namespace else "")
@@ -118,23 +130,25 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
         try:
             hook = _hook(conn_id)
             target["namespace"] = namespace = _namespace(hook, configured)
-            found = [obj for _, obj in _listed(hook, namespace, naming.selector(deployment))]
+            found = _listed(hook, namespace, naming.selector(deployment))
+            pods = _pods_by_job(found, namespace)
         except Exception as exc:
             target["error"] = _unreachable(conn_id, target["namespace"], exc)
             out.append(target)
             continue
-        for obj in found:
+        for _, obj in found:
             identity = naming.labelled_identity(obj, deployment)
             if identity and identity["dag_id"] in readable:
-                found_jobs.append((target, obj, identity))
+                name = (obj.get("metadata") or {}).get("name", "")
+                found_jobs.append((target, obj, identity, pods.get(name, [])))
         out.append(target)
-    states = tasks.states(identity for _, _, identity in found_jobs)
+    states = tasks.states(identity for _, _, identity, _ in found_jobs)
     editable = _readable(user, "PUT") if found_jobs else set()
-    for target, obj, identity in found_jobs:
+    for target, obj, identity, job_pods in found_jobs:
         task = states.get(tasks.key(identity))
         if task is None:  # no such task instance in this Airflow: not a job of ours to show
             continue
-        row = rows.job_row(obj, conn_id=target["conn_id"], now=now)
+        row = rows.job_row(obj, conn_id=target["conn_id"], now=now, pods=job_pods)
         can_delete = identity["dag_id"] in editable
         target["jobs"].append(rows.with_task(row, obj, task, now=now, can_delete=can_delete))
     for target in out:

@@ -74,12 +74,6 @@ def test_the_list_and_the_detail_show_a_trainjob_as_a_tfjob(
     assert pods["chief-0"]["phase"] == "Succeeded" and pods["chief-0"]["exit_code"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the list reads replica counts from the job's status (rows.job_row); a TrainJob's "
-    "view has none (rules/trainjobview.job_view: the per-type counts are in its pods, which "
-    "the list does not read), so its row says 0 succeeded",
-)
 def test_the_list_counts_a_trainjobs_replicas_as_a_tfjobs(
     ui_server: UiServer, ui_jobs: UiJobs, trainjob: str
 ) -> None:
