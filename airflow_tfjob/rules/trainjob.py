@@ -118,6 +118,23 @@ class Trainer(TypedDict, total=False):
     resourcesPerNode: Resources
 
 
+class ContainerPatch(TypedDict, total=False):
+    """What a runtime patch may set of the ``node`` container (Trainer v2.3.0's
+    ``ContainerPatch``; env only through ``trainer.env``)."""
+
+    name: str
+    volumeMounts: list[Any]
+    securityContext: Mapping[str, Any]
+
+
+class PodTemplatePatch(TypedDict, total=False):
+    """A runtime patch of the ``node`` pods: labels, annotations and the pod fields a manager
+    may set (Trainer v2.3.0's ``PodSpecPatch``: ``_SAME_POD_FIELDS`` and ``containers``)."""
+
+    metadata: ObjectMeta
+    spec: Mapping[str, Any]
+
+
 class RunFields(TypedDict, total=False):
     """What ``RunPolicy`` becomes among a TrainJob's ``spec`` fields."""
 
@@ -231,7 +248,7 @@ def _largest(resources: Mapping[str, Any]) -> Resources:
     return out
 
 
-def _container(rtype: str, template: Mapping[str, Any]) -> dict[str, Any]:
+def _container(rtype: str, template: Mapping[str, Any]) -> Mapping[str, Any]:
     pod = template.get("spec") or {}
     containers = pod.get("containers") or []
     extra = [c.get("name") for c in containers if c.get("name") != "tensorflow"]
@@ -308,7 +325,7 @@ def to_trainjob(manifest: KubeObject) -> KubeObject:
     """The TFJob ``manifest`` (as the model renders it, or a template's) as a TrainJob."""
     meta: ObjectMeta = manifest.get("metadata") or {}
     spec = dict(manifest.get("spec") or {})
-    specs: dict[str, Any] = dict(spec.get("tfReplicaSpecs") or {})
+    specs: Mapping[str, Any] = spec.get("tfReplicaSpecs") or {}
     for rtype in specs:
         if rtype not in ORDER:
             raise _refuse(f"tfReplicaSpecs.{rtype}", rtype, f"must be one of {', '.join(ORDER)}")
@@ -378,30 +395,32 @@ def _patch(
     templates: Mapping[str, Mapping[str, Any]],
     containers: Mapping[str, Mapping[str, Any]],
     counts: Mapping[str, int],
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """The pods' labels, annotations and pod fields, shared by every type, as a runtime patch."""
     why = "a TrainJob's pods are one Job's: they share it"
-    metadata: dict[str, Any] = {}
-    for key in ("labels", "annotations"):
-        value = _same({t: (tp.get("metadata") or {}).get(key) for t, tp in templates.items()},
-                      f"pod_template.metadata.{key}", why)  # fmt: skip
-        if value:
-            metadata[key] = dict(value)
-    metadata.setdefault("annotations", {})[LAYOUT_ANNOTATION] = layout_text(counts)
+    shared = {
+        key: _same({t: (tp.get("metadata") or {}).get(key) for t, tp in templates.items()},
+                   f"pod_template.metadata.{key}", why) or {}
+        for key in ("labels", "annotations")
+    }  # fmt: skip
+    metadata = ObjectMeta(labels=dict(shared["labels"])) if shared["labels"] else ObjectMeta()
+    metadata["annotations"] = {**shared["annotations"], LAYOUT_ANNOTATION: layout_text(counts)}
     pod: dict[str, Any] = {}
     for key in _SAME_POD_FIELDS:
         values = {t: (tp.get("spec") or {}).get(key) for t, tp in templates.items()}
         value = _same(values, f"pod_template.spec.{key}", why)
         if value is not None:
             pod[key] = value
-    container: dict[str, Any] = {"name": STEP}
+    container = ContainerPatch(name=STEP)
     for key in _CONTAINER_PATCH:
         value = _same({t: c.get(key) for t, c in containers.items()}, key, why)
         if value is not None:
-            container[key] = value
+            container[key] = value  # type: ignore[literal-required]
     if len(container) > 1:
         pod["containers"] = [container]
-    template: dict[str, Any] = {"metadata": metadata, **({"spec": pod} if pod else {})}
+    template = PodTemplatePatch(metadata=metadata)
+    if pod:
+        template["spec"] = pod
     job = {"name": STEP, "template": {"spec": {"template": template}}}
     return {
         "manager": PATCH_MANAGER,

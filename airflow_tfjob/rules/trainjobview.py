@@ -6,6 +6,7 @@ written by ``rules.trainjob.to_trainjob``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob.model.kube import KubeObject, ObjectMeta
@@ -26,7 +27,7 @@ def job_view(trainjob: KubeObject) -> KubeObject:
     spec = trainjob.get("spec") or {}
     status = trainjob.get("status") or {}
     parsed = parse_layout((meta.get("annotations") or {}).get(LAYOUT_ANNOTATION, ""))
-    conditions: list[dict[str, Any]] = []
+    conditions: list[Mapping[str, Any]] = []
     jobs = status.get("jobsStatus") or []
     if jobs:
         since = meta.get("creationTimestamp")
@@ -44,19 +45,14 @@ def job_view(trainjob: KubeObject) -> KubeObject:
     run_policy = {}
     if spec.get("activeDeadlineSeconds"):
         run_policy["activeDeadlineSeconds"] = spec["activeDeadlineSeconds"]
-    view_status: dict[str, Any] = {
-        "conditions": conditions,
-        "startTime": meta.get("creationTimestamp"),
-    }
-    if completion:
-        view_status["completionTime"] = completion
+    times = {"startTime": meta.get("creationTimestamp"), "completionTime": completion}
     return {
         **trainjob,
         "spec": {
             "tfReplicaSpecs": {rtype: {"replicas": n} for rtype, n in parsed},
             "runPolicy": run_policy,
         },
-        "status": view_status,
+        "status": {"conditions": conditions, **{k: v for k, v in times.items() if v}},
     }
 
 
