@@ -11,7 +11,7 @@ from typing import Any, TypedDict, cast
 
 from airflow_tfjob import errors
 from airflow_tfjob.model.kube import KubeObject, ObjectList, WatchEvent
-from airflow_tfjob.rules import trainjob, trainjobview
+from airflow_tfjob.rules import entrypoint, trainjob, trainjobview
 from airflow_tfjob.rules.status import JOB_NAME_LABEL, REPLICA_INDEX_LABEL, REPLICA_TYPE_LABEL
 
 GROUP = "kubeflow.org"
@@ -89,7 +89,7 @@ class Api:
 
 TFJOB = Api("tfjob", GROUP, VERSION, PLURAL, "TFJob", CONTAINER, JOB_NAME_LABEL)
 TRAINJOB = Api(
-    "trainjob", "trainer.kubeflow.org", "v1alpha1", "trainjobs", trainjob.KIND, trainjob.STEP,
+    "trainjob", "trainer.kubeflow.org", "v1alpha1", "trainjobs", trainjob.KIND, entrypoint.STEP,
     trainjobview.JOBSET_NAME_LABEL, trainjob.to_trainjob, trainjobview.job_view, _trainjob_pod,
     propagation="Background",
 )  # fmt: skip

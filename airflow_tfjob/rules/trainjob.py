@@ -19,20 +19,18 @@ anything is submitted; docs/trainer-v2.md lists every field and how each API car
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from airflow_tfjob.model import quantity
 from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.model.kube import KubeObject, ObjectMeta
+from airflow_tfjob.rules.entrypoint import STEP, EnvVar, Replica, entry_script
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 KIND = "TrainJob"
 ORDER = ("Chief", "Worker", "PS", "Evaluator")
 """Replica types in completion-index order."""
-STEP = "node"
-"""The runtime's replicated job, and its container's name."""
 LAYOUT_ANNOTATION = "airflow-tfjob/replica-layout"
 """On the TrainJob and each pod: ``Chief:1,Worker:2,PS:1`` (the index order)."""
 PATCH_MANAGER = "airflow.apache.org/airflow-tfjob"
@@ -87,20 +85,6 @@ def replica_at(parsed: Sequence[tuple[str, int]], index: int) -> tuple[str, int]
     return None
 
 
-def host(job: str, index: int, port: int) -> str:
-    """Where completion index ``index`` of TrainJob ``job`` listens (JobSet's DNS names)."""
-    return f"{job}-{STEP}-0-{index}.{job}:{port}"
-
-
-class EnvVar(TypedDict, total=False):
-    """A container's env entry: a plain ``value``, or ``valueFrom`` a Secret, ConfigMap or
-    field (as Kubernetes takes it; passed through)."""
-
-    name: str
-    value: str
-    valueFrom: Mapping[str, Any]
-
-
 class Resources(TypedDict, total=False):
     """``resourcesPerNode``: quantities by resource name."""
 
@@ -140,47 +124,6 @@ class RunFields(TypedDict, total=False):
 
     activeDeadlineSeconds: int
     suspend: bool
-
-
-Replica = tuple[str, int, list[str], list[EnvVar]]
-"""``(type, count, argv, env of this type only)``, in index order."""
-
-
-def entry_script(job: str, replicas: Sequence[Replica], port: int) -> str:
-    """The pod's ``/bin/sh -c`` program: its replica's ``TF_CONFIG`` and env, then its command.
-
-    Only POSIX shell: it runs in any image with ``/bin/sh`` and needs nothing of this package.
-    """
-    total = sum(count for _, count, _, _ in replicas)
-    cluster: dict[str, list[str]] = {}
-    lines = ['i="${JOB_COMPLETION_INDEX:?is not set: run this as a pod of an Indexed Job}"']
-    lines.append('case "$i" in')
-    first = 0
-    one_argv = len({tuple(argv) for _, _, argv, _ in replicas}) == 1
-    for rtype, count, argv, env in replicas:
-        cluster[rtype.lower()] = [host(job, first + k, port) for k in range(count)]
-        body = [f"t={rtype.lower()}; k=$((i - {first}))"]
-        body += [f"export {e['name']}={shlex.quote(str(e.get('value', '')))}" for e in env]
-        if not one_argv:
-            body.append(_set_argv(argv))
-        indexes = "|".join(str(first + k) for k in range(count))
-        lines.append(f"{indexes}) {'; '.join(body)};;")
-        first += count
-    lines.append('*) echo "no replica has completion index $i" >&2; exit 2;;')
-    lines.append("esac")
-    if one_argv:  # the same command on every type (@task.tfjob's): written once
-        lines.append(_set_argv(replicas[0][2]))
-    if total > 1:  # a lone replica gets no TF_CONFIG, as from the training operator
-        spec = json.dumps(cluster, separators=(",", ":"))
-        task = '"task":{"type":"\'"$t"\'","index":\'"$k"\'},"environment":"cloud"}'
-        lines.append(f"export TF_CONFIG='{{\"cluster\":{spec},{task}'")
-    lines.append('[ "$#" -gt 0 ] || { echo "replica $t-$k has no command" >&2; exit 2; }')
-    lines.append('exec "$@"')
-    return "\n".join(lines) + "\n"
-
-
-def _set_argv(argv: Sequence[str]) -> str:
-    return " ".join(["set --", *(shlex.quote(a) for a in argv)])
 
 
 def _same(values: Mapping[str, Any], field: str, why: str) -> Any:

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_tfjob.model.kube import KubeObject, ObjectMeta
-from airflow_tfjob.rules.trainjob import LAYOUT_ANNOTATION, STEP, parse_layout, replica_at
+from airflow_tfjob.rules.entrypoint import STEP
+from airflow_tfjob.rules.trainjob import LAYOUT_ANNOTATION, parse_layout, replica_at
 
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 """On every pod of a TrainJob (the JobSet has the TrainJob's name)."""

@@ -22,7 +22,7 @@ from typing import Any
 import kubernetes
 import pytest
 
-from airflow_tfjob.rules import trainjob
+from airflow_tfjob.rules import entrypoint
 from tests.cluster import jobs
 from tests.kubelet import indexed, network, podspec, podstatus
 from tests.kubelet.fates import REAL, RUNS_FOR_EVER, Fate
@@ -251,7 +251,7 @@ def test_real_processes_reach_each_other_at_hostname_dot_subdomain(
         pytest.skip("no pod network here: it needs root (ip netns)")
     replicas.set_default_fate("*", REAL)
     replica = ("Worker", 2, ["python", "-c", TALK], [])
-    command = ["/bin/sh", "-c", trainjob.entry_script("talk", [replica], 2222)]  # the provider's
+    command = ["/bin/sh", "-c", entrypoint.entry_script("talk", [replica], 2222)]  # the provider's
     env = (
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "PEER_POD", "value": "talk-node-0-0-x7k2q"},

@@ -16,7 +16,7 @@ import yaml
 from airflow_tfjob.hooks import _resource as res
 from airflow_tfjob.model.errors import TFJobSpecError
 from airflow_tfjob.model.tfconfig import tf_config
-from airflow_tfjob.rules import status, trainjob, trainjobview
+from airflow_tfjob.rules import entrypoint, status, trainjob, trainjobview
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "unit" / "model" / "golden" / "chief_ps_workers.json"
@@ -56,7 +56,7 @@ def test_every_replica_gets_the_operators_tf_config() -> None:
         )
 
         def address(kind: str, i: int) -> str:
-            return trainjob.host("mnist", first[kind] + i, 2222)
+            return entrypoint.host("mnist", first[kind] + i, 2222)
 
         assert json.loads(env["TF_CONFIG"]) == json.loads(tf_config(counts, address, rtype, k))
         # the Worker's own env var is the Worker's only
