@@ -92,11 +92,8 @@ def build(
     loaded = None if tfjob_template is None else template.normalize(load_template(tfjob_template))
     meta = _template_metadata(loaded, name=name, namespace=namespace)
     namespace = namespace or meta.get("namespace") or connection_namespace or "default"
-    job_name = validate_name(
-        name
-        or meta.get("name")
-        or naming.job_name(dag_id, task_id, run_id, map_index, limit=name_limit)
-    )
+    derived = naming.job_name(dag_id, task_id, run_id, map_index, limit=name_limit)
+    job_name = validate_name(name or meta.get("name") or derived)
     ours = naming.task_labels(dag_id, task_id, run_id, map_index, try_number, deployment=deployment)
     identity_labels = naming.identity(ours)
     all_labels, all_annotations = _metadata(

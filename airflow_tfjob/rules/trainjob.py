@@ -264,6 +264,30 @@ def _run_policy(spec: Mapping[str, Any], restart: str) -> RunFields:
     return out
 
 
+def _restart_policy(policies: Mapping[str, str]) -> str:
+    """The one restart policy of every type, which picks the runtime (``RUNTIMES``)."""
+    why = "the runtime sets one restart policy for every replica"
+    restart = str(_same(policies, "restart_policy", why))
+    if restart not in RUNTIMES:
+        raise _refuse(
+            f"{next(iter(policies))}.restart_policy", restart,
+            f"must be one of {', '.join(RUNTIMES)}: a Job's pods cannot restart in place here",
+        )  # fmt: skip
+    return restart
+
+
+def _check_name(name: str, total: int) -> None:
+    """JobSet names each pod ``<name>-node-0-<index>-<5 chars>``: at most 63 characters."""
+    longest = len(f"{name}-{STEP}-0-{total - 1}") + _POD_SUFFIX
+    if longest > POD_NAME_MAX:
+        raise _refuse(
+            "name", name,
+            f"must be at most {len(name) - longest + POD_NAME_MAX} characters for "
+            f"{total} replicas: JobSet names each pod <name>-node-0-<index>-<5 chars>, "
+            f"at most {POD_NAME_MAX}",
+        )  # fmt: skip
+
+
 def to_trainjob(manifest: KubeObject) -> KubeObject:
     """The TFJob ``manifest`` (as the model renders it, or a template's) as a TrainJob."""
     meta: ObjectMeta = manifest.get("metadata") or {}
@@ -276,24 +300,9 @@ def to_trainjob(manifest: KubeObject) -> KubeObject:
     order = [rtype for rtype, _ in layout(counts)]
     templates = {rtype: dict(specs[rtype].get("template") or {}) for rtype in order}
     containers = {rtype: _container(rtype, t) for rtype, t in templates.items()}
-    restart = _same(
-        {t: specs[t].get("restartPolicy") or "Never" for t in order}, "restart_policy",
-        "the runtime sets one restart policy for every replica",
-    )  # fmt: skip
-    if restart not in RUNTIMES:
-        raise _refuse(
-            f"{order[0]}.restart_policy", restart,
-            f"must be one of {', '.join(RUNTIMES)}: a Job's pods cannot restart in place here",
-        )  # fmt: skip
+    restart = _restart_policy({t: specs[t].get("restartPolicy") or "Never" for t in order})
     name, total = str(meta.get("name") or ""), sum(counts.values())
-    longest = len(f"{name}-{STEP}-0-{total - 1}") + _POD_SUFFIX
-    if longest > POD_NAME_MAX:
-        raise _refuse(
-            "name", name,
-            f"must be at most {len(name) - longest + POD_NAME_MAX} characters for "
-            f"{total} replicas: JobSet names each pod <name>-node-0-<index>-<5 chars>, "
-            f"at most {POD_NAME_MAX}",
-        )  # fmt: skip
+    _check_name(name, total)
     port = _same({t: _port(c) for t, c in containers.items()}, "port", "one Job, one port")
     shared_env, own_env = _split_env(containers)
     replicas: list[Replica] = [
