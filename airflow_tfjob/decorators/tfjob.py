@@ -115,9 +115,8 @@ class _TFJobDecoratedOperator(DecoratedOperator, TFJobOperator):
                 pickle.dumps((list(self.op_args), dict(self.op_kwargs)))
             ).decode()
         else:
-            body.update(args=list(self.op_args), kwargs=dict(self.op_kwargs))
-        if not self.use_pickle:
             _check_json(name, self.op_args, self.op_kwargs)
+            body.update(args=list(self.op_args), kwargs=dict(self.op_kwargs))
         raw = json.dumps(body).encode()
         encoded = runtime.encode(raw)
         if len(encoded) > MAX_PAYLOAD_BYTES:

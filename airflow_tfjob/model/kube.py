@@ -11,17 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypedDict
 
 
-class OwnerReference(TypedDict, total=False):
-    """An object this one belongs to (a pod's TFJob)."""
-
-    apiVersion: str
-    kind: str
-    name: str
-    uid: str
-    controller: bool
-    blockOwnerDeletion: bool
-
-
 class ObjectMeta(TypedDict, total=False):
     """An object's ``metadata`` (of a manifest: what it sets, name and namespace at least)."""
 
@@ -32,15 +21,12 @@ class ObjectMeta(TypedDict, total=False):
     """Tells an object from a namesake created after it was deleted."""
     resourceVersion: str
     """Where a watch goes on from."""
-    generation: int
     creationTimestamp: str
     """RFC 3339, ``2026-12-05T10:00:00Z``."""
     deletionTimestamp: str
     """Set once the object is being deleted (finalizers pending)."""
     labels: dict[str, str]
     annotations: dict[str, str]
-    finalizers: list[str]
-    ownerReferences: list[OwnerReference]
 
 
 class KubeObject(TypedDict, total=False):

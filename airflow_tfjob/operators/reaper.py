@@ -141,9 +141,6 @@ class TFJobReaperOperator(BaseOperator):
             "unknown_dags": sorted(d for d, known in self._dags.items() if not known),
         }
 
-    def _hook(self, source: Source) -> TFJobHook:
-        return self._hooks[source]
-
     def _scan(self, deployment: str) -> Iterable[tuple[Source, KubeObject]]:
         """Every job of this deployment, with the connection and API it was found through
         (each API the connection's jobs may be of: a TFJob and a TrainJob are both tasks')."""
@@ -162,7 +159,7 @@ class TFJobReaperOperator(BaseOperator):
     def _reread(self, suspect: _Suspect) -> KubeObject | None:
         meta = suspect.job["metadata"]
         try:
-            job = self._hook(suspect.conn_id).get(meta["name"], meta["namespace"])
+            job = self._hooks[suspect.conn_id].get(meta["name"], meta["namespace"])
         except errors.TFJobNotFound:
             return None
         return job if job["metadata"].get("uid") == meta.get("uid") else None
@@ -219,7 +216,7 @@ class TFJobReaperOperator(BaseOperator):
             )  # fmt: skip
             return False
         try:
-            done: bool = self._hook(suspect.conn_id).delete(
+            done: bool = self._hooks[suspect.conn_id].delete(
                 meta["name"], meta["namespace"], uid=meta["uid"]
             )
         except errors.TFJobError as exc:

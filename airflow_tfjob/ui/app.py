@@ -35,8 +35,9 @@ from airflow_tfjob.backends.kubernetes import logcursor
 from airflow_tfjob.model import naming
 from airflow_tfjob.model.kube import KubeObject
 from airflow_tfjob.model.naming import TaskIdentity
+from airflow_tfjob.operators import _settings as settings
 from airflow_tfjob.rules import orphans, status
-from airflow_tfjob.ui import rows, settings, tasks
+from airflow_tfjob.ui import rows, tasks
 
 LOG_LINES = 50
 TAIL = logcursor.TAIL_LINES

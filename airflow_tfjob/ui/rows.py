@@ -20,8 +20,6 @@ from airflow_tfjob.model.kube import KubeObject, ObjectMeta
 from airflow_tfjob.model.naming import TaskIdentity
 from airflow_tfjob.rules import orphans, report, status
 
-task_identity = naming.task_identity
-
 
 def _time(text: str | None) -> datetime.datetime | None:
     if not text:
@@ -46,7 +44,7 @@ def job_row(
     state = status.job_state(obj)
     if not state.replica_statuses:
         state = replace(state, replica_statuses=_replica_statuses(obj, pods))
-    identity = task_identity(obj)
+    identity = naming.task_identity(obj)
     created, started = _time(meta.get("creationTimestamp")), _time(state.start_time)
     ended = _time(state.completion_time)
     counts = status.replica_counts(obj)
