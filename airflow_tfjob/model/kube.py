@@ -29,6 +29,18 @@ class ObjectMeta(TypedDict, total=False):
     annotations: dict[str, str]
 
 
+class JobCondition(TypedDict, total=False):
+    """One of a job's ``status.conditions`` (``Created``, ``Running``, ``Succeeded``, ...)."""
+
+    type: str
+    status: str
+    """``True``, ``False`` or ``Unknown``."""
+    reason: str
+    message: str
+    lastTransitionTime: str
+    lastUpdateTime: str
+
+
 class KubeObject(TypedDict, total=False):
     """A job or a pod as the hooks return it (a TrainJob and its pods read as a TFJob's:
     ``rules.trainjobview``), or a manifest (or merge patch) sent to the API server."""

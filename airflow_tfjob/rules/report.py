@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypedDict
 
-from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.kube import JobCondition, KubeObject
 from airflow_tfjob.rules import status
 from airflow_tfjob.rules.jobref import JobRefDict
 from airflow_tfjob.rules.status import JobState, Phase, ReplicaOutcome
@@ -23,7 +23,7 @@ class TaskResult(TypedDict):
     uid: str | None
     state: Phase
     """The job's phase when the task ended (``Succeeded``, ``Failed``, a sensor's target)."""
-    conditions: list[dict[str, Any]]
+    conditions: list[JobCondition]
     """The job's conditions, as the API returned them."""
     replica_statuses: dict[str, dict[str, Any]]
     """Per replica type: ``active``, ``succeeded``, ``failed``."""

@@ -13,9 +13,9 @@ import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from airflow_tfjob.model.kube import KubeObject
+from airflow_tfjob.model.kube import JobCondition, KubeObject
 
 Phase = Literal["Pending", "Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 TERMINAL: frozenset[str] = frozenset({"Succeeded", "Failed"})
@@ -43,7 +43,7 @@ class JobState:
     """The condition's machine-readable reason, e.g. ``TFJobFailed``."""
     message: str = ""
     """The condition's human-readable message."""
-    conditions: tuple[dict[str, Any], ...] = ()
+    conditions: tuple[JobCondition, ...] = ()
     """All conditions, as the API returned them."""
     replica_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per type: ``active``, ``succeeded``, ``failed``."""
@@ -69,7 +69,8 @@ class JobState:
 def job_state(tfjob: KubeObject) -> JobState:
     """Read a TFJob object (as a dict) into a ``JobState``."""
     status = tfjob.get("status") or {}
-    conditions = tuple(c for c in status.get("conditions") or [] if isinstance(c, dict))
+    listed = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    conditions = tuple(cast("list[JobCondition]", listed))  # as the API returned them
     true = {c.get("type"): c for c in conditions if c.get("status") == "True"}
     phase: Phase = next((p for p in _PRECEDENCE if p in true), "Pending")
     chosen = true.get(phase, {})

@@ -151,7 +151,8 @@ def jobs(user: GetUserDep) -> dict[str, Any]:
             continue
         row = rows.job_row(obj, conn_id=target["conn_id"], now=now, pods=job_pods)
         can_delete = identity["dag_id"] in editable
-        target["jobs"].append(rows.with_task(row, obj, task, now=now, can_delete=can_delete))
+        marks = rows.task_marks(obj, task, now=now, can_delete=can_delete)
+        target["jobs"].append({**row, **marks})
     for target in out:
         target["jobs"].sort(key=lambda r: r["created"] or "", reverse=True)
     return {"generated_at": now.isoformat(), "ui_base": settings.ui_base(), "targets": out}
@@ -179,10 +180,13 @@ def task_jobs(
     now = _now()
     found, unreachable = _task_jobs(identity)
     can_delete = bool(found) and dag_id in _readable(user, "PUT")
-    shown = []
-    for conn_id, hook, obj in found:
-        detail = _detail(hook, conn_id, obj, now=now, replica=None)
-        shown.append(rows.with_task(detail, obj, task, now=now, can_delete=can_delete))
+    shown = [
+        {
+            **_detail(hook, conn_id, obj, now=now, replica=None),
+            **rows.task_marks(obj, task, now=now, can_delete=can_delete),
+        }
+        for conn_id, hook, obj in found
+    ]
     shown.sort(key=lambda r: (r["created"] or "", r["try_number"] or 0), reverse=True)
     return {
         "generated_at": now.isoformat(),
@@ -260,13 +264,13 @@ def job(
     now = _now()
     detail = _detail(hook, conn_id, obj, now=now, replica=replica)
     can_delete = identity["dag_id"] in _readable(user, "PUT")
-    detail = rows.with_task(detail, obj, task, now=now, can_delete=can_delete)
-    return {**detail, "ui_base": settings.ui_base()}
+    marks = rows.task_marks(obj, task, now=now, can_delete=can_delete)
+    return {**detail, **marks, "ui_base": settings.ui_base()}
 
 
 def _detail(
     hook: Any, conn_id: str, obj: KubeObject, *, now: datetime.datetime, replica: str | None
-) -> dict[str, Any]:
+) -> rows.JobDetail:
     """``rows.job_detail`` of a job the user may see, with its pods and a replica's log."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     try:

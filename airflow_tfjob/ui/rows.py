@@ -12,13 +12,64 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TypedDict
 from urllib.parse import quote
 
 from airflow_tfjob.model import naming
-from airflow_tfjob.model.kube import KubeObject, ObjectMeta
+from airflow_tfjob.model.kube import JobCondition, KubeObject, ObjectMeta
 from airflow_tfjob.model.naming import TaskIdentity
 from airflow_tfjob.rules import orphans, report, status
+
+
+class JobRow(TypedDict):
+    """A line of the list (``/api/jobs``)."""
+
+    conn_id: str
+    namespace: str | None
+    name: str | None
+    uid: str | None
+    state: str | None
+    reason: str | None
+    message: str | None
+    created: str | None
+    age_seconds: float | None
+    duration_seconds: float | None
+    replicas: dict[str, dict[str, int]]
+    """Per replica type: ``total``, ``active``, ``succeeded``, ``failed``."""
+    try_number: int | None
+    task: TaskIdentity | None
+    task_instance_path: str | None
+
+
+class PodRow(TypedDict):
+    """A replica's pod in the detail view."""
+
+    replica: str
+    pod: str
+    phase: str
+    exit_code: int | None
+    reason: str | None
+    restarts: int
+
+
+class JobDetail(JobRow):
+    """The detail view of one job (``/api/jobs/...``, and each job of ``/api/task``)."""
+
+    conditions: list[JobCondition]
+    pods: list[PodRow]
+    log_replica: str
+    log: list[str]
+    failure: str | None
+
+
+class TaskMarks(TypedDict):
+    """What a row says of its task instance, and the orphan mark."""
+
+    task_state: str | None
+    task_ended: str | None
+    orphan: str | None
+    orphan_kept: bool
+    can_delete: bool
 
 
 def _time(text: str | None) -> datetime.datetime | None:
@@ -37,7 +88,7 @@ def task_instance_path(identity: TaskIdentity) -> str:
 
 def job_row(
     obj: KubeObject, *, conn_id: str, now: datetime.datetime, pods: Iterable[KubeObject] = ()
-) -> dict[str, Any]:
+) -> JobRow:
     """One line of the list: identity, state, timing and replica counts (from ``pods`` when
     the job's status has none: a TrainJob's)."""
     meta = obj.get("metadata") or {}
@@ -89,7 +140,7 @@ def _replica_statuses(obj: KubeObject, pods: Iterable[KubeObject]) -> dict[str, 
     return ledger.replica_statuses()
 
 
-def pod_row(pod: KubeObject) -> dict[str, Any]:
+def pod_row(pod: KubeObject) -> PodRow:
     """A replica's pod: phase, exit code, restarts, and why it waits."""
     outcome = status.replica_outcome(pod)
     return {
@@ -111,11 +162,11 @@ def job_detail(
     now: datetime.datetime,
     replica: str | None = None,
     failure: str | None = None,
-) -> dict[str, Any]:
+) -> JobDetail:
     """The detail view: the row, the conditions in time order, every pod, the log tail of
     ``replica`` (default: ``log_replica``) and the failure report (``failure_report``)."""
     conditions = sorted(
-        (dict(c) for c in status.job_state(obj).conditions),
+        status.job_state(obj).conditions,
         key=lambda c: c.get("lastTransitionTime") or "",
     )  # stable: within one second, the order the operator wrote them in
     pods = list(pods)
@@ -164,17 +215,17 @@ def _replica_order(replica: str) -> tuple[int, str, int]:
     return rank, kind, status.replica_index(replica)
 
 
-def with_task(
-    row: dict[str, Any],
+def task_marks(
     obj: KubeObject,
     task: tuple[str | None, datetime.datetime | None] | None,
     *,
     now: datetime.datetime,
     can_delete: bool,
-) -> dict[str, Any]:
-    """The row with its task instance's state (``task`` is ``(state, end_date)``, ``None``
-    when the task instance no longer exists) and, for a job that outlives it, the orphan mark;
-    ``can_delete``: the user may edit the DAG (the page offers the delete action then)."""
+) -> TaskMarks:
+    """What a job's row adds: its task instance's state (``task`` is ``(state, end_date)``,
+    ``None`` when the task instance no longer exists) and, for a job that outlives it, the
+    orphan mark; ``can_delete``: the user may edit the DAG (the page offers the delete action
+    then)."""
     state, ended = task if task is not None else (orphans.GONE, None)
     verdict = orphans.check(obj, state)
     mark = None
@@ -187,7 +238,6 @@ def with_task(
         else:
             mark = f"task {state}; {job}"
     return {
-        **row,
         "task_state": state,
         "task_ended": ended.isoformat() if ended else None,
         "orphan": mark,

@@ -354,7 +354,7 @@ def _orphan_mark() -> str:
     running = {"conditions": [{"type": "Running", "status": "True"}]}
     obj = {"metadata": {"name": "train", "namespace": "ml"}, "status": running}
     task = ("failed", now - datetime.timedelta(minutes=3))
-    mark = rows.with_task({}, obj, task, now=now, can_delete=False)["orphan"]
+    mark = rows.task_marks(obj, task, now=now, can_delete=False)["orphan"]
     page = (ROOT / "airflow_tfjob" / "ui" / "page.html").read_text()
     assert '"⚠ " + job.orphan' in page
     return f"⚠ {mark}"
