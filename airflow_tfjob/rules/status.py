@@ -69,8 +69,8 @@ class JobState:
 def job_state(tfjob: KubeObject) -> JobState:
     """Read a TFJob object (as a dict) into a ``JobState``."""
     status = tfjob.get("status") or {}
-    listed = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
-    conditions = tuple(cast("list[JobCondition]", listed))  # as the API returned them
+    listed = tuple(c for c in status.get("conditions") or [] if isinstance(c, dict))
+    conditions = cast("tuple[JobCondition, ...]", listed)  # as the API returned them
     true = {c.get("type"): c for c in conditions if c.get("status") == "True"}
     phase: Phase = next((p for p in _PRECEDENCE if p in true), "Pending")
     chosen = true.get(phase, {})

@@ -28,9 +28,9 @@ class JobRow(TypedDict):
     namespace: str | None
     name: str | None
     uid: str | None
-    state: str | None
-    reason: str | None
-    message: str | None
+    state: status.Phase
+    reason: str
+    message: str
     created: str | None
     age_seconds: float | None
     duration_seconds: float | None

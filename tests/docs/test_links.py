@@ -12,9 +12,11 @@ import pytest
 from tests.docs.markdown import DOCUMENTS, ROOT, all_code_spans, anchors, links
 
 EXTERNAL = re.compile(r"^[a-z]+://")
-_MADE = {"artifacts", "build", "dist"}
-"""Top-level folders the tests and builds make (ignored by git): the documents may name what
-goes there before it exists."""
+_MADE = {
+    line.strip("/") for line in (ROOT / ".gitignore").read_text().split() if line.endswith("/")
+}
+"""Folders git ignores (.gitignore), which the tests and builds make (``artifacts/``): the
+documents may name what goes there before it exists."""
 TOP = (
     *[
         p.name + "/"

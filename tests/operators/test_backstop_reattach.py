@@ -38,14 +38,13 @@ def test_a_retry_adopting_its_job_late_in_the_first_try_is_not_killed_by_its_bac
 ) -> None:
     # Deferred: the worker adopts the job and raises its backstop (backends/kubernetes/submit.py)
     # before it defers, as a sync task does before it waits; the deferred wait then outlives it.
-    deferrable = True
     replicas.set_default_fate("Chief", Fate(duration=30.0, message='{"loss": 0.3}'))
     dag_id, path = write_dag(
         airflow_db,
         operator_body(
             "execution_timeout=datetime.timedelta(seconds=40),",
             on_finish_action="keep_tfjob",
-            deferrable=deferrable,
+            deferrable=True,
         ),
         namespace=namespace,
         kubeconfig=str(kubeconfig),
